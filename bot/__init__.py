@@ -1,0 +1,1 @@
+"""The application: the terminal CLI and the Discord bot over one service."""

@@ -1,0 +1,331 @@
+"""`roundup-bot`: the terminal face of the bot. Every command also speaks JSON for scripts."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.settings import Settings, SettingsError
+from bot.service import IngestReport, RoundupService, ServiceError
+from corpus.readers import CorpusError
+from embeddings.encoder import EncoderError
+from embeddings.search import Answer, QuestionError, check_question
+
+log = logging.getLogger(__name__)
+
+DEMO_QUESTION = "Where does TikTok say it keeps American users' data?"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def iso_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def results_count(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= k <= 50:
+        raise argparse.ArgumentTypeError("choose between 1 and 50 results")
+    return k
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Options shared by every command; SUPPRESS lets them sit before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                        help="where the store and index live (env ROUNDUP_DATA_DIR, default ./data)")
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="a TOML settings file")
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging")
+
+    parser = _Parser(prog="roundup-bot", parents=[common],
+                     description="Answers questions about Chinese tech from China Roundup-style weekly digests.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", parents=[common], help="the main job: the Discord bot with a token, else the terminal chat")
+    p = sub.add_parser("ingest", parents=[common], help="add roundups from files or directories")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--title", help="title for a plain-text or Markdown file without metadata")
+    p.add_argument("--url", help="source link for a file without metadata")
+    p.add_argument("--published", type=iso_date, help="publication date (YYYY-MM-DD) for a file without metadata")
+    p.add_argument("--source", help="publication or series name")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question from the roundups")
+    p.add_argument("question", help="the question, or - to read one question a line from stdin")
+    p.add_argument("-k", "--results", type=results_count, default=None, help="how many passages (default 5)")
+    p.add_argument("--since", type=iso_date, help="only roundups published on or after this date")
+    p.add_argument("--until", type=iso_date, help="only roundups published on or before this date")
+    p.add_argument("--json", action="store_true", help="print JSON (one object a line in batch mode)")
+
+    p = sub.add_parser("status", parents=[common], help="what the bot knows")
+    p.add_argument("--json", action="store_true")
+    sub.add_parser("chat", parents=[common], help="interactive questions and answers in the terminal")
+    p = sub.add_parser("rebuild", parents=[common], help="re-embed every passage into a new index")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+def print_answer(console: Console, answer: Answer) -> None:
+    if not answer.answered:
+        console.print(f"[yellow]Not found in the roundups.[/] Nothing scored above the relevance floor for "
+                      f"[i]{escape(answer.question)}[/].")
+        if answer.hits:
+            h = answer.hits[0]
+            console.print(f"Closest, but weak ({h.score:.2f}): {escape(h.passage.title)} ({h.passage.published})")
+        return
+    for n, hit in enumerate(answer.hits, 1):
+        p = hit.passage
+        where = " · ".join(x for x in (p.published, p.section) if x)
+        console.print(f"[bold cyan]{n}.[/] [bold]{escape(p.title)}[/] [dim]({escape(where)}) score {hit.score:.2f}[/]")
+        text = escape(p.text)
+        if hit.best_sentence and hit.best_sentence in p.text:
+            text = text.replace(escape(hit.best_sentence), f"[bold]{escape(hit.best_sentence)}[/]", 1)
+        console.print(f"   {text}", soft_wrap=False)
+        console.print(f"   [blue]{escape(p.url)}[/]")
+        console.print()
+    console.print(f"[dim]{answer.elapsed_ms:.0f} ms[/]")
+
+
+def print_ingest(console: Console, report: IngestReport) -> None:
+    for src in report.sources:
+        bits = [f"{src.added} added", f"{src.updated} updated", f"{src.unchanged} unchanged",
+                f"{src.passages_added} new passages"]
+        mark = "[red]failed[/]" if src.failed else ("[yellow]partly[/]" if src.errors else "[green]ok[/]")
+        console.print(f"{mark} {escape(src.source)}: {', '.join(bits)}")
+        for err in src.errors:
+            console.print(f"   [red]error:[/] {escape(err)}")
+    t = report.totals()
+    console.print(f"[bold]{t['articles_added']} articles added, {t['articles_updated']} updated, "
+                  f"{t['articles_unchanged']} unchanged; {t['passages_embedded']} passages embedded, "
+                  f"{len(report.errors)} errors[/] in {report.elapsed_s:.1f}s")
+
+
+def print_status(console: Console, st: dict) -> None:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("data dir", st["data_dir"])
+    table.add_row("articles", str(st["articles"]))
+    table.add_row("passages", str(st["passages"]))
+    table.add_row("covers", f"{st['first_published'] or '-'} to {st['last_published'] or '-'}")
+    table.add_row("model", st["model"])
+    idx = st["index"]
+    table.add_row("index", f"{idx['type']}, {idx.get('vectors') or 0} vectors, {idx.get('bytes', 0) / 1024:.0f} KiB, "
+                           f"built {idx.get('built_at') or 'never'}")
+    table.add_row("sources", "; ".join(f"{s['source']} ({s['articles']})" for s in st["sources"]) or "-")
+    last = st["last_ingest"]
+    table.add_row("last ingest", f"{last['at']} {last['source']} ({last['status']})" if last else "never")
+    console.print(table)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def _progress(console: Console):
+    """A progress bar on a terminal, nothing otherwise (the final report says it all)."""
+    if not console.is_terminal:
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console, transient=True)
+    task = progress.add_task("embedding passages", total=None)
+    return progress, (lambda done, total: progress.update(task, completed=done, total=total))
+
+
+def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
+    overrides = {k: getattr(args, k) for k in ("title", "url", "published", "source") if getattr(args, k)}
+    progress, cb = _progress(err)
+    if progress:
+        with progress:
+            report = svc.ingest(args.paths, overrides=overrides or None, on_progress=cb)
+    else:
+        report = svc.ingest(args.paths, overrides=overrides or None)
+    if args.json:
+        print(json.dumps({
+            "totals": report.totals(), "elapsed_s": round(report.elapsed_s, 3), "errors": report.errors,
+            "sources": [{"source": s.source, "added": s.added, "updated": s.updated, "unchanged": s.unchanged,
+                         "passages_added": s.passages_added, "errors": s.errors} for s in report.sources],
+        }, ensure_ascii=False))
+    else:
+        print_ingest(out, report)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
+    kwargs = {"k": args.results, "since": args.since, "until": args.until}
+    if args.question != "-":
+        answer = svc.ask(args.question, **kwargs)
+        if args.json:
+            print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        else:
+            print_answer(out, answer)
+        return EXIT_OK
+    failed = False
+    for line in sys.stdin:
+        question = line.strip()
+        if not question:
+            continue
+        try:
+            answer = svc.ask(question, **kwargs)
+        except QuestionError as exc:
+            failed = True
+            payload = {"question": question[:200], "error": str(exc)}
+            if args.json:
+                print(json.dumps(payload, ensure_ascii=False), flush=True)
+            else:
+                err.print(f"[red]error:[/] {escape(str(exc))}")
+            continue
+        if args.json:
+            print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+        else:
+            out.print(f"[bold magenta]Q:[/] {escape(question)}")
+            print_answer(out, answer)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_status(svc: RoundupService, args, out: Console, err: Console) -> int:
+    st = svc.status()
+    if args.json:
+        print(json.dumps(st, ensure_ascii=False, default=str))
+    else:
+        print_status(out, st)
+    return EXIT_OK
+
+
+def cmd_rebuild(svc: RoundupService, args, out: Console, err: Console) -> int:
+    report = svc.rebuild()
+    if args.json:
+        print(json.dumps({"embedded": report.added}))
+    else:
+        out.print(f"Rebuilt the index: {report.added} passages embedded.")
+    return EXIT_OK
+
+
+def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
+    if not sys.stdin.isatty():
+        # Piped or empty stdin (e.g. `make run </dev/null`): answer what comes, or one demo question.
+        questions = [line.strip() for line in sys.stdin if line.strip()] or [DEMO_QUESTION]
+        for q in questions:
+            out.print(f"[bold magenta]Q:[/] {escape(q)}")
+            try:
+                print_answer(out, svc.ask(q, k=3))
+            except QuestionError as exc:
+                err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_OK
+    import readline  # noqa: F401  (line editing and history for input())
+
+    history = svc.settings.data_dir / ".chat_history"
+    try:
+        readline.read_history_file(history)
+    except OSError:
+        pass
+    with err.status("loading the model and index..."):
+        svc.ensure_ready()
+    st = svc.status()
+    out.print(f"[bold]Roundup Bot[/]: {st['articles']} roundups, {st['first_published']} to "
+              f"{st['last_published']}. Ask about Chinese tech; [b]:q[/] to leave.")
+    out.print(f"[dim]Try: {DEMO_QUESTION}[/]")
+    try:
+        while True:
+            try:
+                q = input("\nyou> ").strip()
+            except EOFError:
+                break
+            except KeyboardInterrupt:
+                out.print()
+                continue
+            if q in {":q", ":quit", "exit", "quit"}:
+                break
+            if not q:
+                continue
+            try:
+                print_answer(out, svc.ask(check_question(q), k=3))
+            except QuestionError as exc:
+                err.print(f"[red]error:[/] {escape(str(exc))}")
+    finally:
+        try:
+            readline.set_history_length(1000)
+            readline.write_history_file(history)
+        except OSError:
+            pass
+    return EXIT_OK
+
+
+def cmd_run(svc: RoundupService, args, out: Console, err: Console) -> int:
+    if os.environ.get("DISCORD_TOKEN") or os.environ.get("DISCORD_TOKEN_FILE") or svc.settings.token_file:
+        from bot.serve import serve
+
+        return serve(svc.settings)
+    err.print("[dim]No DISCORD_TOKEN set: starting the terminal chat (see README to run the Discord bot).[/]")
+    return cmd_chat(svc, args, out, err)
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
+            "rebuild": cmd_rebuild, "run": cmd_run}
+
+
+def configure_logging(verbosity: int, level_name: str) -> None:
+    level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else getattr(
+        logging, level_name.upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub", "faiss"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    # soft_wrap: long links stay on one line, so they can be copied and clicked
+    out, err = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        settings = Settings.load(config=getattr(args, "config", None),
+                                 data_dir=getattr(args, "data_dir", None))
+    except SettingsError as exc:
+        err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    configure_logging(getattr(args, "verbose", 0), settings.log_level)
+    if command == "ask" and args.question != "-":
+        try:  # a bad question is refused in milliseconds, before the model loads
+            check_question(args.question)
+        except QuestionError as exc:
+            err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
+            return EXIT_USAGE
+    svc = RoundupService(settings)
+    try:
+        return COMMANDS[command](svc, args, out, err)
+    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError) as exc:
+        err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE if isinstance(exc, QuestionError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    finally:
+        svc.close()

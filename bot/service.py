@@ -1,0 +1,292 @@
+"""The application facade used by the CLI and every Discord cog: ingest, ask, status.
+
+It owns the store, the encoder and the index for one data directory and keeps them in step.
+All methods block (model, FAISS, SQLite): Discord code calls them through asyncio.to_thread.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.settings import Settings
+from corpus.bundled import bundled_dir
+from corpus.model import Article
+from corpus.passages import split_article
+from corpus.readers import CorpusError, iter_source_files, read_file
+from corpus.store import Store, StoreError
+from corpus.text import split_sentences
+from embeddings.encoder import Encoder, create_encoder
+from embeddings.index import SyncReport, VectorIndex
+from embeddings.search import Answer, Retriever, best_sentences, check_question, embed_text
+
+log = logging.getLogger(__name__)
+
+EMBED_FORMAT = "section+text/v1"  # bump when embed_text changes: old vectors are then rebuilt
+
+
+class ServiceError(Exception):
+    """A failure with a one-line message fit for the user."""
+
+
+@dataclass
+class SourceReport:
+    source: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    passages_added: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) and not (self.added or self.updated or self.unchanged)
+
+
+@dataclass
+class IngestReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    embedded: int = 0
+    removed: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def errors(self) -> list[str]:
+        return [e for s in self.sources for e in s.errors]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def totals(self) -> dict:
+        return {
+            "articles_added": sum(s.added for s in self.sources),
+            "articles_updated": sum(s.updated for s in self.sources),
+            "articles_unchanged": sum(s.unchanged for s in self.sources),
+            "passages_added": sum(s.passages_added for s in self.sources),
+            "passages_embedded": self.embedded,
+            "errors": len(self.errors),
+        }
+
+
+class RoundupService:
+    def __init__(self, settings: Settings, *, encoder: Encoder | None = None):
+        self.settings = settings
+        self._encoder = encoder
+        self._store: Store | None = None
+        self._index: VectorIndex | None = None
+        self._generation = -1
+        self._lock = threading.RLock()
+
+    # -- parts, built lazily so `status` never loads a model -------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._check_data_dir()
+            try:
+                self._store = Store(self.settings.store_path)
+            except StoreError as exc:
+                raise ServiceError(str(exc)) from exc
+        return self._store
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = create_encoder(self.settings.model)
+        return self._encoder
+
+    def _check_data_dir(self) -> None:
+        d = self.settings.data_dir
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ServiceError(f"cannot create the data directory {d}: {exc.strerror}") from None
+        if not os.access(d, os.W_OK | os.X_OK):
+            raise ServiceError(f"the data directory {d} is not writable; choose another with --data-dir")
+
+    @contextmanager
+    def _write_lock(self):
+        """Serialise writers across threads and processes (a CLI ingest beside a running bot)."""
+        self._check_data_dir()
+        with self._lock, open(self.settings.data_dir / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- index -----------------------------------------------------------------------------
+
+    def _fetch_texts(self, ids: list[int]) -> list[str]:
+        return [embed_text(p) for p in self.store.passages(ids)]
+
+    def ensure_ready(self, on_progress: Callable[[int, int], None] | None = None) -> VectorIndex:
+        """The store has a corpus and the index holds exactly its passages; cheap when nothing changed."""
+        with self._lock:
+            self._bootstrap(on_progress)
+            generation = self.store.generation()
+            if self._index is None or generation != self._generation:
+                with self._write_lock():
+                    self._load_and_sync(on_progress)
+                self._generation = generation
+            return self._index
+
+    def _bootstrap(self, on_progress=None) -> None:
+        """The first command on an empty data directory ingests the bundled sample roundups."""
+        if self.settings.auto_ingest_bundled and self.store.counts()["articles"] == 0:
+            log.warning("empty data directory: ingesting the bundled sample roundups")
+            self._ingest_paths([bundled_dir()], on_progress=on_progress)
+
+    def _load_and_sync(self, on_progress=None) -> SyncReport:
+        enc = self.encoder
+        index, reason = VectorIndex.load(
+            self.settings.index_dir, model=self.settings.model, dim=enc.dim,
+            index_type=self.settings.index_type, embed_format=EMBED_FORMAT,
+        )
+        if reason:
+            log.warning("rebuilding the index from the store: %s", reason)
+        report = index.sync(self.store.passage_ids(), self._fetch_texts, enc.encode, on_progress=on_progress)
+        if reason and not report.added and not report.removed:
+            index.save()  # an empty store still deserves a valid index on disk
+        self._index = index
+        return SyncReport(report.added, report.removed, rebuilt=bool(reason), reason=reason)
+
+    def rebuild(self, on_progress=None) -> SyncReport:
+        with self._lock, self._write_lock():
+            index = VectorIndex(self.settings.index_dir, model=self.settings.model, dim=self.encoder.dim,
+                                index_type=self.settings.index_type, embed_format=EMBED_FORMAT)
+            report = index.sync(self.store.passage_ids(), self._fetch_texts, self.encoder.encode,
+                                on_progress=on_progress)
+            index.save()
+            self._index = index
+            self._generation = self.store.generation()
+            return SyncReport(report.added, report.removed, rebuilt=True, reason="asked for")
+
+    # -- ingest ----------------------------------------------------------------------------
+
+    def ingest(self, paths: Iterable[str | Path], *, overrides: dict | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+        with self._lock:
+            self._bootstrap(on_progress)
+            return self._ingest_paths([Path(p) for p in paths], overrides=overrides, on_progress=on_progress)
+
+    def ingest_articles(self, articles: list[Article], *, origin: str,
+                        on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+        """For sources that are not files (feeds, pages): store, then embed what is new."""
+        start = time.perf_counter()
+        report = IngestReport()
+        with self._lock:
+            self._bootstrap(on_progress)
+        with self._lock, self._write_lock():
+            report.sources.append(self._store_articles(origin, articles))
+            self._embed_missing(report, on_progress)
+        report.elapsed_s = time.perf_counter() - start
+        return report
+
+    def _ingest_paths(self, paths: list[Path], *, overrides: dict | None = None,
+                      on_progress=None) -> IngestReport:
+        start = time.perf_counter()
+        report = IngestReport()
+        with self._write_lock():
+            for path in paths:
+                try:
+                    files = list(iter_source_files(path))
+                except CorpusError as exc:
+                    report.sources.append(SourceReport(str(path), errors=[str(exc)]))
+                    self.store.log_ingest(str(path), "failed", detail=str(exc))
+                    continue
+                if not files:
+                    msg = f"{path}: no supported roundup files found"
+                    report.sources.append(SourceReport(str(path), errors=[msg]))
+                    continue
+                for file in files:
+                    try:
+                        result = read_file(file, overrides=overrides)
+                    except CorpusError as exc:
+                        report.sources.append(SourceReport(str(file), errors=[str(exc)]))
+                        self.store.log_ingest(str(file), "failed", detail=str(exc))
+                        continue
+                    src = self._store_articles(str(file), result.articles)
+                    src.errors.extend(result.errors)
+                    report.sources.append(src)
+            self._embed_missing(report, on_progress)
+        report.elapsed_s = time.perf_counter() - start
+        return report
+
+    def _store_articles(self, origin: str, articles: list[Article]) -> SourceReport:
+        src = SourceReport(origin)
+        for article in articles:
+            passages = split_article(article)
+            if not passages:
+                src.errors.append(f"{origin}: article {article.id!r} has no text after cleaning")
+                continue
+            res = self.store.upsert_article(article, passages, origin=origin)
+            setattr(src, res.status, getattr(src, res.status) + 1)
+            src.passages_added += res.passages_added
+        status = "failed" if src.failed else ("partial" if src.errors else "ok")
+        self.store.log_ingest(origin, status, added=src.added, updated=src.updated, skipped=src.unchanged,
+                              passages=src.passages_added, detail="; ".join(src.errors)[:2000] or None)
+        return src
+
+    def _embed_missing(self, report: IngestReport, on_progress) -> None:
+        if self._index is None:
+            sync = self._load_and_sync(on_progress)
+        else:
+            sync = self._index.sync(self.store.passage_ids(), self._fetch_texts, self.encoder.encode,
+                                    on_progress=on_progress)
+        report.embedded += sync.added
+        report.removed += sync.removed
+        self._generation = self.store.generation()
+
+    # -- questions -------------------------------------------------------------------------
+
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.ensure_ready(), self.encoder, floor=self.settings.relevance_floor)
+
+    def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
+            offset: int = 0, with_best_sentence: bool = True) -> Answer:
+        question = check_question(question)
+        answer = self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
+                                         offset=offset)
+        if with_best_sentence and answer.hits:
+            t0 = time.perf_counter()
+            best_sentences(self.encoder.encode_query(question), answer.hits, self.encoder, split_sentences)
+            answer.elapsed_ms += (time.perf_counter() - t0) * 1000
+        return answer
+
+    # -- what we know ----------------------------------------------------------------------
+
+    def status(self) -> dict:
+        counts = self.store.counts()
+        manifest_path = self.settings.index_dir / "index.json"
+        index_info: dict = {"type": self.settings.index_type, "vectors": None, "built_at": None}
+        if manifest_path.exists():
+            import json
+
+            try:
+                m = json.loads(manifest_path.read_text("utf-8"))
+                index_info.update(vectors=m.get("count"), built_at=m.get("built_at"), model=m.get("model"))
+            except ValueError:
+                index_info["error"] = "manifest unreadable"
+        index_file = self.settings.index_dir / "index.faiss"
+        index_info["bytes"] = index_file.stat().st_size if index_file.exists() else 0
+        return {
+            "data_dir": str(self.settings.data_dir),
+            "articles": counts["articles"], "passages": counts["passages"],
+            "first_published": counts["first"], "last_published": counts["last"],
+            "model": self.settings.model, "index": index_info,
+            "sources": [{"source": s, "articles": n} for s, n in self.store.sources()],
+            "last_ingest": self.store.last_ingest(),
+        }

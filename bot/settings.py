@@ -1,0 +1,117 @@
+"""One settings object: defaults, then an optional TOML file, then ROUNDUP_* environment variables."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embeddings.encoder import DEFAULT_MODEL
+
+ENV_PREFIX = "ROUNDUP_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    model: str = DEFAULT_MODEL
+    index_type: str = "flat"
+    # Cosine floor under which a result is "not in the roundups" (MiniLM; see README for how it was chosen).
+    relevance_floor: float = 0.30
+    top_k: int = 5
+    auto_ingest_bundled: bool = True
+    log_level: str = "WARNING"
+    # Discord
+    token_file: Path | None = None
+    dev_guild: int | None = None
+    cooldown_rate: int = 3
+    cooldown_per: float = 10.0
+    max_concurrent_retrievals: int = 2
+    # Web sources
+    feeds: tuple[str, ...] = ()
+    refresh_hours: float = 6.0
+    allow_private_urls: bool = False
+    max_body_bytes: int = 5 * 1024 * 1024
+    fetch_timeout: float = 20.0
+    user_agent: str = "RoundupBot/0.1 (+https://github.com/roundup-bot; China tech roundup reader)"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "roundup.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, *, config: Path | None = None, **overrides) -> "Settings":
+        """Defaults < TOML file (ROUNDUP_CONFIG or ./roundup.toml) < environment < explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        config = config or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+        if config is None and Path("roundup.toml").is_file():
+            config = Path("roundup.toml")
+        if config is not None:
+            try:
+                raw = tomllib.loads(Path(config).read_text("utf-8"))
+            except FileNotFoundError:
+                raise SettingsError(f"config file not found: {config}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"config file {config} is not valid TOML: {exc}") from None
+            for key, value in raw.items():
+                values[key] = _coerce(key, value)
+        for f in dataclasses.fields(cls):
+            name = f"{ENV_PREFIX}{f.name.upper()}"
+            if f.name != "extra" and env.get(name, "") != "":
+                values[f.name] = _coerce(f.name, env[name], from_env=True)
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = _coerce(key, value)
+        return cls(**values)
+
+
+_HINTS: dict[str, object] | None = None
+
+
+def _coerce(key: str, value: object, *, from_env: bool = False) -> object:
+    global _HINTS
+    if _HINTS is None:
+        _HINTS = typing.get_type_hints(Settings)
+    if key not in _HINTS or key == "extra":
+        raise SettingsError(f"unknown setting {key!r}")
+    hint = _HINTS[key]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args and typing.get_origin(hint) is not tuple else hint
+    try:
+        if typing.get_origin(hint) is tuple:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.replace("\n", ",").split(",") if v.strip())
+            return tuple(str(v) for v in value)  # type: ignore[union-attr]
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(f"expected true/false, got {value!r}")
+        if base is Path:
+            return Path(os.path.expanduser(str(value)))
+        if base in (int, float, str):
+            return base(value)  # type: ignore[operator]
+    except (TypeError, ValueError) as exc:
+        source = f"{ENV_PREFIX}{key.upper()}" if from_env else key
+        raise SettingsError(f"bad value for {source}: {exc}") from None
+    return value

@@ -1,0 +1,1 @@
+"""Roundup sources to clean, stable passages in a SQLite store. Knows nothing of embeddings or Discord."""

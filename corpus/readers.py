@@ -1,0 +1,614 @@
+"""Read roundup files (JSONL, plain text, Markdown, HTML) into cleaned `Article`s.
+
+The `parse_*` functions are pure (text in, raw Article out) so that a fetcher can reuse
+them on downloaded pages; `read_file` adds what only a file has (sidecar metadata, a
+file:// url, a modification date) and runs `clean_article` on every article.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .clean import clean_article, is_furniture
+from .model import Article, Section, article_id_for_url
+from .text import has_final_punctuation, word_count
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".jsonl", ".txt", ".md", ".markdown", ".html", ".htm")
+OVERRIDE_KEYS: tuple[str, ...] = ("title", "url", "published", "source")
+METADATA_KEYS: tuple[str, ...] = ("id", "title", "url", "published", "source", "date_estimated")
+
+# A plain-text line of at most this many words and without final punctuation is a heading.
+HEADING_MAX_WORDS = 12
+
+
+class CorpusError(Exception):
+    """A source that cannot be read at all; the message is one line fit for a CLI."""
+
+
+@dataclass
+class ReadResult:
+    articles: list[Article] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line each, "FILE[:LINE]: reason"
+
+
+# --- metadata ------------------------------------------------------------------------------
+
+_DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.,]+(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def parse_date(value: Any) -> str:
+    """'YYYY-MM-DD' from a date or a full ISO datetime (cut to its date); CorpusError if neither."""
+    m = _DATE_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if m:
+        try:
+            return dt.date.fromisoformat(m.group(1)).isoformat()
+        except ValueError:
+            pass
+    raise CorpusError(f"invalid published date {value!r} (expected YYYY-MM-DD)")
+
+
+def _check_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Overrides minus unset (None) values; unknown keys and bad dates are caller errors."""
+    if not overrides:
+        return {}
+    unknown = sorted(set(overrides) - set(OVERRIDE_KEYS) - {"id", "date_estimated"})
+    if unknown:
+        raise CorpusError(
+            f"unknown override {', '.join(unknown)} (expected one of {', '.join(OVERRIDE_KEYS)})"
+        )
+    out = {k: v for k, v in overrides.items() if v is not None}
+    if "published" in out:
+        out["published"] = parse_date(out["published"])
+    return out
+
+
+def _build_article(
+    sections: list[Section],
+    *,
+    embedded: Mapping[str, Any],
+    url: str | None,
+    overrides: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any] | None,
+) -> Article:
+    """Merge metadata layers, lowest first: defaults < embedded < url argument < overrides.
+
+    The layer that supplies `published` also decides `date_estimated`, so a file's
+    modification date (an estimate) is flagged while a printed date is not.
+    """
+    layers = [defaults or {}, embedded, {"url": url}, _check_overrides(overrides)]
+    meta: dict[str, Any] = {}
+    date_estimated = False
+    for layer in layers:
+        for key in METADATA_KEYS:
+            value = layer.get(key)
+            if value is None or value == "" or key == "date_estimated":
+                continue
+            meta[key] = value
+            if key == "published":
+                date_estimated = bool(layer.get("date_estimated", False))
+    for key in ("title", "url"):
+        if not isinstance(meta.get(key), str) or not meta[key].strip():
+            raise CorpusError(f"no {key} for the article (give one in metadata or as an override)")
+    for key in ("id", "source"):
+        if key in meta and not isinstance(meta[key], str):
+            raise CorpusError(f"{key} must be a string, got {meta[key]!r}")
+    published = parse_date(meta["published"]) if "published" in meta else None
+    url_value = meta["url"].strip()
+    return Article(
+        id=meta.get("id") or article_id_for_url(url_value),
+        title=meta["title"].strip(),
+        url=url_value,
+        published=published,
+        sections=tuple(sections),
+        source=meta.get("source"),
+        date_estimated=date_estimated if published else False,
+    )
+
+
+def _sections_from_blocks(blocks: list[tuple[str | None, str]]) -> list[Section]:
+    """Group (heading or None, paragraph) pairs, in order, into sections.
+
+    A block with heading text and an empty paragraph opens a new section.
+    """
+    sections: list[Section] = []
+    heading: str | None = None
+    paragraphs: list[str] = []
+    started = False
+    for head, para in blocks:
+        if head is not None:
+            if started and (paragraphs or heading is not None):
+                sections.append(Section(heading, tuple(paragraphs)))
+            heading, paragraphs, started = head, [], True
+        if para:
+            paragraphs.append(para)
+            started = True
+    if paragraphs or heading is not None:
+        sections.append(Section(heading, tuple(paragraphs)))
+    return sections
+
+
+# --- plain text ----------------------------------------------------------------------------
+
+_BLANK_LINE_RE = re.compile(r"\n[ \t\u00a0]*\n")
+
+
+def _is_heading_candidate(paragraph: str) -> bool:
+    n = word_count(paragraph)
+    return 0 < n <= HEADING_MAX_WORDS and not has_final_punctuation(paragraph) and not is_furniture(
+        paragraph
+    )
+
+
+def _plain_paragraphs(text: str) -> list[str]:
+    """Paragraphs from blank-line separated blocks, or one per line.
+
+    Inside a block, a line is joined to the previous one only when that looks like a hard
+    wrap: the paragraph so far lacks final punctuation and is either too long to be a
+    heading or followed by a lower-case continuation. So "Heading\\nParagraph." and
+    "Please enter your comment!\\nPlease enter your name here" stay separate lines.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    paragraphs: list[str] = []
+    for block in _BLANK_LINE_RE.split(text):
+        current: list[str] = []
+        for line in (ln.strip() for ln in block.split("\n")):
+            if not line:
+                continue
+            if current:
+                so_far = " ".join(current)
+                wrapped = not has_final_punctuation(so_far) and (
+                    word_count(so_far) > HEADING_MAX_WORDS or line[:1].islower()
+                )
+                if wrapped and not is_furniture(so_far) and not is_furniture(line):
+                    current.append(line)
+                    continue
+                paragraphs.append(so_far)
+            current = [line]
+        if current:
+            paragraphs.append(" ".join(current))
+    return paragraphs
+
+
+def parse_plain_text(
+    text: str,
+    *,
+    url: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Article:
+    """Plain text: a short line without final punctuation, followed by a paragraph, is a heading.
+
+    Plain text carries no metadata, so title/url come from `overrides`, `url` or `defaults`.
+    """
+    paragraphs = _plain_paragraphs(text)
+    candidates = [_is_heading_candidate(p) for p in paragraphs]
+    blocks: list[tuple[str | None, str]] = []
+    for i, p in enumerate(paragraphs):
+        followed_by_paragraph = i + 1 < len(paragraphs) and not candidates[i + 1]
+        if candidates[i] and followed_by_paragraph:
+            blocks.append((p, ""))
+        else:
+            blocks.append((None, p))
+    return _build_article(
+        _sections_from_blocks(blocks), embedded={}, url=url, overrides=overrides, defaults=defaults
+    )
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+_FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_FRONT_MATTER_ALIASES = {"date": "published", "link": "url", "canonical_url": "url"}
+_HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+_ATX_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_RE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_RULE_RE = re.compile(r"^ {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
+_FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_LIST_ITEM_RE = re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+(.*)$")
+_QUOTE_RE = re.compile(r"^[ \t]*>[ \t]?")
+_REF_DEF_RE = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S+")
+_TABLE_RE = re.compile(r"^[ \t]*\|")
+_HEADING_ID_RE = re.compile(r"[ \t]*\{#[^}]*\}[ \t]*$")
+
+_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|])")
+_INLINE_SUBS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"!\[[^\]]*\]\((?:[^()]|\([^)]*\))*\)"), ""),  # images
+    (re.compile(r"!\[[^\]]*\]\[[^\]]*\]"), ""),
+    (re.compile(r"\[\^[^\]]+\]"), ""),  # footnote references
+    (re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)"), r"\1"),  # [text](url)
+    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # [text][ref]
+    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # autolinks
+    (re.compile(r"</?[A-Za-z][^>]*>"), ""),  # inline HTML tags
+    (re.compile(r"(`+)(.+?)\1"), r"\2"),  # inline code
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # strong
+    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *em*
+    (re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])"), r"\1"),  # _em_ (not snake_case)
+    (re.compile(r"~~(.+?)~~"), r"\1"),  # strikethrough
+]
+
+
+def strip_markdown_inline(text: str) -> str:
+    """Plain text of one Markdown line: links to their text, images dropped, markers removed."""
+    escaped: list[str] = []
+
+    def _hide(m: re.Match[str]) -> str:
+        escaped.append(m.group(1))
+        return f"\ue000{len(escaped) - 1}\ue001"
+
+    text = _ESCAPE_RE.sub(_hide, text)
+    for pattern, repl in _INLINE_SUBS:
+        text = pattern.sub(repl, text)
+    return re.sub("\ue000(\\d+)\ue001", lambda m: escaped[int(m.group(1))], text).strip()
+
+
+def parse_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split a leading `---` block of `key: value` lines from the body (no YAML needed)."""
+    text = text.lstrip("\ufeff")
+    m = _FRONT_MATTER_RE.match(text)
+    if not m:
+        return {}, text
+    meta: dict[str, Any] = {}
+    for line in m.group(1).splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or ":" not in line:
+            continue
+        key, value = line.split(":", 1)
+        key = key.strip().lower()
+        key = _FRONT_MATTER_ALIASES.get(key, key)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if key == "date_estimated":
+            meta[key] = value.lower() in ("true", "yes", "1")
+        elif key in METADATA_KEYS and value:
+            meta.setdefault(key, value)
+    return meta, text[m.end():]
+
+
+def _markdown_blocks(body: str) -> tuple[str | None, list[tuple[str | None, str]]]:
+    """(leading H1 or None, [(heading, paragraph)...]) from a Markdown body."""
+    body = _HTML_COMMENT_RE.sub("", body.replace("\r\n", "\n").replace("\r", "\n"))
+    blocks: list[tuple[str | None, str]] = []
+    h1: str | None = None
+    current: list[str] = []
+    fence: str | None = None
+
+    def flush() -> None:
+        if current:
+            text = strip_markdown_inline(" ".join(current))
+            if text:
+                blocks.append((None, text))
+            current.clear()
+
+    def heading(level: int, text: str) -> None:
+        nonlocal h1
+        text = strip_markdown_inline(_HEADING_ID_RE.sub("", text))
+        if level == 1 and h1 is None and not blocks:
+            h1 = text  # the document title, not a section
+        elif text:
+            blocks.append((text, ""))
+
+    for raw in body.split("\n"):
+        if fence is not None:
+            if raw.strip().startswith(fence):
+                fence = None
+            continue
+        if m := _FENCE_RE.match(raw):
+            flush()
+            fence = m.group(1)
+            continue
+        if m := _SETEXT_RE.match(raw):
+            if len(current) == 1:
+                text = current.pop()
+                heading(1 if m.group(1)[0] == "=" else 2, text)
+                continue
+            if _RULE_RE.match(raw) or not current:
+                flush()
+                continue
+        if _RULE_RE.match(raw):
+            flush()
+            continue
+        line = raw
+        while _QUOTE_RE.match(line):
+            line = _QUOTE_RE.sub("", line, count=1)
+        if not line.strip():
+            flush()
+            continue
+        if m := _ATX_RE.match(line):
+            flush()
+            heading(len(m.group(1)), m.group(2) or "")
+            continue
+        if _REF_DEF_RE.match(line) or _TABLE_RE.match(line):
+            flush()
+            continue
+        if m := _LIST_ITEM_RE.match(line):
+            flush()
+            current.append(m.group(1).strip())
+            continue
+        current.append(line.strip())
+    flush()
+    return h1, blocks
+
+
+def parse_markdown(
+    text: str,
+    *,
+    url: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Article:
+    """Markdown with optional front matter; a leading `# H1` is the title if none is given.
+
+    `##`/`###` (and deeper, and later H1s) start sections; each list item is a paragraph.
+    """
+    meta, body = parse_front_matter(text)
+    h1, blocks = _markdown_blocks(body)
+    if h1 and "title" not in meta:
+        meta["title"] = h1
+    return _build_article(
+        _sections_from_blocks(blocks), embedded=meta, url=url, overrides=overrides, defaults=defaults
+    )
+
+
+# --- HTML ----------------------------------------------------------------------------------
+
+_CONTAINER_TAGS = frozenset({"body", "main", "div", "list", "quote", "section", "article"})
+
+
+def _element_text(el: Any) -> str:
+    """Text of a trafilatura XML element; <lb/> becomes a newline so furniture lines stay lines."""
+    parts = [el.text or ""]
+    for child in el:
+        parts.append("\n" if child.tag == "lb" else _element_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _xml_blocks(el: Any, blocks: list[tuple[str | None, str, str | None]]) -> None:
+    """Walk trafilatura's XML body: (heading, paragraph, heading level) in document order."""
+    for child in el:
+        tag = child.tag if isinstance(child.tag, str) else ""
+        if tag in _CONTAINER_TAGS:
+            _xml_blocks(child, blocks)
+        elif tag == "head":
+            text = " ".join(_element_text(child).split())
+            if text:
+                blocks.append((text, "", child.get("rend")))
+        elif tag in ("graphic", "table", "code"):
+            continue
+        elif tag:
+            text = _element_text(child).strip()
+            if text:
+                blocks.append((None, text, None))
+
+
+def parse_html(
+    html: str | bytes,
+    *,
+    url: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Article:
+    """Main article of a web page via trafilatura, keeping section headings.
+
+    trafilatura's XML output is used because its Markdown/text output flattens <h2>s into
+    ordinary lines. Bytes are accepted so trafilatura can detect the charset itself. The
+    `url` argument (where the page was fetched) beats the page's canonical link, so the
+    article id stays stable across re-fetches.
+    """
+    import trafilatura  # heavy import; only HTML sources need it
+
+    doc = trafilatura.bare_extraction(
+        html,
+        url=url,
+        include_comments=False,
+        include_tables=False,
+        include_images=False,
+        include_formatting=False,
+        include_links=False,
+        with_metadata=True,
+    )
+    if doc is None or doc.body is None:
+        raise CorpusError("no article text found in the HTML")
+    raw: list[tuple[str | None, str, str | None]] = []
+    _xml_blocks(doc.body, raw)
+    h1: str | None = None
+    blocks: list[tuple[str | None, str]] = []
+    for head, para, rend in raw:
+        if head is not None and rend == "h1" and h1 is None and not blocks:
+            h1 = head  # the page title, not a section
+        else:
+            blocks.append((head, para))
+    if not any(para for _, para in blocks):
+        raise CorpusError("no article text found in the HTML")
+    embedded = {
+        "title": doc.title or h1,
+        "url": doc.url,
+        "published": doc.date,
+        "source": doc.sitename,
+    }
+    return _build_article(
+        _sections_from_blocks(blocks), embedded=embedded, url=url, overrides=overrides, defaults=defaults
+    )
+
+
+# --- JSONL ---------------------------------------------------------------------------------
+
+
+def _article_from_json(obj: Any) -> Article:
+    """One FORMAT.md record; CorpusError names the first problem found."""
+    if not isinstance(obj, dict):
+        raise CorpusError("expected a JSON object")
+    for key in ("id", "title", "url", "published", "sections"):
+        if key not in obj:
+            raise CorpusError(f"missing required field '{key}'")
+    for key in ("id", "title", "url"):
+        if not isinstance(obj[key], str) or not obj[key].strip():
+            raise CorpusError(f"field '{key}' must be a non-empty string")
+    published = parse_date(obj["published"])
+    source = obj.get("source")
+    if source is not None and not isinstance(source, str):
+        raise CorpusError("field 'source' must be a string or null")
+    date_estimated = obj.get("date_estimated", False)
+    if not isinstance(date_estimated, bool):
+        raise CorpusError("field 'date_estimated' must be true or false")
+    if not isinstance(obj["sections"], list):
+        raise CorpusError("field 'sections' must be a list")
+    sections = []
+    for i, sec in enumerate(obj["sections"]):
+        if not isinstance(sec, dict):
+            raise CorpusError(f"sections[{i}] must be an object")
+        heading = sec.get("heading")
+        paragraphs = sec.get("paragraphs")
+        if heading is not None and not isinstance(heading, str):
+            raise CorpusError(f"sections[{i}].heading must be a string or null")
+        if not isinstance(paragraphs, list) or not all(isinstance(p, str) for p in paragraphs):
+            raise CorpusError(f"sections[{i}].paragraphs must be a list of strings")
+        sections.append(Section(heading=heading, paragraphs=tuple(paragraphs)))
+    return Article(
+        id=obj["id"].strip(),
+        title=obj["title"],
+        url=obj["url"].strip(),
+        published=published,
+        sections=tuple(sections),
+        source=source,
+        date_estimated=date_estimated,
+    )
+
+
+def _read_jsonl(path: Path) -> ReadResult:
+    """Every valid line becomes an article; each bad line becomes one "FILE:LINE: reason"."""
+    result = ReadResult()
+    first_line: dict[str, int] = {}
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CorpusError(f"invalid JSON: {e.msg} (column {e.colno})") from None
+            article = clean_article(_article_from_json(obj))
+            if article.id in first_line:
+                raise CorpusError(f"duplicate id '{article.id}' (first on line {first_line[article.id]})")
+            if not article.paragraph_count():
+                raise CorpusError(f"article '{article.id}' has no text")
+        except CorpusError as e:
+            result.errors.append(f"{path}:{lineno}: {e}")
+            continue
+        first_line[article.id] = lineno
+        result.articles.append(article)
+    return result
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def humanize_stem(stem: str) -> str:
+    """'china-roundup_2019' -> 'China roundup 2019': a readable last-resort title."""
+    words = re.sub(r"[_\-.]+", " ", stem).split()
+    text = " ".join(words)
+    return (text[:1].upper() + text[1:]) if text else "Untitled"
+
+
+def _file_defaults(path: Path) -> dict[str, Any]:
+    """Fallback metadata of a file: humanised stem, file:// url, modification date (estimated)."""
+    mtime = dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
+    return {
+        "title": humanize_stem(path.stem),
+        "url": path.resolve().as_uri(),
+        "published": mtime,
+        "date_estimated": True,
+    }
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    """Metadata from `foo.json` beside `foo.txt`; {} if there is none."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorpusError(f"unreadable sidecar {sidecar.name}: {e}") from None
+    if not isinstance(data, dict):
+        raise CorpusError(f"sidecar {sidecar.name} must hold a JSON object")
+    unknown = set(data) - set(METADATA_KEYS)
+    if unknown:
+        log.debug("ignoring sidecar keys %s in %s", sorted(unknown), sidecar)
+    meta = {k: data[k] for k in METADATA_KEYS if data.get(k) is not None}
+    if "date_estimated" in meta and not isinstance(meta["date_estimated"], bool):
+        raise CorpusError(f"sidecar {sidecar.name}: date_estimated must be true or false")
+    return meta
+
+
+def iter_source_files(path: Path) -> Iterator[Path]:
+    """`path` itself if a file, else every supported, non-hidden file below it, sorted.
+
+    `*.json` files are sidecars, never sources.
+    """
+    path = Path(path)
+    if path.is_file():
+        yield path
+        return
+    if not path.is_dir():
+        raise CorpusError(f"no such file: {path}")
+    found = [
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in SUPPORTED_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    ]
+    yield from sorted(found)
+
+
+def read_file(path: Path, *, overrides: dict | None = None) -> ReadResult:
+    """Read and clean every article in one file.
+
+    Problems with the file as a whole (missing, unsupported type, bad override) raise
+    CorpusError; problems with its content become `errors` so other files and other lines
+    still load. Metadata precedence: overrides > sidecar > the file's own (front matter,
+    HTML metadata) > fallbacks (stem, file:// url, modification date).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise CorpusError(
+            f"unsupported file type '{suffix or path.name}': {path} "
+            f"(supported: {', '.join(SUPPORTED_SUFFIXES)})"
+        )
+    cli = _check_overrides(overrides)
+    log.debug("reading %s", path)
+    if suffix == ".jsonl":
+        if cli:
+            log.warning("overrides ignored for %s: JSONL articles carry their own metadata", path)
+        return _read_jsonl(path)
+
+    try:
+        meta = {**_read_sidecar(path), **cli}
+        if "published" in cli:
+            meta["date_estimated"] = False
+        data = path.read_bytes()
+        defaults = _file_defaults(path)
+        if suffix in (".html", ".htm"):
+            article = parse_html(data, url=None, overrides=meta, defaults=defaults)
+        else:
+            text = data.decode("utf-8-sig", errors="replace")
+            parse = parse_plain_text if suffix == ".txt" else parse_markdown
+            article = parse(text, overrides=meta, defaults=defaults)
+        article = clean_article(article)
+        if not article.paragraph_count():
+            raise CorpusError("no article text found")
+    except CorpusError as e:
+        return ReadResult(errors=[f"{path}: {e}"])
+    return ReadResult(articles=[article])

