@@ -114,6 +114,11 @@ class Store:
             raise StoreError(f"cannot create the data directory {self.path.parent}: {exc.strerror}") from exc
         self._lock = threading.RLock()
 
+    def ensure_schema(self, ddl: str) -> None:
+        """Features keep their own tables beside the corpus (feeds, guild settings): they add them here."""
+        with self._lock:
+            self._conn.executescript(ddl)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
