@@ -13,9 +13,11 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from bot.settings import Settings
+from corpus.aliases import AliasError, default_table
 from corpus.bundled import bundled_dir
 from corpus.model import Article
 from corpus.passages import split_article
@@ -24,7 +26,9 @@ from corpus.store import Store, StoreError
 from corpus.text import split_sentences
 from embeddings.encoder import Encoder, create_encoder
 from embeddings.index import SyncReport, VectorIndex
-from embeddings.search import Answer, Retriever, best_sentences, check_question, embed_text
+from embeddings.search import Answer, Retriever, SearchConfig, check_question, embed_text
+from embeddings.sentences import SENTENCES_FILE, SentenceVectors
+from embeddings.sparse import SparseIndex
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,9 @@ class RoundupService:
         self._encoder = encoder
         self._store: Store | None = None
         self._index: VectorIndex | None = None
+        self._sparse: SparseIndex | None = None
+        self._sentences: SentenceVectors | None = None
+        self._dates: tuple[date | None, date | None] = (None, None)
         self._generation = -1
         self._lock = threading.RLock()
 
@@ -132,6 +139,42 @@ class RoundupService:
     def _fetch_texts(self, ids: list[int]) -> list[str]:
         return [embed_text(p) for p in self.store.passages(ids)]
 
+    def _fetch_plain(self, ids: list[int]) -> list[str]:
+        return [p.text for p in self.store.passages(ids)]
+
+    def _sync_companions(self, store_ids: set[int], *, fresh: bool = False) -> tuple[SyncReport, SyncReport]:
+        """Bring the BM25 index and the sentence vectors in step with the store, as the FAISS index is.
+
+        Called under the write lock wherever the FAISS index is synced, so the three never
+        disagree about which passages exist.
+        """
+        s = self.settings
+        if self._sparse is None or fresh:
+            if fresh:
+                sparse, reason = SparseIndex(s.index_dir, k1=s.bm25_k1, b=s.bm25_b), "asked for"
+            else:
+                sparse, reason = SparseIndex.load(s.index_dir, k1=s.bm25_k1, b=s.bm25_b)
+            if reason:
+                log.warning("rebuilding the keyword index from the store: %s", reason)
+            self._sparse = sparse
+        sparse_report = self._sparse.sync(store_ids, self._fetch_texts)
+        if self._sentences is None or fresh:
+            path = s.index_dir / SENTENCES_FILE
+            if fresh:
+                sentences, reason = SentenceVectors(path, model=s.model, embed_format=EMBED_FORMAT), None
+            else:
+                sentences, reason = SentenceVectors.load(path, model=s.model, embed_format=EMBED_FORMAT)
+            if reason:
+                log.warning("re-embedding sentences from the store: %s", reason)
+            self._sentences = sentences
+        sent_report = self._sentences.sync(store_ids, self._fetch_plain, split_sentences,
+                                           self.encoder.encode_queries)
+        return sparse_report, sent_report
+
+    def _corpus_dates(self) -> tuple[date | None, date | None]:
+        counts = self.store.counts()
+        return tuple(date.fromisoformat(counts[k]) if counts[k] else None for k in ("first", "last"))
+
     def ensure_ready(self, on_progress: Callable[[int, int], None] | None = None) -> VectorIndex:
         """The store has a corpus and the index holds exactly its passages; cheap when nothing changed."""
         with self._lock:
@@ -157,20 +200,25 @@ class RoundupService:
         )
         if reason:
             log.warning("rebuilding the index from the store: %s", reason)
-        report = index.sync(self.store.passage_ids(), self._fetch_texts, enc.encode, on_progress=on_progress)
+        store_ids = self.store.passage_ids()
+        report = index.sync(store_ids, self._fetch_texts, enc.encode, on_progress=on_progress)
         if reason and not report.added and not report.removed:
             index.save()  # an empty store still deserves a valid index on disk
         self._index = index
+        self._sync_companions(store_ids)
+        self._dates = self._corpus_dates()
         return SyncReport(report.added, report.removed, rebuilt=bool(reason), reason=reason)
 
     def rebuild(self, on_progress=None) -> SyncReport:
         with self._lock, self._write_lock():
             index = VectorIndex(self.settings.index_dir, model=self.settings.model, dim=self.encoder.dim,
                                 index_type=self.settings.index_type, embed_format=EMBED_FORMAT)
-            report = index.sync(self.store.passage_ids(), self._fetch_texts, self.encoder.encode,
-                                on_progress=on_progress)
+            store_ids = self.store.passage_ids()
+            report = index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
             index.save()
             self._index = index
+            self._sync_companions(store_ids, fresh=True)
+            self._dates = self._corpus_dates()
             self._generation = self.store.generation()
             return SyncReport(report.added, report.removed, rebuilt=True, reason="asked for")
 
@@ -244,27 +292,47 @@ class RoundupService:
         if self._index is None:
             sync = self._load_and_sync(on_progress)
         else:
-            sync = self._index.sync(self.store.passage_ids(), self._fetch_texts, self.encoder.encode,
-                                    on_progress=on_progress)
+            store_ids = self.store.passage_ids()
+            sync = self._index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
+            self._sync_companions(store_ids)
+            self._dates = self._corpus_dates()
         report.embedded += sync.added
         report.removed += sync.removed
         self._generation = self.store.generation()
 
     # -- questions -------------------------------------------------------------------------
 
+    def search_config(self) -> SearchConfig:
+        s = self.settings
+        try:
+            return SearchConfig(
+                mode=s.retrieval, fusion=s.fusion, dense_weight=s.dense_weight, rrf_k=s.rrf_k,
+                floor=s.relevance_floor, dense_floor=s.dense_floor, bm25_floor=s.bm25_floor, pool=s.candidate_pool,
+                mmr_lambda=s.mmr_lambda, distinct_top=s.distinct_top, same_story=s.same_story, period_slack_days=s.period_slack_days,
+                expansion_weight=s.expansion_weight, parent_weight=s.parent_weight, recency_boost=s.recency_boost,
+            )
+        except ValueError as exc:
+            raise ServiceError(f"bad retrieval setting: {exc}") from None
+
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.ensure_ready(), self.encoder, floor=self.settings.relevance_floor)
+        index = self.ensure_ready()
+        try:
+            aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
+        except AliasError as exc:
+            raise ServiceError(str(exc)) from None
+        first, last = self._dates
+        return Retriever(self.store, index, self.encoder, sparse=self._sparse, sentences=self._sentences,
+                         aliases=aliases, config=self.search_config(), anchor=last, first=first)
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
-            offset: int = 0, with_best_sentence: bool = True) -> Answer:
+            offset: int = 0, with_best_sentence: bool = True, mode: str | None = None,
+            diverse: bool = True) -> Answer:
+        """Answer from the roundups. `mode` overrides the retrieval setting (dense, bm25, hybrid);
+        `diverse=False` lets one roundup fill the top three (when a member asks for more of it)."""
         question = check_question(question)
-        answer = self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
-                                         offset=offset)
-        if with_best_sentence and answer.hits:
-            t0 = time.perf_counter()
-            best_sentences(self.encoder.encode_query(question), answer.hits, self.encoder, split_sentences)
-            answer.elapsed_ms += (time.perf_counter() - t0) * 1000
-        return answer
+        return self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
+                                       offset=offset, mode=mode, diverse=diverse,
+                                       best_sentence=with_best_sentence)
 
     # -- what we know ----------------------------------------------------------------------
 
@@ -282,6 +350,16 @@ class RoundupService:
                 index_info["error"] = "manifest unreadable"
         index_file = self.settings.index_dir / "index.faiss"
         index_info["bytes"] = index_file.stat().st_size if index_file.exists() else 0
+        sparse_manifest = self.settings.index_dir / "sparse.json"
+        if sparse_manifest.exists():
+            import json
+
+            try:
+                m = json.loads(sparse_manifest.read_text("utf-8"))
+                index_info["keyword"] = {"passages": m.get("count"), "built_at": m.get("built_at")}
+            except ValueError:
+                index_info["keyword"] = {"error": "manifest unreadable"}
+        index_info["retrieval"] = self.settings.retrieval
         return {
             "data_dir": str(self.settings.data_dir),
             "articles": counts["articles"], "passages": counts["passages"],

@@ -23,8 +23,26 @@ class Settings:
     data_dir: Path = Path("data")
     model: str = DEFAULT_MODEL
     index_type: str = "flat"
-    # Cosine floor under which a result is "not in the roundups" (MiniLM; see README for how it was chosen).
-    relevance_floor: float = 0.30
+    # Retrieval (see README, "Retrieval quality", for how each default was chosen on the eval set).
+    retrieval: str = "hybrid"  # dense | bm25 | hybrid
+    fusion: str = "weighted"  # weighted (sum of cosine and BM25 coverage) | rrf (reciprocal rank fusion)
+    dense_weight: float = 0.5  # weighted fusion: the cosine's share
+    rrf_k: int = 60
+    # Relevance floors under which a question is "not in the roundups", one per retrieval mode.
+    relevance_floor: float = 0.294  # hybrid
+    dense_floor: float = 0.444
+    bm25_floor: float = 0.196
+    candidate_pool: int = 50
+    mmr_lambda: float = 1.0  # MMR trade-off; 1 = relevance only (see README)
+    distinct_top: int = 3  # at most one passage per roundup among the first this-many results
+    same_story: float = 0.85  # cosine at which two passages are one story (a republished copy); 0 = off
+    period_slack_days: int = 10  # "in June 2014" also takes digests published up to this many days later
+    expansion_weight: float = 1.0
+    parent_weight: float = 0.5
+    recency_boost: float = 0.05
+    alias_file: Path | None = None  # default: corpus/aliases.toml
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
     top_k: int = 5
     auto_ingest_bundled: bool = True
     log_level: str = "WARNING"

@@ -1,0 +1,175 @@
+"""Company, product and topic aliases: 华为 is Huawei, "tencnet" is Tencent, "ant group" is Ant Financial.
+
+Members write names the way they say them: in Chinese, misspelt, or by a product instead of
+the company. The roundups are English and use one name. This table (data in aliases.toml)
+maps what members type to what the roundups say; query understanding uses it to expand
+questions. Pure data and string matching: no I/O after loading.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .text import normalize_text
+
+DEFAULT_PATH = Path(__file__).with_name("aliases.toml")
+
+_CJK_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD_RE = re.compile(r"[a-z][a-z0-9]*")
+
+
+class AliasError(ValueError):
+    """The alias data file is malformed (one line, fit for a CLI)."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    aliases: tuple[str, ...] = ()
+    misspellings: tuple[str, ...] = ()
+    parent: str | None = None
+
+    def expansion_names(self) -> list[str]:
+        """The canonical name and every Latin-script alias: the forms English roundups use."""
+        names = [self.name]
+        names += [a for a in self.aliases if not _CJK_RE.search(a) and a.lower() != self.name.lower()]
+        return names
+
+
+@dataclass(frozen=True)
+class Match:
+    """One name or word found in a question, and the English text that stands for it."""
+
+    start: int
+    end: int
+    surface: str
+    kind: str  # "name" (canonical or alias), "misspelling", "fuzzy" or "term"
+    replacement: str
+    entity: Entity | None = None
+
+    @property
+    def rewrites(self) -> bool:
+        """True if the question's own words are not English the roundups would use."""
+        return self.kind in {"misspelling", "fuzzy", "term"} or bool(_CJK_RE.search(self.surface))
+
+
+def _key(text: str) -> str:
+    return normalize_text(text).lower()
+
+
+class AliasTable:
+    """Looks up names in questions: longest match wins, Latin names only as whole words."""
+
+    def __init__(self, entities: Iterable[Entity], terms: Mapping[str, str] | None = None):
+        self.entities: dict[str, Entity] = {}
+        self._targets: dict[str, tuple[str, Entity | None, str]] = {}  # key -> (kind, entity, replacement)
+        for entity in entities:
+            lowered = entity.name.lower()
+            if lowered in self.entities:
+                raise AliasError(f"entity {entity.name!r} is listed twice")
+            self.entities[lowered] = entity
+        for entity in self.entities.values():
+            if entity.parent and entity.parent.lower() not in self.entities:
+                raise AliasError(f"entity {entity.name!r} names an unknown parent {entity.parent!r}")
+            for surface, kind in [(entity.name, "name")] + [(a, "name") for a in entity.aliases] + [
+                (m, "misspelling") for m in entity.misspellings
+            ]:
+                key = _key(surface)
+                other = self._targets.get(key)
+                if other is not None and other[1] is not entity:
+                    raise AliasError(f"{surface!r} names both {other[1].name!r} and {entity.name!r}")
+                self._targets[key] = (kind, entity, entity.name)
+        for surface, english in (terms or {}).items():
+            key = _key(surface)
+            if key not in self._targets:  # a name always beats a plain word
+                self._targets[key] = ("term", None, english)
+        self._regex = self._compile(self._targets)
+        self._fuzzy_words = sorted(
+            {k for k, (kind, entity, _) in self._targets.items()
+             if entity is not None and _LATIN_WORD_RE.fullmatch(k) and len(k) >= 4}
+        )
+
+    @staticmethod
+    def _compile(targets: Mapping[str, object]) -> re.Pattern[str]:
+        parts = []
+        for key in sorted(targets, key=len, reverse=True):
+            body = re.escape(key)
+            if _CJK_RE.search(key):
+                parts.append(body)  # Chinese has no spaces: a name is any substring
+            else:
+                head = r"(?<![\w])" if re.match(r"\w", key) else ""
+                tail = r"(?![\w])" if re.search(r"\w$", key) else ""
+                parts.append(f"{head}{body}{tail}")
+        return re.compile("|".join(parts) or r"(?!)")
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def entity(self, name: str) -> Entity | None:
+        return self.entities.get(name.lower())
+
+    def parent(self, entity: Entity) -> Entity | None:
+        return self.entities.get(entity.parent.lower()) if entity.parent else None
+
+    def find(self, text: str) -> list[Match]:
+        """Non-overlapping matches in `text` (lower-cased, normalised), left to right."""
+        out = []
+        for m in self._regex.finditer(text):
+            kind, entity, replacement = self._targets[m.group()]
+            out.append(Match(m.start(), m.end(), m.group(), kind, replacement, entity))
+        return out
+
+    def closest_name(self, word: str, *, cutoff: float = 0.8) -> Entity | None:
+        """The entity whose one-word name or alias is within a typo of `word` ("huwaei").
+
+        Callers only ask about words the corpus does not know, so a real word is never
+        "corrected" into a company.
+        """
+        word = word.lower()
+        if len(word) < 5 or not _LATIN_WORD_RE.fullmatch(word):
+            return None
+        close = difflib.get_close_matches(word, self._fuzzy_words, n=1, cutoff=cutoff)
+        return self._targets[close[0]][1] if close else None
+
+
+def parse_table(data: Mapping) -> AliasTable:
+    """Build a table from the TOML structure; AliasError names the first bad entry."""
+    entities = []
+    for n, raw in enumerate(data.get("entity", []), 1):
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
+            raise AliasError(f"entity #{n} has no name")
+        try:
+            entities.append(Entity(
+                name=raw["name"].strip(),
+                aliases=tuple(str(a) for a in raw.get("aliases", ())),
+                misspellings=tuple(str(a) for a in raw.get("misspellings", ())),
+                parent=raw.get("parent"),
+            ))
+        except TypeError as exc:
+            raise AliasError(f"entity {raw['name']!r}: {exc}") from None
+    terms = data.get("terms", {})
+    if not isinstance(terms, Mapping) or not all(isinstance(v, str) for v in terms.values()):
+        raise AliasError("[terms] must map words to English text")
+    return AliasTable(entities, terms)
+
+
+def load_table(path: Path | None = None) -> AliasTable:
+    """The table from `path` (default: the bundled aliases.toml)."""
+    path = Path(path) if path else DEFAULT_PATH
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise AliasError(f"alias file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise AliasError(f"alias file {path} is not valid TOML: {exc}") from None
+    return parse_table(data)
+
+
+@functools.lru_cache(maxsize=4)
+def default_table(path: str | None = None) -> AliasTable:
+    """Loaded once per process: compiling the name regex is the only real cost."""
+    return load_table(Path(path) if path else None)

@@ -1,0 +1,136 @@
+"""Pure ranking functions: score fusion, diversity, floor calibration. No I/O, no models.
+
+Kept apart from the retriever so each rule can be checked by hand on a few numbers.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FUSIONS = ("weighted", "rrf")
+
+
+def weighted_sum(dense: Mapping[Hashable, float], lexical: Mapping[Hashable, float], weight: float) -> dict:
+    """weight * dense + (1 - weight) * lexical, for every id in either (a missing score is 0).
+
+    Both inputs must already be on a [0, 1] scale that means the same for every question
+    (cosine; BM25 over the question's best possible score), so the sum is an absolute
+    relevance a floor can be applied to, not just an order.
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    ids = list(dict.fromkeys([*dense, *lexical]))
+    return {i: weight * max(0.0, dense.get(i, 0.0)) + (1.0 - weight) * lexical.get(i, 0.0) for i in ids}
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hashable]], *, k: int = 60,
+                           weights: Sequence[float] | None = None) -> dict:
+    """RRF (Cormack et al. 2009): sum over rankings of weight / (k + rank), ranks from 1.
+
+    An id absent from a ranking gets nothing from it.
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    weights = list(weights) if weights is not None else [1.0] * len(rankings)
+    if len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
+    out: dict = {}
+    for ranking, w in zip(rankings, weights):
+        for rank, i in enumerate(ranking, 1):
+            out[i] = out.get(i, 0.0) + w / (k + rank)
+    return out
+
+
+def rank_by(scores: Mapping[Hashable, float], *, tiebreak: Mapping[Hashable, float] | None = None) -> list:
+    """Ids by score, highest first; ties by `tiebreak` (higher first), then by id for determinism."""
+    tb = tiebreak or {}
+    return sorted(scores, key=lambda i: (-scores[i], -tb.get(i, 0.0), i))
+
+
+@dataclass
+class Pick:
+    id: Hashable
+    score: float  # the MMR value it was picked with: never rises down the list
+    folded: list = field(default_factory=list)  # same-article passages shown under this one
+
+
+def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *, limit: int,
+              group_of: Mapping[Hashable, Hashable], similarity: Callable[[Hashable, Hashable], float] | None = None,
+              lam: float = 1.0, distinct_top: int = 3, max_folded: int = 3,
+              same_story: float | None = None) -> list[Pick]:
+    """Maximal marginal relevance with one passage per article (and per story) in the first `distinct_top`.
+
+    Each step picks the candidate with the highest rel - (1 - lam) / lam * top * max similarity
+    to those already picked, where `top` is the best relevance: standard MMR on relevance
+    scaled to the best one, then divided by lam and scaled back, so the first pick keeps its
+    score and lam means the same for cosines, BM25 coverage or tiny RRF scores.
+    While fewer than `distinct_top` are picked, a candidate from an article already picked is
+    folded under that article's pick instead of taking a place of its own; so is one whose
+    similarity to a pick is at least `same_story` (the same news republished elsewhere).
+    Values never rise from one pick to the next: each only loses candidates or gains penalties.
+    """
+    if not 0.0 < lam <= 1.0:
+        raise ValueError(f"lam must be in (0, 1], got {lam}")
+    remaining = list(order)
+    top = max((relevance[i] for i in remaining), default=0.0)
+    penalty = (1.0 - lam) / lam * (top if top > 0 else 1.0)
+    picks: list[Pick] = []
+    by_group: dict[Hashable, Pick] = {}
+    max_sim: dict[Hashable, float] = {i: 0.0 for i in remaining}
+    while remaining and len(picks) < limit:
+        best_pos, best_val = 0, None
+        for pos, i in enumerate(remaining):
+            val = relevance[i] - penalty * max_sim[i]
+            if best_val is None or val > best_val:
+                best_pos, best_val = pos, val
+        best = remaining.pop(best_pos)
+        group = group_of.get(best, best)
+        if len(picks) < distinct_top:
+            host = by_group.get(group)
+            if host is None and same_story is not None and similarity is not None and picks:
+                sim, twin = max((similarity(best, p.id), n) for n, p in enumerate(picks))
+                host = picks[twin] if sim >= same_story else None
+            if host is not None:
+                if len(host.folded) < max_folded:
+                    host.folded.append(best)
+                continue
+        pick = Pick(best, float(best_val))
+        picks.append(pick)
+        by_group.setdefault(group, pick)
+        if penalty and similarity is not None:
+            for i in remaining:
+                max_sim[i] = max(max_sim[i], similarity(i, best))
+    return picks
+
+
+def choose_floor(top_relevance: Sequence[float], answerable: Sequence[bool],
+                 correct: Sequence[bool]) -> tuple[float, int]:
+    """The floor that maximises correct answers plus correct refusals, and that count.
+
+    A question is answered when its top relevance is >= the floor. An answerable question
+    counts when answered with a correct passage (`correct`), an unanswerable one when
+    refused. Among equally good floors the widest gap is taken, and the floor is put in the
+    middle of that gap, so it does not sit on one question's score.
+    """
+    scores = np.asarray(top_relevance, dtype=float)
+    if scores.size == 0:
+        return 0.0, 0
+    answerable = np.asarray(answerable, dtype=bool)
+    good = answerable & np.asarray(correct, dtype=bool)
+    cuts = np.unique(np.concatenate([[0.0], scores, [scores.max() + 1e-6]]))
+    best: tuple[int, float, float] | None = None  # (count, gap, floor)
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        floor = (lo + hi) / 2 if hi > lo else hi
+        answered = scores >= floor
+        count = int((answered & good).sum() + (~answered & ~answerable).sum())
+        gap = hi - lo
+        if best is None or (count, gap) > (best[0], best[1]):
+            best = (count, gap, floor)
+    # A floor below every score never refuses; one above every score never answers.
+    return round(float(best[2]), 4), best[0]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else 0.0

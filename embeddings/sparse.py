@@ -1,0 +1,259 @@
+"""BM25 keyword index (bm25s) over the same passages as the FAISS index, keyed by passage id.
+
+Dense MiniLM vectors miss exact names, numbers and dates; BM25 catches them. Like the
+vector index this is a cache of the store: `sync` makes it hold exactly the store's
+passages. BM25's document frequencies depend on every passage, so any change rebuilds the
+whole matrix; that takes well under a second for tens of thousands of passages, so it is
+simpler and safer than patching it. Saved beside the FAISS index with its own manifest.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+from corpus.text import normalize_text
+from embeddings.index import SyncReport, atomic_write_bytes, ids_digest
+from embeddings.query import STOPWORDS
+
+log = logging.getLogger(__name__)
+
+SPARSE_DIR = "sparse"
+MANIFEST_FILE = "sparse.json"
+IDS_FILE = "ids.npy"
+MANIFEST_VERSION = 1
+TOKENIZER = "en-snowball+cjk-unigram/v1"  # bump when `tokenize` changes: old indexes are rebuilt
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN_RE = re.compile(rf"[{_CJK}]|\d+(?:[.,]\d+)*|[a-z0-9]+")
+_DOTTED_RE = re.compile(r"\b(?:[a-z]\.){2,}")  # U.S. -> usa, U.K. -> uk, e.g. -> eg
+_STEMMER = Stemmer.Stemmer("english")
+_STEM_LOCK = threading.Lock()  # PyStemmer objects are not thread-safe; Discord calls from threads
+
+
+def _undot(m: re.Match) -> str:
+    word = m.group().replace(".", "")
+    return "usa" if word == "us" else word
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words before stemming: U.S. is 'usa', 5,000 is '5000', each CJK character a word."""
+    low = _DOTTED_RE.sub(_undot, normalize_text(text).lower())
+    out = []
+    for tok in _TOKEN_RE.findall(low):
+        if tok[0].isdigit():
+            tok = tok.replace(",", "")
+        elif len(tok) < 2 or tok in STOPWORDS:
+            continue
+        out.append(tok)
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """The terms BM25 indexes and searches: `words`, stemmed (Snowball English)."""
+    ws = words(text)
+    with _STEM_LOCK:
+        return _STEMMER.stemWords(ws)
+
+
+def query_terms(phrases: Iterable[tuple[str, float]]) -> tuple[dict[str, float], set[str]]:
+    """Weighted terms from (text, weight) phrases, and the terms of the question itself.
+
+    A term keeps its largest weight; the question's own terms (the first phrase, weight 1)
+    decide how much of the question a passage covers.
+    """
+    terms: dict[str, float] = {}
+    own: set[str] = set()
+    for n, (text, weight) in enumerate(phrases):
+        for t in tokenize(text):
+            terms[t] = max(terms.get(t, 0.0), weight)
+            if n == 0:
+                own.add(t)
+    return terms, own
+
+
+@dataclass
+class SparseManifest:
+    count: int
+    ids_digest: str
+    tokenizer: str
+    k1: float
+    b: float
+    built_at: str
+    version: int = MANIFEST_VERSION
+
+
+class SparseIndex:
+    """BM25 over passages; scores come back as one array aligned with `ids`."""
+
+    def __init__(self, directory: Path, *, k1: float = 1.2, b: float = 0.75):
+        self.directory = Path(directory)
+        self.k1 = k1
+        self.b = b
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.model: bm25s.BM25 | None = None
+        self.built_at: str | None = None
+        self._row: dict[int, int] = {}
+        self._df = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    # -- building ----------------------------------------------------------------------
+
+    def build(self, ids: list[int], texts: list[str]) -> None:
+        if len(ids) != len(texts):
+            raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
+        self.ids = np.asarray(ids, dtype=np.int64)
+        if not ids:
+            self.model = None
+            self._after_load()
+            return
+        model = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+        # An empty document (all stopwords) still needs a token for bm25s; "" never matches a query.
+        model.index([tokenize(t) or [""] for t in texts], show_progress=False)
+        self.model = model
+        self._after_load()
+
+    def _after_load(self) -> None:
+        self._row = {int(i): n for n, i in enumerate(self.ids.tolist())}
+        if self.model is None:
+            self._df = np.zeros(0, dtype=np.int64)
+        else:
+            # bm25s stores one CSC column per term: its length is the term's document frequency.
+            self._df = np.diff(np.asarray(self.model.scores["indptr"])).astype(np.int64)
+
+    def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]]) -> SyncReport:
+        """Hold exactly `store_ids`: rebuild from the store's texts when they differ, then save."""
+        have = set(self.ids.tolist())
+        if have == store_ids and (self.model is not None or not store_ids):
+            return SyncReport(added=0, removed=0, rebuilt=False)
+        ids = sorted(store_ids)
+        texts = fetch_texts(ids) if ids else []
+        self.build(ids, texts)
+        self.save()
+        return SyncReport(added=len(store_ids - have), removed=len(have - store_ids), rebuilt=True)
+
+    # -- scoring -----------------------------------------------------------------------
+
+    def _term_id(self, term: str) -> int | None:
+        return None if self.model is None else self.model.vocab_dict.get(term)
+
+    def knows(self, word: str) -> bool:
+        """True if the corpus has this (unstemmed) word: typo correction leaves it alone."""
+        terms = tokenize(word)
+        return bool(terms) and all(self._term_id(t) is not None for t in terms)
+
+    def idf(self, term: str) -> float:
+        """Lucene BM25 idf; a term no passage has gets the largest idf (it is the most telling)."""
+        n = len(self)
+        tid = self._term_id(term)
+        df = int(self._df[tid]) if tid is not None and tid < self._df.size else 0
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def scores(self, terms: Mapping[str, float]) -> np.ndarray:
+        """Weighted BM25 score of every passage (aligned with `ids`)."""
+        out = np.zeros(len(self), dtype=np.float32)
+        if self.model is None:
+            return out
+        for term, weight in terms.items():
+            tid = self._term_id(term)
+            if tid is None or weight <= 0 or term == "":
+                continue
+            out += np.float32(weight) * self.model.get_scores_from_ids([tid])
+        return out
+
+    def coverage(self, scores: np.ndarray, terms: Mapping[str, float], own: set[str]) -> np.ndarray:
+        """Scores over the best any passage could get for the question's own terms, in [0, 1].
+
+        A lucene BM25 term scores at most its idf, so the question's summed idf bounds what
+        a passage can score. Terms the corpus lacks count at full idf: a question about
+        "banana bread" covers nothing, however well "bread" alone might match.
+        """
+        ideal = sum(terms.get(t, 1.0) * self.idf(t) for t in own)
+        if ideal <= 0:
+            return np.zeros_like(scores)
+        return np.clip(scores / ideal, 0.0, 1.0)
+
+    def rows(self, ids: Iterable[int]) -> list[int | None]:
+        return [self._row.get(int(i)) for i in ids]
+
+    # -- persistence -------------------------------------------------------------------
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / MANIFEST_FILE
+
+    @property
+    def model_dir(self) -> Path:
+        return self.directory / SPARSE_DIR
+
+    def save(self) -> SparseManifest:
+        """Write the model to a fresh directory, swap it in, then write the manifest last.
+
+        A crash leaves either the old files or a manifest that no longer matches, and a
+        mismatch only costs a rebuild from the store.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{SPARSE_DIR}.", dir=self.directory))
+        try:
+            np.save(tmp / IDS_FILE, self.ids, allow_pickle=False)
+            if self.model is not None:
+                self.model.save(str(tmp), show_progress=False)
+            old = None
+            if self.model_dir.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{SPARSE_DIR}.old.", dir=self.directory))
+                os.replace(self.model_dir, old / SPARSE_DIR)
+            os.replace(tmp, self.model_dir)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.built_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        manifest = SparseManifest(count=len(self), ids_digest=ids_digest(self.ids.tolist()), tokenizer=TOKENIZER,
+                                  k1=self.k1, b=self.b, built_at=self.built_at)
+        atomic_write_bytes(self.manifest_path, json.dumps(asdict(manifest), indent=2).encode("utf-8"))
+        return manifest
+
+    @classmethod
+    def load(cls, directory: Path, *, k1: float = 1.2, b: float = 0.75) -> tuple["SparseIndex", str | None]:
+        """The saved index, or an empty one and why it could not be used (then `sync` rebuilds it)."""
+        fresh = cls(directory, k1=k1, b=b)
+        if not fresh.manifest_path.exists() and not fresh.model_dir.exists():
+            return fresh, None
+        try:
+            manifest = SparseManifest(**json.loads(fresh.manifest_path.read_text("utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            return fresh, f"the keyword index manifest is missing or unreadable ({type(exc).__name__})"
+        wanted = {"version": MANIFEST_VERSION, "tokenizer": TOKENIZER, "k1": k1, "b": b}
+        for key, value in wanted.items():
+            if getattr(manifest, key) != value:
+                return fresh, f"the keyword index was built with {key}={getattr(manifest, key)!r}, now {value!r}"
+        try:
+            ids = np.load(fresh.model_dir / IDS_FILE, allow_pickle=False).astype(np.int64)
+            model = None
+            if ids.size:
+                model = bm25s.BM25.load(str(fresh.model_dir), show_progress=False, verbosity=0)
+        except (OSError, ValueError, KeyError) as exc:
+            return fresh, f"the keyword index cannot be read ({type(exc).__name__})"
+        if ids.size != manifest.count or ids_digest(ids.tolist()) != manifest.ids_digest:
+            return fresh, "the keyword index files do not match their manifest"
+        if model is not None and int(model.scores["num_docs"]) != ids.size:
+            return fresh, "the keyword index files do not match their manifest"
+        fresh.ids, fresh.model, fresh.built_at = ids, model, manifest.built_at
+        fresh._after_load()
+        return fresh, None
