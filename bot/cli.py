@@ -18,7 +18,8 @@ from bot.settings import Settings, SettingsError
 from bot.service import IngestReport, RoundupService, ServiceError
 from corpus.readers import CorpusError
 from embeddings.encoder import EncoderError
-from embeddings.search import Answer, QuestionError, check_question
+from embeddings.evaluation import EvalError
+from embeddings.search import MODES, Answer, QuestionError, check_question
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=iso_date, help="only roundups published on or after this date")
     p.add_argument("--until", type=iso_date, help="only roundups published on or before this date")
     p.add_argument("--json", action="store_true", help="print JSON (one object a line in batch mode)")
+    p.add_argument("--mode", choices=MODES, help="retrieval: dense, bm25 or hybrid (default: the retrieval setting)")
+    p.add_argument("--no-diversity", action="store_true",
+                   help="let one roundup fill the top results (by default the top three come from different ones)")
+
+    p = sub.add_parser("eval", parents=[common],
+                       help="measure retrieval on a labelled question file (dense, BM25 and hybrid side by side)")
+    p.add_argument("file", type=Path, metavar="FILE", help="questions, one JSON object a line (tests/eval/questions.jsonl)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--calibrate", action="store_true",
+                   help="also find each system's relevance floor that maximises correct answers plus refusals")
+    p.add_argument("--ablation", action="store_true",
+                   help="add each retriever with query understanding, and hybrid without it")
+    p.add_argument("--details", action="store_true", help="list the questions each system got wrong")
 
     p = sub.add_parser("status", parents=[common], help="what the bot knows")
     p.add_argument("--json", action="store_true")
@@ -94,6 +108,8 @@ def print_answer(console: Console, answer: Answer) -> None:
     if not answer.answered:
         console.print(f"[yellow]Not found in the roundups.[/] Nothing scored above the relevance floor for "
                       f"[i]{escape(answer.question)}[/].")
+        for note in answer.notes:
+            console.print(f"[dim]({escape(note)})[/]")
         if answer.hits:
             h = answer.hits[0]
             console.print(f"Closest, but weak ({h.score:.2f}): {escape(h.passage.title)} ({h.passage.published})")
@@ -106,8 +122,13 @@ def print_answer(console: Console, answer: Answer) -> None:
         if hit.best_sentence and hit.best_sentence in p.text:
             text = text.replace(escape(hit.best_sentence), f"[bold]{escape(hit.best_sentence)}[/]", 1)
         console.print(f"   {text}", soft_wrap=False)
+        for m in hit.more:
+            label = "also in this roundup" if m.article_id == p.article_id else f"same story: {m.title} ({m.published})"
+            console.print(f"   [dim]{escape(label)}: {escape(m.text[:160])}{'...' if len(m.text) > 160 else ''}[/]")
         console.print(f"   [blue]{escape(p.url)}[/]")
         console.print()
+    for note in answer.notes:
+        console.print(f"[dim]({escape(note)})[/]")
     console.print(f"[dim]{answer.elapsed_ms:.0f} ms[/]")
 
 
@@ -177,7 +198,8 @@ def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
 
 
 def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
-    kwargs = {"k": args.results, "since": args.since, "until": args.until}
+    kwargs = {"k": args.results, "since": args.since, "until": args.until, "mode": args.mode,
+              "diverse": not args.no_diversity}
     if args.question != "-":
         answer = svc.ask(args.question, **kwargs)
         if args.json:
@@ -285,8 +307,71 @@ def cmd_run(svc: RoundupService, args, out: Console, err: Console) -> int:
     return cmd_chat(svc, args, out, err)
 
 
+def print_eval(console: Console, report, *, details: bool = False) -> None:
+    names = list(report.summaries)
+    first = report.summaries[names[0]]
+    console.print(f"[bold]{first.questions} questions[/] ({first.answerable} answerable, {first.unanswerable} not) "
+                  f"over {report.passages} passages. dense and bm25 search the question as typed; hybrid is "
+                  f"what `ask` does; +qu/-qu: with/without query understanding (names, dates).")
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("metric")
+    for n in names:
+        table.add_column(n, justify="right", style="bold green" if n == "hybrid" else None)
+
+    def row(label: str, fn, fmt: str = "{:.3f}") -> None:
+        table.add_row(label, *(fmt.format(fn(n)) for n in names))
+
+    s = report.summaries
+    row("recall@1", lambda n: s[n].recall_at_1)
+    row("recall@5", lambda n: s[n].recall_at_5)
+    row("MRR@10", lambda n: s[n].mrr_at_10)
+    row("floor", lambda n: s[n].floor)
+    row("answered", lambda n: s[n].answer_rate, "{:.0%}")
+    row("answered right", lambda n: s[n].correct_answer_rate, "{:.0%}")
+    row("refused", lambda n: s[n].refusal_rate, "{:.0%}")
+    row("story twice@3", lambda n: s[n].duplicate_rate, "{:.0%}")
+    row("p50 ms", lambda n: s[n].p50_ms, "{:.1f}")
+    row("p99 ms", lambda n: s[n].p99_ms, "{:.1f}")
+    if report.calibrated:
+        c = report.calibrated
+        table.add_section()
+        table.add_row("[i]at each system's best floor[/]", *([""] * len(names)))
+        row("best floor", lambda n: c[n]["floor"])
+        row("answered", lambda n: c[n]["summary"].answer_rate, "{:.0%}")
+        row("refused", lambda n: c[n]["summary"].refusal_rate, "{:.0%}")
+        table.add_row("right calls", *(f"{c[n]['correct']}/{c[n]['of']}" for n in names))
+        table.add_row(" leave-1-out", *(f"{c[n]['loo']}/{c[n]['of']}" for n in names))
+    console.print(table)
+    if details:
+        for n in names:
+            m = s[n]
+            console.print(f"[bold]{n}[/]: no right passage in the top 5: {', '.join(m.misses) or '-'}; "
+                          f"refused answerable: {', '.join(m.unanswered) or '-'}; "
+                          f"answered unanswerable: {', '.join(m.wrong_answers) or '-'}")
+
+
+def cmd_eval(svc: RoundupService, args, out: Console, err: Console) -> int:
+    from bot.evaluate import run_eval
+    from embeddings.evaluation import load_questions
+
+    questions = load_questions(args.file)
+    with err.status("running the evaluation...") if err.is_terminal else _nullcontext():
+        report = run_eval(svc, questions, calibrate=args.calibrate, ablation=args.ablation)
+    if args.json:
+        print(json.dumps(report.to_dict(details=args.details), ensure_ascii=False))
+    else:
+        print_eval(out, report, details=args.details)
+    return EXIT_OK
+
+
+def _nullcontext():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
-            "rebuild": cmd_rebuild, "run": cmd_run}
+            "rebuild": cmd_rebuild, "run": cmd_run, "eval": cmd_eval}
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
@@ -320,9 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     svc = RoundupService(settings)
     try:
         return COMMANDS[command](svc, args, out, err)
-    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError) as exc:
+    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError, EvalError) as exc:
         err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
-        return EXIT_USAGE if isinstance(exc, QuestionError) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, (QuestionError, EvalError)) else EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

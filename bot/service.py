@@ -27,7 +27,7 @@ from corpus.text import split_sentences
 from embeddings.encoder import Encoder, create_encoder
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, SearchConfig, check_question, embed_text
-from embeddings.sentences import SENTENCES_FILE, SentenceVectors
+from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class RoundupService:
         self._store: Store | None = None
         self._index: VectorIndex | None = None
         self._sparse: SparseIndex | None = None
-        self._sentences: SentenceVectors | None = None
+        self._sentences: SentenceIndex | None = None
         self._dates: tuple[date | None, date | None] = (None, None)
         self._generation = -1
         self._lock = threading.RLock()
@@ -161,9 +161,9 @@ class RoundupService:
         if self._sentences is None or fresh:
             path = s.index_dir / SENTENCES_FILE
             if fresh:
-                sentences, reason = SentenceVectors(path, model=s.model, embed_format=EMBED_FORMAT), None
+                sentences, reason = SentenceIndex(path, model=s.model, embed_format=EMBED_FORMAT), None
             else:
-                sentences, reason = SentenceVectors.load(path, model=s.model, embed_format=EMBED_FORMAT)
+                sentences, reason = SentenceIndex.load(path, model=s.model, embed_format=EMBED_FORMAT)
             if reason:
                 log.warning("re-embedding sentences from the store: %s", reason)
             self._sentences = sentences

@@ -23,7 +23,7 @@ from embeddings.encoder import Encoder
 from embeddings.index import VectorIndex
 from embeddings.query import Period, Understanding, mentions_period, understand
 from embeddings.ranking import FUSIONS, diversify, rank_by, reciprocal_rank_fusion, weighted_sum
-from embeddings.sentences import SentenceVectors
+from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class Retriever:
     """
 
     def __init__(self, store: PassageSource, index: VectorIndex, encoder: Encoder, *,
-                 sparse: SparseIndex | None = None, sentences: SentenceVectors | None = None,
+                 sparse: SparseIndex | None = None, sentences: SentenceIndex | None = None,
                  aliases: AliasTable | None = None, config: SearchConfig | None = None,
                  floor: float | None = None, anchor: date | None = None, first: date | None = None):
         if config is None:

@@ -23,7 +23,7 @@ SENTENCES_FILE = "sentences.npz"
 FORMAT = "sentences/v1"
 
 
-class SentenceVectors:
+class SentenceIndex:
     """passage id -> (sentences, dim) matrix of normalised vectors."""
 
     def __init__(self, path: Path, *, model: str, embed_format: str):
@@ -72,7 +72,7 @@ class SentenceVectors:
         atomic_write_bytes(self.path, buf.getvalue())
 
     @classmethod
-    def load(cls, path: Path, *, model: str, embed_format: str) -> tuple["SentenceVectors", str | None]:
+    def load(cls, path: Path, *, model: str, embed_format: str) -> tuple["SentenceIndex", str | None]:
         """The saved vectors, or an empty set and why (a different model means re-embedding)."""
         fresh = cls(path, model=model, embed_format=embed_format)
         if not fresh.path.exists():
