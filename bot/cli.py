@@ -16,9 +16,12 @@ from rich.table import Table
 
 from bot.settings import Settings, SettingsError
 from bot.service import IngestReport, RoundupService, ServiceError
+from corpus.periods import PERIOD_HELP, PeriodError
 from corpus.readers import CorpusError
+from embeddings.digest import MAX_ITEMS, Digest, DigestError, check_topic
 from embeddings.encoder import EncoderError
 from embeddings.search import Answer, QuestionError, check_question
+from embeddings.trend import Trend
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,16 @@ def iso_date(text: str) -> str:
         return date.fromisoformat(text).isoformat()
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def items_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= MAX_ITEMS:
+        raise argparse.ArgumentTypeError(f"choose between 1 and {MAX_ITEMS} items")
+    return n
 
 
 def results_count(text: str) -> int:
@@ -80,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=iso_date, help="only roundups published on or before this date")
     p.add_argument("--json", action="store_true", help="print JSON (one object a line in batch mode)")
 
+    p = sub.add_parser("digest", parents=[common], help="a cited summary of a period, optionally on a topic")
+    p.add_argument("--period", help=f"{PERIOD_HELP}; default latest (all roundups with --topic)")
+    p.add_argument("--since", type=iso_date, help="start date instead of --period")
+    p.add_argument("--until", type=iso_date, help="end date instead of --period")
+    p.add_argument("--topic", help="only what is about this company or subject, e.g. Huawei")
+    p.add_argument("--items", type=items_count, default=None, help="how many items (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("trend", parents=[common], help="a bar chart of how often the roundups mention a name")
+    p.add_argument("name", help="a company, product or subject, e.g. Huawei")
+    p.add_argument("--out", type=Path, help="where to write the PNG (default trend-NAME.png)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("status", parents=[common], help="what the bot knows")
     p.add_argument("--json", action="store_true")
     sub.add_parser("chat", parents=[common], help="interactive questions and answers in the terminal")
@@ -109,6 +135,44 @@ def print_answer(console: Console, answer: Answer) -> None:
         console.print(f"   [blue]{escape(p.url)}[/]")
         console.print()
     console.print(f"[dim]{answer.elapsed_ms:.0f} ms[/]")
+
+
+def print_digest(console: Console, digest: Digest) -> None:
+    about = f" on [bold]{escape(digest.topic)}[/]" if digest.topic else ""
+    span = f"{digest.period.since} to {digest.period.until}"
+    dates = "" if digest.period.label == span else f" [dim]({span})[/]"
+    console.rule(f"[bold]Digest[/]{about}: {escape(digest.period.label)}{dates}", align="left")
+    if digest.empty:
+        console.print(f"[yellow]{escape(digest.note or 'nothing to show')}[/]")
+        return
+    for n, item in enumerate(digest.items, 1):
+        console.print(f"[bold cyan]{n}.[/] [bold]{escape(item.label)}[/]")
+        for sentence in item.sentences:
+            console.print(f"   {escape(sentence)}")
+        for src in item.sources:
+            console.print(f"   [dim]- {escape(src.title)} ({src.published or 'undated'})[/] "
+                          f"[blue][link={src.url}]{escape(src.url)}[/link][/]")
+        console.print()
+    console.print(f"[dim]Drawn from {digest.passages} passage{'s' * (digest.passages != 1)} in "
+                  f"{digest.articles} roundup{'s' * (digest.articles != 1)}.[/]")
+
+
+def print_trend(console: Console, trend: Trend, chart: Path | None) -> None:
+    active = [(m, n) for m, n in trend.months if n]
+    how = "by name" if trend.mode == "name" else "by meaning"
+    console.print(f"[bold]{escape(trend.name)}[/]: {trend.total} passages in {len(active)} of "
+                  f"{len(trend.months)} months [dim](matched {how})[/]")
+    if active:
+        top = max(n for _, n in active)
+        for m, n in active:
+            bar = "\u2588" * max(1, round(20 * n / top))
+            console.print(f"  {m} {bar} {n}")
+    for p in trend.peaks:
+        console.print(f"[bold]{p.month}[/] ({p.count}):")
+        for h in p.headlines:
+            console.print(f"   {escape(h.title)} [dim]({h.published})[/] [blue]{escape(h.url)}[/]")
+    if chart:
+        console.print(f"Chart saved to [bold]{escape(str(chart))}[/]")
 
 
 def print_ingest(console: Console, report: IngestReport) -> None:
@@ -208,6 +272,39 @@ def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def cmd_digest(svc: RoundupService, args, out: Console, err: Console) -> int:
+    digest = svc.digest(args.period, topic=args.topic, items=args.items, since=args.since, until=args.until)
+    if args.json:
+        print(json.dumps(digest.to_dict(), ensure_ascii=False))
+    else:
+        print_digest(out, digest)
+    return EXIT_OK
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^\w]+", "-", name.lower()).strip("-")[:60] or "trend"
+
+
+def cmd_trend(svc: RoundupService, args, out: Console, err: Console) -> int:
+    trend = svc.trend(args.name)
+    chart = None
+    if trend.png:
+        chart = args.out or Path(f"trend-{_slug(trend.name)}.png")
+        try:
+            chart.write_bytes(trend.png)
+        except OSError as exc:
+            raise ServiceError(f"cannot write the chart to {chart}: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps({**trend.to_dict(), "chart": str(chart) if chart else None}, ensure_ascii=False))
+    elif trend.note:
+        err.print(f"[yellow]{escape(trend.note)}[/]")
+    else:
+        print_trend(out, trend, chart)
+    return EXIT_OK if trend.total else EXIT_FAILED
+
+
 def cmd_status(svc: RoundupService, args, out: Console, err: Console) -> int:
     st = svc.status()
     if args.json:
@@ -286,7 +383,7 @@ def cmd_run(svc: RoundupService, args, out: Console, err: Console) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
-            "rebuild": cmd_rebuild, "run": cmd_run}
+            "rebuild": cmd_rebuild, "run": cmd_run, "digest": cmd_digest, "trend": cmd_trend}
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
@@ -311,18 +408,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     configure_logging(getattr(args, "verbose", 0), settings.log_level)
-    if command == "ask" and args.question != "-":
-        try:  # a bad question is refused in milliseconds, before the model loads
+    try:  # bad input is refused in milliseconds, before the model loads
+        if command == "ask" and args.question != "-":
             check_question(args.question)
-        except QuestionError as exc:
-            err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
-            return EXIT_USAGE
+        if command == "digest":
+            check_topic(args.topic)
+            if args.period and (args.since or args.until):
+                raise PeriodError("give either --period or --since/--until, not both")
+        if command == "trend":
+            check_topic(args.name)
+    except (QuestionError, DigestError, PeriodError) as exc:
+        err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
     svc = RoundupService(settings)
     try:
         return COMMANDS[command](svc, args, out, err)
-    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError) as exc:
+    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError, DigestError, PeriodError) as exc:
         err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
-        return EXIT_USAGE if isinstance(exc, QuestionError) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, (QuestionError, DigestError, PeriodError)) else EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

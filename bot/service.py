@@ -5,6 +5,7 @@ All methods block (model, FAISS, SQLite): Discord code calls them through asynci
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -17,14 +18,18 @@ from pathlib import Path
 
 from bot.settings import Settings
 from corpus.bundled import bundled_dir
+from corpus.mentions import mention_matcher
 from corpus.model import Article
+from corpus.periods import Period, parse_period
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file
 from corpus.store import Store, StoreError
 from corpus.text import split_sentences
+from embeddings.digest import Digest, DigestOptions, Topic, check_items, check_topic, summarise
 from embeddings.encoder import Encoder, create_encoder
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, best_sentences, check_question, embed_text
+from embeddings.trend import Trend, monthly_trend
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,7 @@ class RoundupService:
         self._index: VectorIndex | None = None
         self._generation = -1
         self._lock = threading.RLock()
+        self._named_topics: dict[tuple[int, str], bool] = {}
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -265,6 +271,62 @@ class RoundupService:
             best_sentences(self.encoder.encode_query(question), answer.hits, self.encoder, split_sentences)
             answer.elapsed_ms += (time.perf_counter() - t0) * 1000
         return answer
+
+    # -- digests and trends -----------------------------------------------------------------
+
+    def topic(self, text: str) -> Topic:
+        """A name the corpus uses is matched by name (so "Huawei" keeps only Huawei); anything
+        else by meaning, above `digest_topic_floor`."""
+        text = check_topic(text)
+        matcher = mention_matcher(text)
+        key = (self.store.generation(), text.lower())
+        named = self._named_topics.get(key)
+        if named is None:
+            named = any(matcher(r[0]) for r in self.store.execute("SELECT text FROM passages"))
+            if len(self._named_topics) > 256:
+                self._named_topics.clear()
+            self._named_topics[key] = named
+        return Topic(text, self.encoder.encode_query(text)[0], matcher if named else None,
+                     self.settings.digest_topic_floor)
+
+    def period(self, period: str | None = None, *, since: str | None = None, until: str | None = None,
+               topic: str | None = None) -> Period:
+        """Default: the latest week with roundups, or for a topic every roundup. Raises PeriodError."""
+        counts = self.store.counts()
+        if not period and not since and not until:
+            period = "all" if topic else "latest"
+        return parse_period(period, since=since, until=until, newest=counts["last"], oldest=counts["first"])
+
+    def digest(self, period: str | None = None, topic: str | None = None, items: int | None = None,
+               since: str | None = None, until: str | None = None) -> Digest:
+        """An extractive digest of a period (optionally on a topic): see embeddings/digest.py."""
+        topic = check_topic(topic)
+        items = check_items(items, self.settings.digest_items)
+        index = self.ensure_ready()
+        counts = self.store.counts()
+        span = self.period(period, since=since, until=until, topic=topic)
+        passages = self.store.passages(self.store.passage_ids_between(span.since, span.until))
+        vectors = index.vectors([p.id for p in passages])
+        return summarise(passages, vectors, self.encoder.encode_queries, span,
+                         topic=self.topic(topic) if topic else None, options=DigestOptions(items=items),
+                         coverage=(counts["first"], counts["last"]))
+
+    def trend(self, name: str, *, chart: bool = True) -> Trend:
+        """Passages mentioning `name` per month over the whole corpus, with a PNG bar chart."""
+        topic = self.topic(name)
+        index = self.ensure_ready()
+        counts = self.store.counts()
+        if topic.matcher is not None:
+            rows = self.store.execute("SELECT id, text FROM passages")
+            ids = [r[0] for r in rows if topic.matcher(r[1])]
+        else:
+            ids = [i for i, score in index.search(topic.vector, len(index)) if score >= topic.floor]
+        trend = monthly_trend(topic.text, topic.mode, self.store.passages(ids), (counts["first"], counts["last"]))
+        if chart and trend.total:
+            from bot.charts import trend_png
+
+            trend = dataclasses.replace(trend, png=trend_png(trend))
+        return trend
 
     # -- what we know ----------------------------------------------------------------------
 

@@ -27,6 +27,10 @@ class Settings:
     relevance_floor: float = 0.30
     top_k: int = 5
     auto_ingest_bundled: bool = True
+    # Digests: items by default, and the cosine a passage needs to count as about a topic the
+    # corpus never names (0.35 keeps "electric cars" -> Evergrande's carmaker, drops chance hits).
+    digest_items: int = 5
+    digest_topic_floor: float = 0.35
     log_level: str = "WARNING"
     # Discord
     token_file: Path | None = None
