@@ -25,7 +25,8 @@ from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file
 from corpus.store import Store, StoreError
 from corpus.text import split_sentences
-from embeddings.digest import Digest, DigestOptions, Topic, check_items, check_topic, summarise
+from embeddings.digest import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
+                               summarise)
 from embeddings.encoder import Encoder, create_encoder
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, best_sentences, check_question, embed_text
@@ -89,6 +90,7 @@ class RoundupService:
         self._generation = -1
         self._lock = threading.RLock()
         self._named_topics: dict[tuple[int, str], bool] = {}
+        self._sentence_vectors: SentenceVectors | None = None
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -307,7 +309,9 @@ class RoundupService:
         span = self.period(period, since=since, until=until, topic=topic)
         passages = self.store.passages(self.store.passage_ids_between(span.since, span.until))
         vectors = index.vectors([p.id for p in passages])
-        return summarise(passages, vectors, self.encoder.encode_queries, span,
+        if self._sentence_vectors is None:
+            self._sentence_vectors = SentenceVectors(self.encoder.encode_queries)
+        return summarise(passages, vectors, self._sentence_vectors, span,
                          topic=self.topic(topic) if topic else None, options=DigestOptions(items=items),
                          coverage=(counts["first"], counts["last"]))
 

@@ -97,7 +97,9 @@ _NOT_NAMES = frozenset(
     early mid according another about against amid instead across again all already almost
     january february march april may june july august september october november december
     monday tuesday wednesday thursday friday saturday sunday week weeks year years month months
-    hello welcome shortly meanwhile overall first second third""".split()
+    hello welcome shortly meanwhile overall first second third inside outside contrary speaking
+    following separately elsewhere together neither earlier beyond toward towards nearly roughly
+    reportedly recently previously currently""".split()
 )
 _NAME_TOKEN = r"(?:(?:[A-Z]\.){2,}(?:-[A-Z]\w*)?|[A-Z][\w&.\-]*\w|[A-Z]|[a-z]+[A-Z]\w*|\d+[A-Za-z]\w*)"
 _NAME_RUN_RE = re.compile(rf"{_NAME_TOKEN}(?:[ \-]{_NAME_TOKEN})*")
@@ -129,9 +131,10 @@ class NameVocabulary:
 def capitalised_names(text: str, vocab: NameVocabulary | None = None) -> list[str]:
     """Runs of capitalised words (TikTok, Ant Financial, 5G, iPhone, U.S.), possessives stripped.
 
-    A heuristic, not entity recognition. Trimmed from both ends of a run: function words; with a
-    vocabulary, title-case words also seen in lower case, and a sentence's first word unless it
-    is seen capitalised mid-sentence too. So "Inside Tencent's WeChat" gives "Tencent", "WeChat",
+    A heuristic, not entity recognition. Trimmed: function words at either end of a run; with a
+    vocabulary, a sentence's first word when the texts also use it in lower case, and a lone
+    first word that looks like an inflected English word (Speaking, Companies) and is never
+    capitalised mid-sentence. Mid-sentence runs keep their common words: "App Store". So "Inside Tencent's WeChat" gives "Tencent", "WeChat",
     and "Beijing-based ByteDance" gives "Beijing", "ByteDance".
     """
     text = text.replace("\u2019", "'")
@@ -152,21 +155,25 @@ def capitalised_names(text: str, vocab: NameVocabulary | None = None) -> list[st
     return out
 
 
-def _trim(words: list[str], vocab: NameVocabulary | None, at_start: bool) -> list[str]:
-    def plain(w: str, first: bool) -> bool:
-        low = w.lower()
-        if low in _NOT_NAMES:
-            return True
-        if vocab is None or not w.istitle():
-            return False
-        return low in vocab.common or (first and w not in vocab.mid_sentence)
+_TITLE_WORD_RE = re.compile(r"[A-Z][a-z]+")  # Speaking, Basketball; not U.S., TikTok, 5G
+# Title-case words with English inflections: at a sentence start these are rarely names.
+_INFLECTED_RE = re.compile(r"[A-Z][a-z]+(?:ing|ed|ly|ies|ers|ments?|tions?|ness|ity|ous|ive|al)")
 
-    first = at_start
-    while words and plain(words[0], first):
+
+def _trim(words: list[str], vocab: NameVocabulary | None, at_start: bool) -> list[str]:
+    """Drop function words and common words from both ends; a lone sentence-opening word is a
+    name only if the texts also capitalise it mid-sentence."""
+    def opener(w: str) -> bool:  # capitalised only because it starts the sentence
+        return at_start and vocab is not None and bool(_TITLE_WORD_RE.fullmatch(w)) and w.lower() in vocab.common
+
+    while words and (words[0].lower() in _NOT_NAMES or opener(words[0])):
         words = words[1:]
-        first = False
-    while words and plain(words[-1], False):
+        at_start = False
+    while words and words[-1].lower() in _NOT_NAMES:
         words = words[:-1]
+    if (len(words) == 1 and at_start and vocab is not None and _INFLECTED_RE.fullmatch(words[0])
+            and words[0] not in vocab.mid_sentence):
+        return []  # "Speaking at...", "Companies had to...": an English word opening a sentence
     if not words:
         return []
     name = " ".join(words).strip("-")

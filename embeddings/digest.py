@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -140,7 +141,7 @@ class DigestOptions:
     duplicate_cosine: float = 0.75
     # Passages this close are copies of one story (a republished roundup): they count once.
     passage_duplicate_cosine: float = 0.85
-    passages_per_cluster: int = 8  # candidates for central sentences: bounds the encoding cost
+    passages_per_cluster: int = 5  # candidates for central sentences: bounds the encoding cost
     min_words: int = 6
     max_words: int = 45
     max_item_chars: int = 600
@@ -257,11 +258,12 @@ def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], s
     in_cluster: Counter = Counter()
     for p in members:
         in_cluster.update(stats.per_passage.get(p.id, ()))
-    in_quote: set[str] = set()
+    in_quote: dict[str, int] = {}  # name -> order of first appearance: a sentence's subject comes first
     for text, pid in quoted:
-        in_quote.update(_names(text, stats.vocab, stats.own.get(pid, frozenset())))
+        for name in _names(text, stats.vocab, stats.own.get(pid, frozenset())):
+            in_quote.setdefault(name, len(in_quote))
     scored = []
-    for name in set(in_cluster) | in_quote:
+    for name in set(in_cluster) | set(in_quote):
         count = in_cluster[name] + 2 * (name in in_quote)
         df = max(stats.df[name], 1)
         if count < 2 or (stats.docs >= 3 and df >= 0.75 * stats.docs):
@@ -269,7 +271,7 @@ def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], s
         if topic is not None and topic.matcher is not None and topic.matcher(name) and len(name.split()) == 1:
             continue
         scored.append((count * math.log(1 + stats.docs / df), name))
-    scored.sort(key=lambda t: (-t[0], -len(t[1]), t[1]))
+    scored.sort(key=lambda t: (-t[0], in_quote.get(t[1], len(in_quote)), t[1]))
     chosen: list[str] = []
     for score, name in scored:
         if chosen and score < 0.5 * scored[0][0]:
@@ -285,8 +287,27 @@ def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], s
         return " · ".join(chosen)
     headings = Counter(p.section for p in members if p.section)
     if headings:
-        return min(headings.items(), key=lambda t: (-t[1], t[0]))[0]
-    return members[0].title
+        return _shorten(min(headings.items(), key=lambda t: (-t[1], t[0]))[0], max_chars)
+    return _shorten(members[0].title, max_chars)
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    return f"{cut}\u2026"
+
+
+def informative(text: str, stats: NameStats, passage_id: int) -> bool:
+    """Says something checkable: a number, or a name the period does not use everywhere.
+
+    Greetings and framing ("Hello and welcome to this week's roundup of Chinese tech") have
+    neither, so they lose to any sentence with a fact in it.
+    """
+    if re.search(r"\d", text):
+        return True
+    names = _names(text, stats.vocab, stats.own.get(passage_id, frozenset()))
+    return any(not (stats.docs >= 3 and stats.df[n] >= 0.75 * stats.docs) for n in names)
 
 
 def topic_rows(passages: Sequence[Passage], vectors: np.ndarray, topic: Topic) -> list[int]:
@@ -321,29 +342,57 @@ def _key(text: str) -> str:
     return re.sub(r"\W+", " ", normalize_text(text).lower()).strip()
 
 
-def _candidates(cluster: Cluster, passages: Sequence[Passage], vectors: np.ndarray, encode: Encode,
+class SentenceVectors:
+    """Sentence vectors per passage, cached by passage id (ids hash the text, so never stale).
+
+    A passage's sentences are always encoded together, in one batch of their own: a vector never
+    depends on what else was asked, which keeps digests identical run to run, and a repeated
+    digest (the weekly post, a second /digest) costs no model time.
+    """
+
+    def __init__(self, encode: Encode, *, max_passages: int = 4096):
+        self._encode = encode
+        self._cache: OrderedDict[int, tuple[list[str], np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_passages = max_passages
+        self.encoded = 0  # sentences sent to the model: lets a test see the cache work
+
+    def __call__(self, passage: Passage) -> tuple[list[str], np.ndarray]:
+        with self._lock:
+            hit = self._cache.get(passage.id)
+            if hit is not None:
+                self._cache.move_to_end(passage.id)
+                return hit
+        sentences = split_sentences(passage.text)
+        vecs = self._encode(sentences) if sentences else np.zeros((0, 1), dtype=np.float32)
+        with self._lock:
+            self.encoded += len(sentences)
+            self._cache[passage.id] = (sentences, vecs)
+            while len(self._cache) > self.max_passages:
+                self._cache.popitem(last=False)
+        return sentences, vecs
+
+
+def _candidates(cluster: Cluster, passages: Sequence[Passage], vectors: np.ndarray, sentence_vectors: SentenceVectors,
                 topic: Topic | None, opts: DigestOptions) -> list[_Sentence]:
     """Sentences of the cluster's most central passages, scored by closeness to its centre
     (and, for a topic digest, to the topic); a name topic keeps only sentences that name it."""
     central = sorted(cluster.members, key=lambda i: (-float(vectors[i] @ cluster.centroid), passages[i].id))
-    rows = central[: opts.passages_per_cluster]
-    raw: list[tuple[str, int, tuple]] = []
-    for i in rows:
+    out: list[_Sentence] = []
+    for i in central[: opts.passages_per_cluster]:
         p = passages[i]
-        for n, s in enumerate(split_sentences(p.text)):
-            raw.append((s, i, (p.published or "", p.article_id, p.position, n)))
-    if topic is not None and topic.matcher is not None:
-        raw = [r for r in raw if topic.matcher(r[0])]
-    sized = [r for r in raw if opts.min_words <= word_count(r[0]) <= opts.max_words]
-    raw = sized or raw
-    if not raw:
-        return []
-    vecs = encode([s for s, _, _ in raw])
-    scores = vecs @ cluster.centroid
-    if topic is not None:
-        scores = 0.5 * scores + 0.5 * (vecs @ topic.vector.reshape(-1))
-    scores = scores + np.array([opts.lead_bonus if order[3] == 0 else 0.0 for _, _, order in raw])
-    out = [_Sentence(s, i, order, vecs[n], float(scores[n])) for n, (s, i, order) in enumerate(raw)]
+        sentences, vecs = sentence_vectors(p)
+        for n, text in enumerate(sentences):
+            if topic is not None and topic.matcher is not None and not topic.matcher(text):
+                continue
+            score = float(vecs[n] @ cluster.centroid)
+            if topic is not None:
+                score = 0.5 * score + 0.5 * float(vecs[n] @ topic.vector.reshape(-1))
+            if n == 0:
+                score += opts.lead_bonus
+            out.append(_Sentence(text, i, (p.published or "", p.article_id, p.position, n), vecs[n], score))
+    sized = [c for c in out if opts.min_words <= word_count(c.text) <= opts.max_words]
+    out = sized or out
     out.sort(key=lambda c: (-c.score, c.order))
     return out
 
@@ -373,15 +422,24 @@ def _pick(cands: list[_Sentence], chosen_vecs: list[np.ndarray], chosen_keys: se
 
 # -- the digest -----------------------------------------------------------------------------
 
-def summarise(passages: Sequence[Passage], vectors: np.ndarray, encode: Encode, period: Period, *,
+@dataclass
+class _Draft:
+    cluster: Cluster
+    picked: list[_Sentence]
+    copies: list[int] = field(default_factory=list)  # rows of other passages saying the same
+
+
+def summarise(passages: Sequence[Passage], vectors: np.ndarray, encode: Encode | SentenceVectors, period: Period, *,
               topic: Topic | None = None, options: DigestOptions | None = None,
               coverage: tuple[str | None, str | None] = (None, None)) -> Digest:
-    """A digest of `passages` (already limited to `period`), their stored `vectors` in the same order.
+    """A digest of the `passages` inside `period`; `vectors` are their stored vectors, same order.
 
-    `encode` embeds the candidate sentences (normalised). Deterministic: passages are put in id
-    order first, k-means has a fixed seed, and every sort breaks ties on stable keys.
+    `encode` embeds sentences (normalised); pass a SentenceVectors to keep its cache between calls.
+    Deterministic: passages are put in id order first, k-means has a fixed seed, sentence vectors
+    do not depend on batching, and every sort breaks ties on stable keys.
     """
     opts = options or DigestOptions()
+    sentence_vectors = encode if isinstance(encode, SentenceVectors) else SentenceVectors(encode)
     rows = sorted((i for i in range(len(passages)) if period.contains(passages[i].published)),
                   key=lambda i: passages[i].id)
     stats = name_stats([passages[i] for i in rows])
@@ -395,50 +453,77 @@ def summarise(passages: Sequence[Passage], vectors: np.ndarray, encode: Encode, 
     vectors = np.ascontiguousarray(vectors[rows], dtype=np.float32)
 
     weights = duplicate_weights(vectors, [p.article_id for p in passages], opts.passage_duplicate_cosine)
-    k = cluster_count(len(passages), opts.items)
+    # Copies count once here too, so a republished roundup does not earn its own clusters.
+    k = cluster_count(max(1, round(float(weights.sum()))), opts.items)
     labels = cluster_labels(vectors, k, seed=opts.seed)
     clusters = rank_clusters(labels, vectors, weights, passages, period)
 
-    items: list[DigestItem] = []
-    chosen_vecs: list[np.ndarray] = []
+    drafts: list[_Draft] = []
+    chosen: list[tuple[_Sentence, _Draft]] = []
     chosen_keys: set[str] = set()
-    for cluster in clusters:
-        if len(items) == opts.items:
+
+    def take(c: _Sentence, draft: _Draft) -> None:
+        draft.picked.append(c)
+        chosen.append((c, draft))
+        chosen_keys.add(_key(c.text))
+
+    # Rank order, except that a cluster with no fact to quote (framing, greetings) waits until
+    # every cluster with one has had its turn.
+    deferred: list[tuple[Cluster, list[_Sentence]]] = []
+
+    def ranked():
+        for cluster in clusters:
+            cands = _candidates(cluster, passages, vectors, sentence_vectors, topic, opts)
+            facts = [c for c in cands if informative(c.text, stats, passages[c.row].id)]
+            if facts:
+                yield cluster, facts
+            else:
+                deferred.append((cluster, cands))
+        yield from deferred
+
+    for cluster, cands in ranked():
+        if len(drafts) == opts.items:
             break
-        cands = _candidates(cluster, passages, vectors, encode, topic, opts)
-        first = _pick(cands, chosen_vecs, chosen_keys, opts, max_chars=opts.max_item_chars)
+        vecs = [c.vector for c, _ in chosen]
+        first = _pick(cands, vecs, chosen_keys, opts, max_chars=opts.max_item_chars)
         if first is None:
+            _attach_copies(cands, chosen, opts)  # all said already: cite it where it was said
             continue
-        picked = [first]
-        chosen_vecs.append(first.vector)
-        chosen_keys.add(_key(first.text))
+        draft = _Draft(cluster, [])
+        drafts.append(draft)
+        take(first, draft)
         if opts.max_sentences >= 2 and cluster.weight >= 2:
-            second = _pick(cands, chosen_vecs, chosen_keys, opts, min_score=0.9 * first.score,
+            second = _pick(cands, vecs + [first.vector], chosen_keys, opts, min_score=0.9 * first.score,
                            max_chars=opts.max_item_chars - len(first.text))
             if second is not None:
-                picked.append(second)
-                chosen_vecs.append(second.vector)
-                chosen_keys.add(_key(second.text))
-        picked.sort(key=lambda c: c.order)
-        items.append(_item(cluster, picked, cands, passages, stats, topic, opts))
-    return Digest(period, tuple(items), tname, tmode, None, coverage, len(passages),
+                take(second, draft)
+        draft.picked.sort(key=lambda c: c.order)
+        draft.copies.extend(c.row for c in cands if c.row not in draft.copies and any(
+            float(c.vector @ s.vector) >= opts.duplicate_cosine for s in draft.picked))
+    items = tuple(_item(d, passages, stats, topic) for d in drafts)
+    return Digest(period, items, tname, tmode, None, coverage, len(passages),
                   len({p.article_id for p in passages}))
 
 
-def _item(cluster: Cluster, picked: list[_Sentence], cands: list[_Sentence], passages: Sequence[Passage],
-          stats: NameStats, topic: Topic | None, opts: DigestOptions, max_sources: int = 3) -> DigestItem:
-    """Cite the quoted passages' roundups, then other roundups in the cluster saying the same."""
-    rows = [c.row for c in picked]
+def _attach_copies(cands: list[_Sentence], chosen: list[tuple[_Sentence, _Draft]], opts: DigestOptions) -> None:
     for c in cands:
-        if c.row not in rows and any(float(c.vector @ s.vector) >= opts.duplicate_cosine for s in picked):
-            rows.append(c.row)
+        best = max(chosen, key=lambda t: float(c.vector @ t[0].vector), default=None)
+        if best is not None and float(c.vector @ best[0].vector) >= opts.duplicate_cosine:
+            if c.row not in best[1].copies:
+                best[1].copies.append(c.row)
+
+
+def _item(draft: _Draft, passages: Sequence[Passage], stats: NameStats, topic: Topic | None,
+          max_sources: int = 3) -> DigestItem:
+    """Cite the quoted passages' roundups, then other roundups saying the same (copies)."""
+    rows = [c.row for c in draft.picked]
+    rows += [r for r in draft.copies if r not in rows]
     sources: list[DigestSource] = []
     for i in rows:
         p = passages[i]
-        src = DigestSource(p.title, p.url, p.published)
-        if src.url not in {s.url for s in sources}:
-            sources.append(src)
-    label = theme_label([passages[i] for i in cluster.members],
-                        [(c.text, passages[c.row].id) for c in picked], stats, topic=topic)
-    return DigestItem(label, tuple(c.text for c in picked), tuple(sources[:max_sources]),
-                      tuple(passages[i].id for i in rows), cluster.weight)
+        if p.url not in {s.url for s in sources}:
+            sources.append(DigestSource(p.title, p.url, p.published))
+    label = theme_label([passages[i] for i in draft.cluster.members],
+                        [(c.text, passages[c.row].id) for c in draft.picked], stats, topic=topic)
+    return DigestItem(label, tuple(c.text for c in draft.picked), tuple(sources[:max_sources]),
+                      tuple(passages[i].id for i in rows), draft.cluster.weight)
