@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import discord
 
+from embeddings.digest import Digest
 from embeddings.search import Answer, Hit
+from embeddings.trend import Trend
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -125,3 +127,58 @@ def fit(embed: discord.Embed) -> discord.Embed:
         over = len(embed) - TOTAL_MAX
         embed.description = clip(embed.description, max(100, len(embed.description) - over - 10))
     return embed
+
+
+# -- digests and trends -------------------------------------------------------------------------
+
+DIGEST_FOOTER = "Every line is quoted from the roundups it cites."
+
+
+def _digest_title(digest: Digest) -> str:
+    about = f" on {digest.topic}" if digest.topic else ""
+    return clip(f"Digest{about}: {digest.period.label}", TITLE_MAX)
+
+
+def digest_embed(digest: Digest) -> discord.Embed:
+    """One embed: an item per field (bold label, its sentences, its sources), inside every limit.
+
+    Each item gets an equal share of the 6,000-character budget; sources are kept whole and the
+    sentences are clipped at a word if an item is too long for its share.
+    """
+    span = f"{digest.period.since} to {digest.period.until}"
+    if digest.empty:
+        embed = discord.Embed(title=_digest_title(digest), colour=NOT_FOUND_COLOUR,
+                              description=clip(md(digest.note or "Nothing to show."), DESCRIPTION_MAX))
+        return fit(embed)
+    embed = discord.Embed(title=_digest_title(digest), colour=COLOUR)
+    embed.description = clip(
+        f"{span} · {digest.passages} passage{'s' * (digest.passages != 1)} from "
+        f"{digest.articles} roundup{'s' * (digest.articles != 1)}", DESCRIPTION_MAX)
+    embed.set_footer(text=DIGEST_FOOTER)
+    items = digest.items[:MAX_FIELDS]
+    share = (TOTAL_MAX - len(embed) - 50) // max(1, len(items))
+    for n, item in enumerate(items, 1):
+        name = clip(f"{n}. {item.label}", FIELD_NAME_MAX)
+        room = min(FIELD_VALUE_MAX, share - len(name))
+        sources = " · ".join(f"{link(s.title, s.url, 70)} ({s.published})" for s in item.sources)
+        sources = clip(sources, max(60, room // 2))
+        text = md(" ".join(item.sentences))
+        body = clip(text, max(40, room - len(sources) - 1))
+        embed.add_field(name=name, value=clip(f"{body}\n{sources}", FIELD_VALUE_MAX), inline=False)
+    return fit(embed)
+
+
+def trend_embed(trend: Trend, *, image: str | None = None) -> discord.Embed:
+    """The chart as the embed image, the numbers and the peak months' headlines as text."""
+    verb = "mention" if trend.mode == "name" else "are about"
+    embed = discord.Embed(title=clip(f"Trend: {trend.name}", TITLE_MAX), colour=COLOUR)
+    active = sum(1 for _, n in trend.months if n)
+    lines = [f"{trend.total} roundup passage{'s' * (trend.total != 1)} {verb} it, in {active} of "
+             f"{len(trend.months)} months."]
+    for p in trend.peaks:
+        heads = "\n".join(f"• {link(h.title, h.url, 90)} ({h.published})" for h in p.headlines)
+        lines.append(f"\n**{p.month}** ({p.count}):\n{heads}")
+    embed.description = clip("\n".join(lines), DESCRIPTION_MAX)
+    if image:
+        embed.set_image(url=f"attachment://{image}")
+    return fit(embed)

@@ -31,6 +31,7 @@ class Settings:
     # corpus never names (0.35 keeps "electric cars" -> Evergrande's carmaker, drops chance hits).
     digest_items: int = 5
     digest_topic_floor: float = 0.35
+    digest_post_hour: int = 9  # UTC hour of scheduled weekly digests when /digest schedule gives none
     log_level: str = "WARNING"
     # Discord
     token_file: Path | None = None

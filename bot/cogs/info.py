@@ -53,7 +53,9 @@ class Info(commands.Cog):
             f"Or mention me: {me} who bought Musical.ly?\n"
             "Reply to my answer (or write in its thread) to follow up without mentioning me."), inline=False)
         embed.add_field(name="Other commands", value=(
-            "`/digest`: a summary of the newest roundup week (or a period/topic)\n"
+            "`/digest show`: a cited summary of the newest roundup week (or a period/topic)\n"
+            "`/digest schedule`: post one every week (Manage Server)\n"
+            "`/trend`: a chart of how often the roundups mention a name\n"
             "`/sources`: what I know\n`/config`: mention answering per channel (Manage Server)"), inline=False)
         if examples:
             embed.add_field(name="Try", value="\n".join(f"• {render.md(q)}" for q in examples), inline=False)
