@@ -9,6 +9,7 @@ import io
 import logging
 import textwrap
 import threading
+import warnings
 
 from embeddings.trend import Trend
 
@@ -17,12 +18,20 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()  # matplotlib's font cache and text layout are not re-entrant
 
 
+# Used when installed, for Chinese names and headlines; DejaVu Sans (bundled) has no CJK glyphs.
+_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+              "Microsoft YaHei", "PingFang SC", "SimHei")
+
+
 def _figure_class():
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib import font_manager
     from matplotlib.figure import Figure
 
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *(f for f in _CJK_FONTS if f in installed)]
     return Figure
 
 
@@ -76,5 +85,7 @@ def trend_png(trend: Trend, *, width: float = 9.0, dpi: int = 110) -> bytes:
             fig.text(0.02, top, "Peak months' headlines:", fontsize=9, weight="bold", va="top")
             fig.text(0.02, top - 0.3 / height, "\n".join(lines), fontsize=8, va="top", linespacing=1.55)
         buf = io.BytesIO()
-        fig.savefig(buf, format="png")
+        with warnings.catch_warnings():  # without a CJK font, such glyphs show as boxes: not worth a warning each
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+            fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from bot.settings import Settings
 from corpus.bundled import bundled_dir
 from corpus.mentions import mention_matcher
@@ -89,7 +91,7 @@ class RoundupService:
         self._index: VectorIndex | None = None
         self._generation = -1
         self._lock = threading.RLock()
-        self._named_topics: dict[tuple[int, str], bool] = {}
+        self._topics: dict[tuple[int, str], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
@@ -278,18 +280,25 @@ class RoundupService:
 
     def topic(self, text: str) -> Topic:
         """A name the corpus uses is matched by name (so "Huawei" keeps only Huawei); anything
-        else by meaning, above `digest_topic_floor`."""
+        else by meaning, above `digest_topic_floor`. Cached per corpus generation."""
         text = check_topic(text)
         matcher = mention_matcher(text)
-        key = (self.store.generation(), text.lower())
-        named = self._named_topics.get(key)
-        if named is None:
+        key = (self.store.generation(), text)
+        cached = self._topics.get(key)
+        if cached is None:
             named = any(matcher(r[0]) for r in self.store.execute("SELECT text FROM passages"))
-            if len(self._named_topics) > 256:
-                self._named_topics.clear()
-            self._named_topics[key] = named
-        return Topic(text, self.encoder.encode_query(text)[0], matcher if named else None,
-                     self.settings.digest_topic_floor)
+            if len(self._topics) > 256:
+                self._topics.clear()
+            cached = self._topics[key] = (named, self.encoder.encode_query(text)[0])
+        named, vector = cached
+        return Topic(text, vector, matcher if named else None, self.settings.digest_topic_floor)
+
+    @property
+    def sentence_vectors(self) -> SentenceVectors:
+        """Digest sentence vectors, cached per passage for the life of the service."""
+        if self._sentence_vectors is None:
+            self._sentence_vectors = SentenceVectors(self.encoder.encode_queries)
+        return self._sentence_vectors
 
     def period(self, period: str | None = None, *, since: str | None = None, until: str | None = None,
                topic: str | None = None) -> Period:
@@ -309,9 +318,7 @@ class RoundupService:
         span = self.period(period, since=since, until=until, topic=topic)
         passages = self.store.passages(self.store.passage_ids_between(span.since, span.until))
         vectors = index.vectors([p.id for p in passages])
-        if self._sentence_vectors is None:
-            self._sentence_vectors = SentenceVectors(self.encoder.encode_queries)
-        return summarise(passages, vectors, self._sentence_vectors, span,
+        return summarise(passages, vectors, self.sentence_vectors, span,
                          topic=self.topic(topic) if topic else None, options=DigestOptions(items=items),
                          coverage=(counts["first"], counts["last"]))
 

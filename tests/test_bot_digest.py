@@ -29,6 +29,23 @@ def world(simcord_env):
     return simcord_env, guild, channel, news, alice, admin
 
 
+@pytest.fixture
+async def fresh_bot(bot_settings, encoder):
+    """Bots for env.restart_bot(), over the same data dir; their sessions are closed afterwards."""
+    made = []
+
+    def make():
+        bot = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
+        made.append(bot)
+        return bot
+
+    yield make
+    for bot in made:
+        if bot.session is not None and not bot.session.closed:
+            await bot.session.close()
+        bot.service.close()
+
+
 def assert_fits(embed: discord.Embed) -> None:
     assert len(embed) <= 6000
     assert len(embed.title or "") <= 256 and len(embed.description or "") <= 4096
@@ -138,7 +155,7 @@ def new_roundup(day: str) -> Article:
                    sections=(Section("Xiaomi in Europe", (text,)),), source="Test Weekly")
 
 
-async def test_weekly_post_once_a_week_even_across_a_restart(world, bot_settings, encoder):
+async def test_weekly_post_once_a_week_even_across_a_restart(world, fresh_bot):
     env, guild, channel, news, _, admin = world
     start = env.now()
     assert start.weekday() == 3  # the simulation starts on a Thursday
@@ -156,8 +173,7 @@ async def test_weekly_post_once_a_week_even_across_a_restart(world, bot_settings
     await env.advance_time(6 * 3600)  # more ticks the same day: nothing more
     assert len(digest_posts(news)) == 1
 
-    fresh = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
-    await env.restart_bot(fresh)
+    await env.restart_bot(fresh_bot())
     await env.advance_time(2 * 86400)  # the weekend, after a restart: still one post
     assert len(digest_posts(news)) == 1
     assert env.bot.get_cog("Digest").schedules.get(guild.id).last_week == "2026-W01"
@@ -177,12 +193,11 @@ async def test_weekly_post_once_a_week_even_across_a_restart(world, bot_settings
     assert len(digest_posts(news)) == 2
 
 
-async def test_a_restart_before_the_slot_still_posts_that_week(world, bot_settings, encoder):
+async def test_a_restart_before_the_slot_still_posts_that_week(world, fresh_bot):
     env, guild, channel, news, _, admin = world
     await admin.slash(channel, "digest schedule", channel=news, weekday=4, hour=9)
     await env.advance_time(12 * 3600)  # Thursday noon
-    fresh = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
-    await env.restart_bot(fresh)
+    await env.restart_bot(fresh_bot())
     await env.advance_time(24 * 3600)  # Friday noon
     assert len(digest_posts(news)) == 1
 

@@ -163,6 +163,15 @@ def test_deterministic_in_process_and_across_services(bundled_service, make_serv
     assert first == [other.digest(p, topic=t).to_dict() for p, t in args]
 
 
+def test_a_repeated_digest_encodes_no_sentence_again(bundled_service):
+    bundled_service.digest("year:2014")
+    encoded = bundled_service.sentence_vectors.encoded
+    assert encoded > 0
+    again = bundled_service.digest("year:2014")
+    assert bundled_service.sentence_vectors.encoded == encoded
+    assert again.items
+
+
 def test_deterministic_across_processes(bundled_service, tmp_path):
     expected = bundled_service.digest("year:2019").to_dict()
     proc = subprocess.run([sys.executable, "-m", "bot", "digest", "--period", "year:2019", "--json",
