@@ -235,17 +235,21 @@ def name_stats(passages: Sequence[Passage]) -> NameStats:
     by_article: dict[str, set[str]] = {}
     for p in passages:
         own[p.id] = frozenset(w.lower() for w in re.findall(r"\w+", p.source or ""))
-        names = frozenset(_names(p.text, vocab, own[p.id]))
-        per[p.id] = names
-        by_article.setdefault(p.article_id, set()).update(names)
+        found = capitalised_names(p.text, vocab)
+        per[p.id] = frozenset(n for n in found if not _is_own(n, own[p.id]))
+        by_article.setdefault(p.article_id, set()).update(found)  # rarity counts every use, own or not
     df: Counter = Counter()
     for names in by_article.values():
         df.update(names)
     return NameStats(per, df, len(by_article), vocab, own)
 
 
+def _is_own(name: str, own: frozenset[str]) -> bool:
+    return all(w.lower() in own for w in name.split())
+
+
 def _names(text: str, vocab: NameVocabulary, own: frozenset[str]) -> list[str]:
-    return [n for n in capitalised_names(text, vocab) if not all(w.lower() in own for w in n.split())]
+    return [n for n in capitalised_names(text, vocab) if not _is_own(n, own)]
 
 
 def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], stats: NameStats, *,
