@@ -83,7 +83,8 @@ def commit_source(service: "RoundupService", src: SourceResult, state: FeedState
             state.note_source(src.url, src.kind, src.title)
         for failure in src.failures:
             out.errors.append(failure.line())
-            store.log_ingest(failure.url, "failed", detail=f"{failure.status or '-'} {failure.reason}")
+            if failure.url != src.url:  # an entry's page; the source's own failure is in its row below
+                store.log_ingest(failure.url, "failed", detail=failure.detail())
         out.unchanged = sum(1 for f in src.fetched if f.article is None)
 
         to_store = [f for f in src.fetched if f.article is not None]
@@ -114,7 +115,9 @@ def commit_source(service: "RoundupService", src: SourceResult, state: FeedState
                 embedded, removed = result.embedded, result.removed
         if not kept:  # ingest_articles logged the source otherwise
             status = "failed" if out.failed else ("partial" if out.errors else "ok")
-            store.log_ingest(src.url, status, skipped=out.unchanged, detail="; ".join(out.notes)[:2000] or None)
+            own = next((f for f in src.failures if f.url == src.url), None)
+            detail = own.detail() if own else "; ".join(out.notes)[:2000] or None
+            store.log_ingest(src.url, status, skipped=out.unchanged, detail=detail)
 
         for fetched in src.fetched:
             if fetched.entry is not None:

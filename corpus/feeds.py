@@ -137,8 +137,9 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Fee
         seen.add(key)
         entries.append(FeedEntry(
             key=key, link=link, title=(e.get("title") or "").strip() or None,
-            published=_date_from_struct(e.get("published_parsed") or e.get("updated_parsed")),
-            version=(e.get("updated") or e.get("published") or "").strip(),
+            # dict.get: feedparser's own get maps a missing `updated` to `published`, with a warning
+            published=_date_from_struct(e.get("published_parsed") or dict.get(e, "updated_parsed")),
+            version=(dict.get(e, "updated") or e.get("published") or "").strip(),
             content_html=_entry_content(e),
         ))
     warnings: list[str] = []
@@ -321,6 +322,10 @@ class UrlFailure:
 
     def line(self) -> str:
         return f"{self.url}: {self.reason}"
+
+    def detail(self) -> str:
+        """For the ingest log: HTTP status (or -) and reason."""
+        return f"{self.status or '-'} {self.reason}"
 
 
 @dataclass

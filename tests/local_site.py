@@ -260,17 +260,13 @@ class LocalSite:
                                  "application/atom+xml", etag=False)
 
     async def article(self, request):
-        rec = next((r for r in RECORDS if r["id"] == request.match_info["id"]), None)
+        rec = next((r for r in [*RECORDS, *EXTRA.values()] if r["id"] == request.match_info["id"]), None)
         if rec is None:
             raise web.HTTPNotFound()
         return self._conditional(request, self._body(request, article_html(rec)), "text/html")
 
     async def mirror_feed(self, request):
-        """A republisher's feed: the same stories on other URLs, lightly edited."""
-        items = "".join(f"""<item><title>{html.escape(r['title'])} (via mirror)</title>
-<link>{self.base}/mirror/{r['id']}.html</link><guid>mirror-{r['id']}</guid></item>""" for r in RSS_RECORDS[:3])
-        return self._conditional(request, f"""<?xml version="1.0"?><rss version="2.0"><channel>
-<title>Mirror</title><link>{self.base}/</link>{items}</channel></rss>""".encode(), "application/rss+xml")
+        return self._conditional(request, self._body(request, mirror_feed_xml(self.base)), "application/rss+xml")
 
     async def mirror_article(self, request):
         rec = next(r for r in RECORDS if r["id"] == request.match_info["id"])
@@ -302,7 +298,7 @@ class LocalSite:
         page = f"""<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">
 <title>Luckin outgrows Starbucks</title><meta name="date" content="2021-03-04"></head><body><article>
 <h1>Luckin outgrows Starbucks</h1><p>{CP1252_PARAGRAPHS[0]}</p><p>{CP1252_PARAGRAPHS[1]}</p></article></body></html>"""
-        return web.Response(body=page.encode("cp1252"), headers={"Content-Type": "text/html"})
+        return self._conditional(request, page.encode("cp1252"), "text/html", charset=None)
 
     # -- bad cases ---------------------------------------------------------------------------
 
@@ -385,6 +381,14 @@ class LocalSite:
             self.in_flight -= 1
         return web.Response(text=f"<html><body><p>page {request.match_info['n']}</p></body></html>",
                             content_type="text/html")
+
+
+def mirror_feed_xml(base: str) -> str:
+    """A republisher's feed: three of the RSS stories on its own URLs, lightly edited."""
+    items = "".join(f"""<item><title>{html.escape(r['title'])} (via mirror)</title>
+<link>{base}/mirror/{r['id']}.html</link><guid>mirror-{r['id']}</guid></item>""" for r in RSS_RECORDS[:3])
+    return f"""<?xml version="1.0"?><rss version="2.0"><channel>
+<title>Mirror</title><link>{base}/</link>{items}</channel></rss>"""
 
 
 def republish(paragraph: str) -> str:
