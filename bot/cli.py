@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.settings import Settings, SettingsError
+from bot.serve import TokenError
 from bot.service import IngestReport, RoundupService, ServiceError
 from corpus.readers import CorpusError
 from embeddings.encoder import EncoderError
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="what the bot knows")
     p.add_argument("--json", action="store_true")
     sub.add_parser("chat", parents=[common], help="interactive questions and answers in the terminal")
+    p = sub.add_parser("serve", parents=[common], help="run the Discord bot (token from DISCORD_TOKEN)")
+    p.add_argument("--guild", type=int, default=None, help="also sync commands to this guild at once (development)")
+    p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     p = sub.add_parser("rebuild", parents=[common], help="re-embed every passage into a new index")
     p.add_argument("--json", action="store_true")
     return parser
@@ -376,17 +380,22 @@ def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def cmd_serve(svc: RoundupService, args, out: Console, err: Console) -> int:
+    from bot.serve import serve
+
+    svc.close()  # the bot builds its own service
+    return serve(svc.settings, dev_guild=getattr(args, "guild", None), force_sync=getattr(args, "sync", False))
+
+
 def cmd_run(svc: RoundupService, args, out: Console, err: Console) -> int:
     if os.environ.get("DISCORD_TOKEN") or os.environ.get("DISCORD_TOKEN_FILE") or svc.settings.token_file:
-        from bot.serve import serve
-
-        return serve(svc.settings)
+        return cmd_serve(svc, args, out, err)
     err.print("[dim]No DISCORD_TOKEN set: starting the terminal chat (see README to run the Discord bot).[/]")
     return cmd_chat(svc, args, out, err)
 
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
-            "rebuild": cmd_rebuild, "run": cmd_run}
+            "rebuild": cmd_rebuild, "run": cmd_run, "serve": cmd_serve}
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
@@ -420,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     svc = RoundupService(settings)
     try:
         return COMMANDS[command](svc, args, out, err)
-    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError) as exc:
+    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError, TokenError) as exc:
         err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE if isinstance(exc, QuestionError) else EXIT_FAILED
     except KeyboardInterrupt:
