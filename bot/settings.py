@@ -48,6 +48,7 @@ class Settings:
     fetch_retry_after_max: float = 120.0  # a longer Retry-After gives up on the URL rather than wait
     fetch_concurrency: int = 8
     fetch_per_host: int = 2
+    fetch_keepalive: float = 15.0  # seconds an idle connection is kept for the next request; 0 closes each
     # "host" or "host:port" fetched even when private (a self-hosted RSSHub on the LAN), unlike
     # allow_private_urls, which opens every private address
     allowed_private_hosts: tuple[str, ...] = ()

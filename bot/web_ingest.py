@@ -40,7 +40,7 @@ def fetch_config(settings: Settings) -> FetchConfig:
         connect_timeout=min(settings.fetch_connect_timeout, settings.fetch_timeout),
         total_timeout=settings.fetch_timeout, retries=settings.fetch_retries, backoff=settings.fetch_backoff,
         backoff_max=settings.fetch_backoff_max, retry_after_max=settings.fetch_retry_after_max,
-        concurrency=settings.fetch_concurrency, per_host=settings.fetch_per_host,
+        concurrency=settings.fetch_concurrency, per_host=settings.fetch_per_host, keepalive=settings.fetch_keepalive,
         allow_private=settings.allow_private_urls, allowed_hosts=frozenset(settings.allowed_private_hosts),
     )
 

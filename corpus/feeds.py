@@ -468,3 +468,14 @@ async def _collect_entry(entry: FeedEntry, feed: Feed, fetcher: Fetcher, state: 
             return outcome
     _emit(on_event, "done", target, failure)
     return failure
+
+
+async def probe_feed(url: str, fetcher: Fetcher) -> Feed:
+    """Fetch and parse a feed once, to check that a URL someone wants to follow is one.
+
+    Raises FetchError or FeedError with a one-line reason; an article page is "not a feed".
+    """
+    res = await fetcher.fetch(url, conditional=False)
+    if not looks_like_feed(res.body, res.content_type):
+        raise FeedError(f"not a feed ({res.content_type or 'unknown content type'}); give its RSS or Atom URL")
+    return await asyncio.to_thread(parse_feed, res.body, url=res.final_url, content_type=res.content_type)

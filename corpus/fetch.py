@@ -120,6 +120,7 @@ class FetchConfig:
     retry_after_max: float = 120.0  # a server asking for a longer wait is given up on, not ignored
     concurrency: int = 8
     per_host: int = 2
+    keepalive: float = 15.0  # seconds an idle connection waits for the next request; 0 closes each one
     allow_private: bool = False
     # "host" or "host:port" exempt from the private-address rule (a self-hosted RSSHub on the LAN)
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
@@ -414,8 +415,9 @@ def create_session(config: FetchConfig, *, resolver: AbstractResolver | None = N
     protection as the CLI's. No cookies are kept: fetching is stateless and leaves no trail.
     """
     guard = UrlGuard(allow_private=config.allow_private, allowed_hosts=config.allowed_hosts)
+    pooling = {"keepalive_timeout": config.keepalive} if config.keepalive > 0 else {"force_close": True}
     connector = aiohttp.TCPConnector(limit=max(1, config.concurrency), limit_per_host=max(1, config.per_host),
-                                     resolver=GuardedResolver(guard, resolver), ttl_dns_cache=60)
+                                     resolver=GuardedResolver(guard, resolver), ttl_dns_cache=60, **pooling)
     return aiohttp.ClientSession(connector=connector, headers={"User-Agent": config.user_agent},
                                  cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False)
 

@@ -170,6 +170,11 @@ class LocalSite:
     def url(self, path: str) -> str:
         return self.base + path
 
+    def clear_log(self) -> None:
+        """Forget the requests seen, keep the content overrides."""
+        self.requests.clear()
+        self.hits.clear()
+
     def reset(self) -> None:
         self.requests.clear()
         self.hits.clear()

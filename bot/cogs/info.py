@@ -54,7 +54,8 @@ class Info(commands.Cog):
             "Reply to my answer (or write in its thread) to follow up without mentioning me."), inline=False)
         embed.add_field(name="Other commands", value=(
             "`/digest`: a summary of the newest roundup week (or a period/topic)\n"
-            "`/sources`: what I know\n`/config`: mention answering per channel (Manage Server)"), inline=False)
+            "`/sources`: what I know\n`/config`: mention answering per channel (Manage Server)\n"
+            "`/feeds`: the RSS/Atom feeds I read for this server (Manage Server)"), inline=False)
         if examples:
             embed.add_field(name="Try", value="\n".join(f"• {render.md(q)}" for q in examples), inline=False)
         await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
