@@ -115,7 +115,7 @@ def print_answer(console: Console, answer: Answer) -> None:
         text = escape(p.text)
         if hit.best_sentence and hit.best_sentence in p.text:
             text = text.replace(escape(hit.best_sentence), f"[bold]{escape(hit.best_sentence)}[/]", 1)
-        console.print(f"   {text}", soft_wrap=False)
+        console.print(f"   {text}")
         console.print(f"   [blue]{escape(p.url)}[/]")
         console.print()
     console.print(f"[dim]{answer.elapsed_ms:.0f} ms[/]")

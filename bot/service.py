@@ -104,7 +104,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = create_encoder(self.settings.model)
+            self._encoder = create_encoder(self.settings.model, threads=self.settings.encoder_threads or None)
         return self._encoder
 
     def _check_data_dir(self) -> None:

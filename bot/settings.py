@@ -23,6 +23,7 @@ class Settings:
     data_dir: Path = Path("data")
     model: str = DEFAULT_MODEL
     index_type: str = "flat"
+    encoder_threads: int = 1  # torch threads; 0 = torch's default (all cores)
     # Cosine floor under which a result is "not in the roundups" (MiniLM; see README for how it was chosen).
     relevance_floor: float = 0.30
     top_k: int = 5
