@@ -477,5 +477,24 @@ async def probe_feed(url: str, fetcher: Fetcher) -> Feed:
     """
     res = await fetcher.fetch(url, conditional=False)
     if not looks_like_feed(res.body, res.content_type):
-        raise FeedError(f"not a feed ({res.content_type or 'unknown content type'}); give its RSS or Atom URL")
+        found = discover_feeds(res.text(), res.final_url) if "html" in res.content_type else []
+        hint = f"; the page names its feed: {found[0]}" if found else "; give its RSS or Atom URL"
+        raise FeedError(f"not a feed ({res.content_type or 'unknown content type'}){hint}")
     return await asyncio.to_thread(parse_feed, res.body, url=res.final_url, content_type=res.content_type)
+
+
+def discover_feeds(html: str, url: str) -> list[str]:
+    """Feed URLs a page advertises with <link rel="alternate" type="application/rss+xml|atom+xml">."""
+    import lxml.html
+
+    try:
+        doc = lxml.html.fromstring(html)
+    except Exception:  # unparsable markup advertises nothing
+        return []
+    found = []
+    for link in doc.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").lower()
+        if "alternate" in rel and kind in ("application/rss+xml", "application/atom+xml") and link.get("href"):
+            found.append(urljoin(url, link.get("href").strip()))
+    return list(dict.fromkeys(found))

@@ -11,8 +11,9 @@ What it promises, because it runs unattended inside the Discord bot:
 - conditional GET: ETag/Last-Modified kept per URL in SQLite (`ValidatorCache`), saved by the
   caller only once it has used the response, so a failed ingest is retried in full next time;
 - a guard: http/https only, no host that resolves to a loopback, private, link-local,
-  multicast or reserved address unless allowed. It checks every hop before connecting, and an
-  owned session also checks at connect time (`GuardedResolver`), which closes DNS rebinding.
+  multicast or reserved address unless allowed. It checks every hop before connecting, and a
+  session from `create_session` checks again at connect time (`GuardedResolver` for names,
+  `guarded_socket_factory` for the address actually dialled), which closes DNS rebinding.
 
 Every failure is a `FetchError` subclass whose str() is one line fit for a report.
 """
@@ -93,7 +94,9 @@ class ConnectError(FetchError):
 
 
 class BlockedAddressError(OSError):
-    """Raised by `GuardedResolver` at connect time; an OSError so aiohttp passes it through."""
+    """Raised at connect time (resolver or socket factory); an OSError so aiohttp passes it through."""
+
+    MARK = "blocked: "  # survives aiohttp folding several connect errors into one message
 
 
 class _Retry(Exception):
@@ -187,6 +190,8 @@ class UrlGuard:
         self.allow_private = allow_private
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self._resolver = resolver
+        # (ip, port) pairs that exempt host names resolved to, so the socket check lets them through
+        self.exempt_addresses: set[tuple[str, int]] = set()
 
     def exempt(self, host: str, port: int | None) -> bool:
         if self.allow_private:
@@ -242,15 +247,34 @@ class GuardedResolver(AbstractResolver):
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         found = await self.inner.resolve(host, port, family)
-        if not self.guard.exempt(host, port):
-            for r in found:
-                problem = address_problem(r["host"])
-                if problem:
-                    raise BlockedAddressError(f"{host} resolves to {r['host']}, which is a {problem} address")
+        if self.guard.exempt(host, port):
+            self.guard.exempt_addresses.update((r["host"], port) for r in found)
+            return found
+        for r in found:
+            problem = address_problem(r["host"])
+            if problem:
+                raise BlockedAddressError(
+                    f"{BlockedAddressError.MARK}{host} resolves to {r['host']}, which is a {problem} address")
         return found
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+def guarded_socket_factory(guard: UrlGuard) -> Callable[[tuple], socket.socket]:
+    """The last check, on the address actually connected to: IP literals skip the resolver, and
+    this also holds if anything above it were bypassed."""
+
+    def factory(addr_info: tuple) -> socket.socket:
+        family, type_, proto, _, address = addr_info
+        ip, port = str(address[0]), int(address[1])
+        if not (guard.exempt(ip, port) or (ip, port) in guard.exempt_addresses):
+            problem = address_problem(ip)
+            if problem:
+                raise BlockedAddressError(f"{BlockedAddressError.MARK}{ip} is a {problem} address")
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return factory
 
 
 # --- conditional GET state ------------------------------------------------------------------
@@ -417,7 +441,8 @@ def create_session(config: FetchConfig, *, resolver: AbstractResolver | None = N
     guard = UrlGuard(allow_private=config.allow_private, allowed_hosts=config.allowed_hosts)
     pooling = {"keepalive_timeout": config.keepalive} if config.keepalive > 0 else {"force_close": True}
     connector = aiohttp.TCPConnector(limit=max(1, config.concurrency), limit_per_host=max(1, config.per_host),
-                                     resolver=GuardedResolver(guard, resolver), ttl_dns_cache=60, **pooling)
+                                     resolver=GuardedResolver(guard, resolver), ttl_dns_cache=60,
+                                     socket_factory=guarded_socket_factory(guard), **pooling)
     return aiohttp.ClientSession(connector=connector, headers={"User-Agent": config.user_agent},
                                  cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False)
 
@@ -559,9 +584,11 @@ class Fetcher:
             except asyncio.TimeoutError:
                 raise _Retry(FetchTimeoutError(f"timed out (limit {cfg.total_timeout:g}s)", url=url)) from None
             except aiohttp.ClientConnectorError as exc:
-                if isinstance(exc.os_error, BlockedAddressError):
-                    raise BlockedURLError(f"{exc.os_error}; refused (set ROUNDUP_ALLOW_PRIVATE_URLS=1 to allow)",
-                                          url=url) from None
+                detail = str(exc.os_error)
+                if isinstance(exc.os_error, BlockedAddressError) or BlockedAddressError.MARK in detail:
+                    detail = detail[detail.index(BlockedAddressError.MARK) + len(BlockedAddressError.MARK):]
+                    raise BlockedURLError(f"{detail.splitlines()[0]}; refused "
+                                          "(set ROUNDUP_ALLOW_PRIVATE_URLS=1 to allow)", url=url) from None
                 if isinstance(exc, aiohttp.ClientConnectorDNSError):
                     raise ConnectError(f"cannot resolve {target.host}", url=url) from None
                 raise ConnectError(f"cannot connect to {target.host}:{target.port} "

@@ -86,7 +86,8 @@ def article_html(rec: dict, *, charset: str = "utf-8", meta_charset: bool = True
     return f"""<!DOCTYPE html>
 <html lang="en"><head>{meta}<title>{html.escape(rec['title'])} | Roundup Mirror</title>
 <meta property="article:published_time" content="{rec['published']}T08:00:00Z">
-<meta property="og:site_name" content="Roundup Mirror"></head>
+<meta property="og:site_name" content="Roundup Mirror">
+<link rel="alternate" type="application/rss+xml" title="Roundup Mirror" href="/rss.xml"></head>
 <body>
 <header><nav class="menu"><ul><li><a href="/">Home</a></li><li><a href="/china">China</a></li>
 <li><a href="/startups">Startups</a></li><li><a href="/subscribe">Subscribe to our newsletter</a></li></ul></nav></header>

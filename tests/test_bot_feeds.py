@@ -64,6 +64,7 @@ async def test_add_validates_then_list_and_remove(world, site):
     assert "already follows" in text(await mod.slash(channel, "feeds add", url=feed))
 
     for url, reason in [(site.url("/missing"), "HTTP 404 Not Found"), (site.url("/cp1252.html"), "not a feed"),
+                        (site.url("/articles/extra-chain.html"), f"the page names its feed: {feed}"),
                         (site.url("/malformed.xml"), "malformed feed XML"),
                         ("ftp://example.com/feed.xml", "only http and https"),
                         (site.url("/redirect?to=http://10.9.8.7/feed"), "10.9.8.7 is a private address")]:

@@ -99,6 +99,25 @@ async def test_guarded_resolver_blocks_at_connect_time(site):
     assert site.requests == []
 
 
+async def test_the_session_refuses_private_addresses_at_the_socket(site):
+    """IP literals never reach a resolver: the socket factory checks the address actually dialled."""
+    async with create_session(cfg(allow_private=False)) as session:
+        with pytest.raises(aiohttp.ClientConnectorError) as exc:
+            await session.get(site.url("/rss.xml"))
+        assert "127.0.0.1 is a loopback address" in str(exc.value.os_error)
+    assert site.requests == []
+    exempt = cfg(allow_private=False, allowed_hosts=frozenset({f"127.0.0.1:{site.port}"}))
+    async with create_session(exempt) as session, session.get(site.url("/rss.xml")) as resp:
+        assert resp.status == 200
+    named = cfg(allow_private=False, allowed_hosts=frozenset({f"feeds.lan:{site.port}"}))
+    async with create_session(named, resolver=StaticResolver({"feeds.lan": "127.0.0.1"})) as session:
+        async with session.get(f"http://feeds.lan:{site.port}/rss.xml") as resp:
+            assert resp.status == 200  # an exempt name's addresses pass the socket check too
+        with pytest.raises(aiohttp.ClientConnectorError) as exc:
+            await session.get("http://127.0.0.1:9/")  # the exemption covers that port only
+        assert "loopback" in str(exc.value.os_error)
+
+
 def test_retry_after_and_backoff():
     now = datetime(2024, 1, 1, tzinfo=timezone.utc)
     assert parse_retry_after("7") == 7.0

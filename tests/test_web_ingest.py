@@ -14,7 +14,6 @@ import pytest
 from bot.cli import main
 from bot.service import RoundupService
 from bot.settings import Settings
-from corpus.feeds import canonical_url
 from local_site import ATOM_RECORDS, EXTRA, GONE_ID, RECORDS, RSS_RECORDS, article_html, atom_feed, local_site, mirror_feed_xml, rss_feed, site  # noqa: F401
 
 FURNITURE = ("Share on", "Leave a Reply", "Please enter", "Subscribe to our newsletter", "All rights reserved",
@@ -32,12 +31,11 @@ BAD = {
 GOOD_PAGES = ["/flaky/web", "/ratelimited/web?after=0", "/chain/5", "/gb2312.html", "/cp1252.html"]
 
 
-def web_settings(data_dir, port: int, **extra) -> Settings:
-    values = dict(data_dir=data_dir, auto_ingest_bundled=False, allow_private_urls=False,
-                  allowed_private_hosts=f"127.0.0.1:{port}", fetch_retries=1, fetch_backoff=0.01,
-                  fetch_backoff_max=0.02, fetch_timeout=1.0, fetch_connect_timeout=1.0, fetch_per_host=4)
-    values.update(extra)
-    return Settings.load(env={}, **values)
+def web_kwargs(port: int) -> dict:
+    """Settings for these tests: private addresses refused except the test server; short waits."""
+    return dict(auto_ingest_bundled=False, allow_private_urls=False, allowed_private_hosts=f"127.0.0.1:{port}",
+                fetch_retries=1, fetch_backoff=0.01, fetch_backoff_max=0.02, fetch_timeout=1.0,
+                fetch_connect_timeout=1.0, fetch_per_host=4)
 
 
 def article_url(site, rec: dict) -> str:
@@ -49,7 +47,8 @@ def article_url(site, rec: dict) -> str:
 def ingested(tmp_path_factory, encoder, local_site):
     """One service after one ingest of both feeds, the good pages and every bad case."""
     local_site.reset()
-    svc = RoundupService(web_settings(tmp_path_factory.mktemp("web"), local_site.port), encoder=encoder)
+    settings = Settings.load(env={}, data_dir=tmp_path_factory.mktemp("web"), **web_kwargs(local_site.port))
+    svc = RoundupService(settings, encoder=encoder)
     urls = [local_site.url(p) for p in ["/rss.xml", "/atom.xml", "/empty.xml", *GOOD_PAGES, *BAD]]
     events: list[tuple[str, str]] = []
     report = asyncio.run(svc.ingest_urls(urls, on_event=lambda kind, url, detail: events.append((kind, url))))
@@ -151,7 +150,7 @@ async def test_ingest_urls_runs_on_an_event_loop_with_a_callers_session(make_ser
     """What the Discord bot does: await it on its loop, with its own aiohttp session."""
     import aiohttp
 
-    svc = make_service(**_settings_kwargs(site))
+    svc = make_service(**web_kwargs(site.port))
     async with aiohttp.ClientSession() as session:
         report = await svc.ingest_urls([site.url("/cp1252.html")], session)
         assert not session.closed
@@ -160,7 +159,7 @@ async def test_ingest_urls_runs_on_an_event_loop_with_a_callers_session(make_ser
 
 
 def test_changed_article_replaces_its_passages(make_service, site):
-    svc = make_service(**_settings_kwargs(site))
+    svc = make_service(**web_kwargs(site.port))
     url = site.url("/articles/extra-chain.html")
     assert asyncio.run(svc.ingest_urls([url])).sources[0].added == 1
     old = {p.text for p in svc.store.passages()}
@@ -192,11 +191,6 @@ def test_a_republished_copy_is_stored_once(ingested, site):
     report = asyncio.run(svc.ingest_urls([site.url("/mirror.xml")]))
     assert [r.status for r in site.seen("/mirror.xml")] == [200]
     assert site.seen("/mirror/") == [] and report.sources[0].notes == ["3 entries already ingested"]
-
-
-def _settings_kwargs(site) -> dict:
-    return dict(auto_ingest_bundled=False, allow_private_urls=False, allowed_private_hosts=f"127.0.0.1:{site.port}",
-                fetch_retries=1, fetch_backoff=0.01, fetch_backoff_max=0.02, fetch_timeout=1.0)
 
 
 # --- the command line ----------------------------------------------------------------------------
@@ -260,4 +254,22 @@ def test_cli_refuses_private_urls_by_default(cli_env, site, capsys):
     assert "127.0.0.1 is a loopback address" in out["errors"][0]
     assert "only http and https" in out["errors"][1]
     assert site.requests == []
-    assert canonical_url(site.url("/x?utm_source=a")) == site.url("/x")
+
+
+def test_progress_on_a_terminal_is_a_bar():
+    import io
+
+    from rich.console import Console
+
+    from bot.cli import _WebProgress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    with _WebProgress(console) as web:
+        for url in ("http://a/feed", "http://a/1", "http://a/2"):
+            web.event("queued", url, None)
+        web.event("done", "http://a/1", None)
+        web.embedding(5, 10)
+        fetching, embedding = web.progress.tasks
+        assert (fetching.completed, fetching.total) == (1, 3)
+        assert (embedding.completed, embedding.total, embedding.visible) == (5, 10, True)
+    assert "[1/" not in console.file.getvalue()  # no plain lines on a terminal
