@@ -18,6 +18,8 @@ from discord.ext import commands
 from bot.service import RoundupService
 from bot.settings import Settings
 from bot.state import BotState
+from bot.web_ingest import fetch_config
+from corpus.fetch import create_session
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ EXTENSIONS = (
     "bot.cogs.info",
     "bot.cogs.digest",
     "bot.cogs.admin",
+    "bot.cogs.feeds",
 )
 
 SORRY = "Something went wrong on my side; it has been logged. Please try again in a moment."
@@ -54,7 +57,8 @@ class RoundupBot(commands.Bot):
         self.tree.on_error = self.on_app_command_error
 
     async def setup_hook(self) -> None:
-        self.session = aiohttp.ClientSession(headers={"User-Agent": self.settings.user_agent})
+        # The guarded session: the SSRF rules of corpus.fetch also hold at connect time (DNS rebinding).
+        self.session = create_session(fetch_config(self.settings))
         self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_retrievals))
         for ext in EXTENSIONS:
             await self.load_extension(ext)

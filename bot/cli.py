@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -79,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("run", parents=[common], help="the main job: the Discord bot with a token, else the terminal chat")
-    p = sub.add_parser("ingest", parents=[common], help="add roundups from files or directories")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = sub.add_parser("ingest", parents=[common],
+                       help="add roundups from files, directories, article URLs or RSS/Atom feeds")
+    p.add_argument("paths", nargs="*", metavar="PATH_OR_URL",
+                   help="files, directories, article or feed URLs (none: the feeds in the settings)")
+    p.add_argument("--force", action="store_true",
+                   help="re-fetch URLs without conditional requests and re-read feed entries seen before")
     p.add_argument("--title", help="title for a plain-text or Markdown file without metadata")
     p.add_argument("--url", help="source link for a file without metadata")
     p.add_argument("--published", type=iso_date, help="publication date (YYYY-MM-DD) for a file without metadata")
@@ -135,7 +141,7 @@ def print_answer(console: Console, answer: Answer) -> None:
         text = escape(p.text)
         if hit.best_sentence and hit.best_sentence in p.text:
             text = text.replace(escape(hit.best_sentence), f"[bold]{escape(hit.best_sentence)}[/]", 1)
-        console.print(f"   {text}", soft_wrap=False)
+        console.print(f"   {text}")
         console.print(f"   [blue]{escape(p.url)}[/]")
         console.print()
     console.print(f"[dim]{answer.elapsed_ms:.0f} ms[/]")
@@ -183,8 +189,13 @@ def print_ingest(console: Console, report: IngestReport) -> None:
     for src in report.sources:
         bits = [f"{src.added} added", f"{src.updated} updated", f"{src.unchanged} unchanged",
                 f"{src.passages_added} new passages"]
+        if src.duplicates:
+            bits.append(f"{src.duplicates} republished copies skipped")
         mark = "[red]failed[/]" if src.failed else ("[yellow]partly[/]" if src.errors else "[green]ok[/]")
-        console.print(f"{mark} {escape(src.source)}: {', '.join(bits)}")
+        kind = f"{src.kind} " if src.kind in ("feed", "page") else ""
+        console.print(f"{mark} {kind}{escape(src.source)}: {', '.join(bits)}")
+        for note in src.notes:
+            console.print(f"   [dim]note:[/] {escape(note)}")
         for err in src.errors:
             console.print(f"   [red]error:[/] {escape(err)}")
     t = report.totals()
@@ -225,19 +236,108 @@ def _progress(console: Console):
     return progress, (lambda done, total: progress.update(task, completed=done, total=total))
 
 
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class _WebProgress:
+    """Fetch progress: a rich bar on a terminal, one plain line per URL otherwise."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.done = self.total = 0
+        self.progress = None
+        if console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self.progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=console, transient=True)
+            self.fetch_task = self.progress.add_task("fetching", total=0)
+            self.embed_task = self.progress.add_task("embedding passages", total=None, visible=False)
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def event(self, kind: str, url: str, detail) -> None:
+        if kind == "queued":
+            self.total += 1
+            if self.progress:
+                self.progress.update(self.fetch_task, total=self.total)
+            return
+        self.done += 1
+        if self.progress:
+            self.progress.update(self.fetch_task, completed=self.done)
+            return
+        self.console.print(f"[{self.done}/{self.total}] {_describe(detail)} {url}", markup=False, highlight=False)
+
+    def embedding(self, done: int, total: int) -> None:
+        if self.progress:
+            self.progress.update(self.embed_task, completed=done, total=total, visible=True)
+
+
+def _describe(detail) -> str:
+    """One word or phrase for a finished URL (a feed, a page, an entry or a failure)."""
+    from corpus.feeds import Fetched, SourceResult, UrlFailure
+
+    if isinstance(detail, UrlFailure):
+        return f"failed ({detail.reason}):"
+    if isinstance(detail, Fetched):
+        return "unchanged" if detail.article is None else "fetched"
+    if isinstance(detail, SourceResult):
+        if detail.failures and not detail.fetched and detail.kind != "feed":
+            return f"failed ({detail.failures[0].reason}):"
+        if detail.status == 304:
+            return f"{detail.kind} not modified:"
+        return f"{detail.kind} done:" if detail.kind == "feed" else "fetched"
+    return "done"
+
+
+def _merge(reports: list[IngestReport]) -> IngestReport:
+    merged = IngestReport()
+    for r in reports:
+        merged.sources.extend(r.sources)
+        merged.embedded += r.embedded
+        merged.removed += r.removed
+        merged.elapsed_s += r.elapsed_s
+    return merged
+
+
 def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
+    targets = list(args.paths) or list(svc.settings.feeds)
+    if not targets:
+        err.print("roundup-bot: error: nothing to ingest: give files, directories or URLs, or list feeds "
+                  "in the settings (ROUNDUP_FEEDS)", markup=False, highlight=False)
+        return EXIT_USAGE
+    urls = [t for t in targets if _URL_RE.match(t)]
+    paths = [t for t in targets if not _URL_RE.match(t)]
     overrides = {k: getattr(args, k) for k in ("title", "url", "published", "source") if getattr(args, k)}
-    progress, cb = _progress(err)
-    if progress:
-        with progress:
-            report = svc.ingest(args.paths, overrides=overrides or None, on_progress=cb)
-    else:
-        report = svc.ingest(args.paths, overrides=overrides or None)
+    if overrides and urls:
+        log.warning("--title/--url/--published/--source apply to files only, not to URLs")
+    reports: list[IngestReport] = []
+    if paths:
+        progress, cb = _progress(err)
+        if progress:
+            with progress:
+                reports.append(svc.ingest(paths, overrides=overrides or None, on_progress=cb))
+        else:
+            reports.append(svc.ingest(paths, overrides=overrides or None))
+    if urls:
+        with _WebProgress(err) as web:
+            reports.append(asyncio.run(svc.ingest_urls(urls, force=args.force, on_event=web.event,
+                                                       on_progress=web.embedding)))
+    report = _merge(reports)
     if args.json:
         print(json.dumps({
             "totals": report.totals(), "elapsed_s": round(report.elapsed_s, 3), "errors": report.errors,
-            "sources": [{"source": s.source, "added": s.added, "updated": s.updated, "unchanged": s.unchanged,
-                         "passages_added": s.passages_added, "errors": s.errors} for s in report.sources],
+            "sources": [{"source": s.source, "kind": s.kind, "http_status": s.http_status, "added": s.added,
+                         "updated": s.updated, "unchanged": s.unchanged, "duplicates": s.duplicates,
+                         "passages_added": s.passages_added, "errors": s.errors, "notes": s.notes}
+                        for s in report.sources],
         }, ensure_ascii=False))
     else:
         print_ingest(out, report)

@@ -51,6 +51,10 @@ class SourceReport:
     unchanged: int = 0
     passages_added: int = 0
     errors: list[str] = field(default_factory=list)
+    kind: str = "file"  # file | feed | page | unknown (a URL that could not be fetched)
+    http_status: int | None = None
+    duplicates: int = 0  # web articles skipped as republished copies of stored ones
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -79,6 +83,7 @@ class IngestReport:
             "articles_unchanged": sum(s.unchanged for s in self.sources),
             "passages_added": sum(s.passages_added for s in self.sources),
             "passages_embedded": self.embedded,
+            "duplicates_skipped": sum(s.duplicates for s in self.sources),
             "errors": len(self.errors),
         }
 
@@ -109,7 +114,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = create_encoder(self.settings.model)
+            self._encoder = create_encoder(self.settings.model, threads=self.settings.encoder_threads or None)
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -204,6 +209,15 @@ class RoundupService:
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
         return report
+
+    async def ingest_urls(self, urls: Iterable[str], session=None, *, force: bool = False, on_event=None,
+                          on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+        """Feeds and article pages over HTTP, for the CLI and the bot's event loop: network I/O in
+        asyncio (on `session` if given), storing and embedding in threads via `ingest_articles`."""
+        from bot.web_ingest import ingest_urls
+
+        return await ingest_urls(self, list(urls), session, force=force, on_event=on_event,
+                                 on_progress=on_progress)
 
     def _ingest_paths(self, paths: list[Path], *, overrides: dict | None = None,
                       on_progress=None) -> IngestReport:

@@ -23,6 +23,7 @@ class Settings:
     data_dir: Path = Path("data")
     model: str = DEFAULT_MODEL
     index_type: str = "flat"
+    encoder_threads: int = 1  # torch threads; 0 = torch's default (all cores)
     # Cosine floor under which a result is "not in the roundups" (MiniLM; see README for how it was chosen).
     relevance_floor: float = 0.30
     top_k: int = 5
@@ -46,6 +47,17 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     fetch_timeout: float = 20.0
     user_agent: str = "RoundupBot/0.1 (+https://github.com/roundup-bot; China tech roundup reader)"
+    fetch_connect_timeout: float = 10.0
+    fetch_retries: int = 3  # further attempts on 408/429/5xx, timeouts and dropped connections
+    fetch_backoff: float = 1.0  # first retry after about this many seconds, doubling, with jitter
+    fetch_backoff_max: float = 30.0
+    fetch_retry_after_max: float = 120.0  # a longer Retry-After gives up on the URL rather than wait
+    fetch_concurrency: int = 8
+    fetch_per_host: int = 2
+    fetch_keepalive: float = 15.0  # seconds an idle connection is kept for the next request; 0 closes each
+    # "host" or "host:port" fetched even when private (a self-hosted RSSHub on the LAN), unlike
+    # allow_private_urls, which opens every private address
+    allowed_private_hosts: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property

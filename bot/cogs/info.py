@@ -56,7 +56,8 @@ class Info(commands.Cog):
             "`/digest show`: a cited summary of the newest roundup week (or a period/topic)\n"
             "`/digest schedule`: post one every week (Manage Server)\n"
             "`/trend`: a chart of how often the roundups mention a name\n"
-            "`/sources`: what I know\n`/config`: mention answering per channel (Manage Server)"), inline=False)
+            "`/sources`: what I know\n`/config`: mention answering per channel (Manage Server)\n"
+            "`/feeds`: the RSS/Atom feeds I read for this server (Manage Server)"), inline=False)
         if examples:
             embed.add_field(name="Try", value="\n".join(f"• {render.md(q)}" for q in examples), inline=False)
         await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
