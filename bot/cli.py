@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -15,11 +17,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.settings import Settings, SettingsError
+from bot.serve import TokenError
 from bot.service import IngestReport, RoundupService, ServiceError
+from corpus.periods import PERIOD_HELP, PeriodError
 from corpus.readers import CorpusError
+from embeddings.digest import MAX_ITEMS, Digest, DigestError, check_topic
 from embeddings.encoder import EncoderError
 from embeddings.evaluation import EvalError
 from embeddings.search import MODES, Answer, QuestionError, check_question
+from embeddings.trend import Trend
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,16 @@ def iso_date(text: str) -> str:
         return date.fromisoformat(text).isoformat()
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def items_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= MAX_ITEMS:
+        raise argparse.ArgumentTypeError(f"choose between 1 and {MAX_ITEMS} items")
+    return n
 
 
 def results_count(text: str) -> int:
@@ -66,8 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("run", parents=[common], help="the main job: the Discord bot with a token, else the terminal chat")
-    p = sub.add_parser("ingest", parents=[common], help="add roundups from files or directories")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = sub.add_parser("ingest", parents=[common],
+                       help="add roundups from files, directories, article URLs or RSS/Atom feeds")
+    p.add_argument("paths", nargs="*", metavar="PATH_OR_URL",
+                   help="files, directories, article or feed URLs (none: the feeds in the settings)")
+    p.add_argument("--force", action="store_true",
+                   help="re-fetch URLs without conditional requests and re-read feed entries seen before")
     p.add_argument("--title", help="title for a plain-text or Markdown file without metadata")
     p.add_argument("--url", help="source link for a file without metadata")
     p.add_argument("--published", type=iso_date, help="publication date (YYYY-MM-DD) for a file without metadata")
@@ -94,9 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add each retriever with query understanding, and hybrid without it")
     p.add_argument("--details", action="store_true", help="list the questions each system got wrong")
 
+    p = sub.add_parser("digest", parents=[common], help="a cited summary of a period, optionally on a topic")
+    p.add_argument("--period", help=f"{PERIOD_HELP}; default latest (all roundups with --topic)")
+    p.add_argument("--since", type=iso_date, help="start date instead of --period")
+    p.add_argument("--until", type=iso_date, help="end date instead of --period")
+    p.add_argument("--topic", help="only what is about this company or subject, e.g. Huawei")
+    p.add_argument("--items", type=items_count, default=None, help="how many items (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("trend", parents=[common], help="a bar chart of how often the roundups mention a name")
+    p.add_argument("name", help="a company, product or subject, e.g. Huawei")
+    p.add_argument("--out", type=Path, help="where to write the PNG (default trend-NAME.png)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("status", parents=[common], help="what the bot knows")
     p.add_argument("--json", action="store_true")
     sub.add_parser("chat", parents=[common], help="interactive questions and answers in the terminal")
+    p = sub.add_parser("serve", parents=[common], help="run the Discord bot (token from DISCORD_TOKEN)")
+    p.add_argument("--guild", type=int, default=None, help="also sync commands to this guild at once (development)")
+    p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     p = sub.add_parser("rebuild", parents=[common], help="re-embed every passage into a new index")
     p.add_argument("--json", action="store_true")
     return parser
@@ -121,7 +157,7 @@ def print_answer(console: Console, answer: Answer) -> None:
         text = escape(p.text)
         if hit.best_sentence and hit.best_sentence in p.text:
             text = text.replace(escape(hit.best_sentence), f"[bold]{escape(hit.best_sentence)}[/]", 1)
-        console.print(f"   {text}", soft_wrap=False)
+        console.print(f"   {text}")
         for m in hit.more:
             label = "also in this roundup" if m.article_id == p.article_id else f"same story: {m.title} ({m.published})"
             console.print(f"   [dim]{escape(label)}: {escape(m.text[:160])}{'...' if len(m.text) > 160 else ''}[/]")
@@ -132,12 +168,55 @@ def print_answer(console: Console, answer: Answer) -> None:
     console.print(f"[dim]{answer.elapsed_ms:.0f} ms[/]")
 
 
+def print_digest(console: Console, digest: Digest) -> None:
+    about = f" on [bold]{escape(digest.topic)}[/]" if digest.topic else ""
+    span = f"{digest.period.since} to {digest.period.until}"
+    dates = "" if digest.period.label == span else f" [dim]({span})[/]"
+    console.rule(f"[bold]Digest[/]{about}: {escape(digest.period.label)}{dates}", align="left")
+    if digest.empty:
+        console.print(f"[yellow]{escape(digest.note or 'nothing to show')}[/]")
+        return
+    for n, item in enumerate(digest.items, 1):
+        console.print(f"[bold cyan]{n}.[/] [bold]{escape(item.label)}[/]")
+        for sentence in item.sentences:
+            console.print(f"   {escape(sentence)}")
+        for src in item.sources:
+            console.print(f"   [dim]- {escape(src.title)} ({src.published or 'undated'})[/] "
+                          f"[blue][link={src.url}]{escape(src.url)}[/link][/]")
+        console.print()
+    console.print(f"[dim]Drawn from {digest.passages} passage{'s' * (digest.passages != 1)} in "
+                  f"{digest.articles} roundup{'s' * (digest.articles != 1)}.[/]")
+
+
+def print_trend(console: Console, trend: Trend, chart: Path | None) -> None:
+    active = [(m, n) for m, n in trend.months if n]
+    how = "by name" if trend.mode == "name" else "by meaning"
+    console.print(f"[bold]{escape(trend.name)}[/]: {trend.total} passages in {len(active)} of "
+                  f"{len(trend.months)} months [dim](matched {how})[/]")
+    if active:
+        top = max(n for _, n in active)
+        for m, n in active:
+            bar = "\u2588" * max(1, round(20 * n / top))
+            console.print(f"  {m} {bar} {n}")
+    for p in trend.peaks:
+        console.print(f"[bold]{p.month}[/] ({p.count}):")
+        for h in p.headlines:
+            console.print(f"   {escape(h.title)} [dim]({h.published})[/] [blue]{escape(h.url)}[/]")
+    if chart:
+        console.print(f"Chart saved to [bold]{escape(str(chart))}[/]")
+
+
 def print_ingest(console: Console, report: IngestReport) -> None:
     for src in report.sources:
         bits = [f"{src.added} added", f"{src.updated} updated", f"{src.unchanged} unchanged",
                 f"{src.passages_added} new passages"]
+        if src.duplicates:
+            bits.append(f"{src.duplicates} republished copies skipped")
         mark = "[red]failed[/]" if src.failed else ("[yellow]partly[/]" if src.errors else "[green]ok[/]")
-        console.print(f"{mark} {escape(src.source)}: {', '.join(bits)}")
+        kind = f"{src.kind} " if src.kind in ("feed", "page") else ""
+        console.print(f"{mark} {kind}{escape(src.source)}: {', '.join(bits)}")
+        for note in src.notes:
+            console.print(f"   [dim]note:[/] {escape(note)}")
         for err in src.errors:
             console.print(f"   [red]error:[/] {escape(err)}")
     t = report.totals()
@@ -178,19 +257,108 @@ def _progress(console: Console):
     return progress, (lambda done, total: progress.update(task, completed=done, total=total))
 
 
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class _WebProgress:
+    """Fetch progress: a rich bar on a terminal, one plain line per URL otherwise."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.done = self.total = 0
+        self.progress = None
+        if console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self.progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=console, transient=True)
+            self.fetch_task = self.progress.add_task("fetching", total=0)
+            self.embed_task = self.progress.add_task("embedding passages", total=None, visible=False)
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def event(self, kind: str, url: str, detail) -> None:
+        if kind == "queued":
+            self.total += 1
+            if self.progress:
+                self.progress.update(self.fetch_task, total=self.total)
+            return
+        self.done += 1
+        if self.progress:
+            self.progress.update(self.fetch_task, completed=self.done)
+            return
+        self.console.print(f"[{self.done}/{self.total}] {_describe(detail)} {url}", markup=False, highlight=False)
+
+    def embedding(self, done: int, total: int) -> None:
+        if self.progress:
+            self.progress.update(self.embed_task, completed=done, total=total, visible=True)
+
+
+def _describe(detail) -> str:
+    """One word or phrase for a finished URL (a feed, a page, an entry or a failure)."""
+    from corpus.feeds import Fetched, SourceResult, UrlFailure
+
+    if isinstance(detail, UrlFailure):
+        return f"failed ({detail.reason}):"
+    if isinstance(detail, Fetched):
+        return "unchanged" if detail.article is None else "fetched"
+    if isinstance(detail, SourceResult):
+        if detail.failures and not detail.fetched and detail.kind != "feed":
+            return f"failed ({detail.failures[0].reason}):"
+        if detail.status == 304:
+            return f"{detail.kind} not modified:"
+        return f"{detail.kind} done:" if detail.kind == "feed" else "fetched"
+    return "done"
+
+
+def _merge(reports: list[IngestReport]) -> IngestReport:
+    merged = IngestReport()
+    for r in reports:
+        merged.sources.extend(r.sources)
+        merged.embedded += r.embedded
+        merged.removed += r.removed
+        merged.elapsed_s += r.elapsed_s
+    return merged
+
+
 def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
+    targets = list(args.paths) or list(svc.settings.feeds)
+    if not targets:
+        err.print("roundup-bot: error: nothing to ingest: give files, directories or URLs, or list feeds "
+                  "in the settings (ROUNDUP_FEEDS)", markup=False, highlight=False)
+        return EXIT_USAGE
+    urls = [t for t in targets if _URL_RE.match(t)]
+    paths = [t for t in targets if not _URL_RE.match(t)]
     overrides = {k: getattr(args, k) for k in ("title", "url", "published", "source") if getattr(args, k)}
-    progress, cb = _progress(err)
-    if progress:
-        with progress:
-            report = svc.ingest(args.paths, overrides=overrides or None, on_progress=cb)
-    else:
-        report = svc.ingest(args.paths, overrides=overrides or None)
+    if overrides and urls:
+        log.warning("--title/--url/--published/--source apply to files only, not to URLs")
+    reports: list[IngestReport] = []
+    if paths:
+        progress, cb = _progress(err)
+        if progress:
+            with progress:
+                reports.append(svc.ingest(paths, overrides=overrides or None, on_progress=cb))
+        else:
+            reports.append(svc.ingest(paths, overrides=overrides or None))
+    if urls:
+        with _WebProgress(err) as web:
+            reports.append(asyncio.run(svc.ingest_urls(urls, force=args.force, on_event=web.event,
+                                                       on_progress=web.embedding)))
+    report = _merge(reports)
     if args.json:
         print(json.dumps({
             "totals": report.totals(), "elapsed_s": round(report.elapsed_s, 3), "errors": report.errors,
-            "sources": [{"source": s.source, "added": s.added, "updated": s.updated, "unchanged": s.unchanged,
-                         "passages_added": s.passages_added, "errors": s.errors} for s in report.sources],
+            "sources": [{"source": s.source, "kind": s.kind, "http_status": s.http_status, "added": s.added,
+                         "updated": s.updated, "unchanged": s.unchanged, "duplicates": s.duplicates,
+                         "passages_added": s.passages_added, "errors": s.errors, "notes": s.notes}
+                        for s in report.sources],
         }, ensure_ascii=False))
     else:
         print_ingest(out, report)
@@ -228,6 +396,39 @@ def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
             out.print(f"[bold magenta]Q:[/] {escape(question)}")
             print_answer(out, answer)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_digest(svc: RoundupService, args, out: Console, err: Console) -> int:
+    digest = svc.digest(args.period, topic=args.topic, items=args.items, since=args.since, until=args.until)
+    if args.json:
+        print(json.dumps(digest.to_dict(), ensure_ascii=False))
+    else:
+        print_digest(out, digest)
+    return EXIT_OK
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^\w]+", "-", name.lower()).strip("-")[:60] or "trend"
+
+
+def cmd_trend(svc: RoundupService, args, out: Console, err: Console) -> int:
+    trend = svc.trend(args.name)
+    chart = None
+    if trend.png:
+        chart = args.out or Path(f"trend-{_slug(trend.name)}.png")
+        try:
+            chart.write_bytes(trend.png)
+        except OSError as exc:
+            raise ServiceError(f"cannot write the chart to {chart}: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps({**trend.to_dict(), "chart": str(chart) if chart else None}, ensure_ascii=False))
+    elif trend.note:
+        err.print(f"[yellow]{escape(trend.note)}[/]")
+    else:
+        print_trend(out, trend, chart)
+    return EXIT_OK if trend.total else EXIT_FAILED
 
 
 def cmd_status(svc: RoundupService, args, out: Console, err: Console) -> int:
@@ -298,11 +499,16 @@ def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def cmd_serve(svc: RoundupService, args, out: Console, err: Console) -> int:
+    from bot.serve import serve
+
+    svc.close()  # the bot builds its own service
+    return serve(svc.settings, dev_guild=getattr(args, "guild", None), force_sync=getattr(args, "sync", False))
+
+
 def cmd_run(svc: RoundupService, args, out: Console, err: Console) -> int:
     if os.environ.get("DISCORD_TOKEN") or os.environ.get("DISCORD_TOKEN_FILE") or svc.settings.token_file:
-        from bot.serve import serve
-
-        return serve(svc.settings)
+        return cmd_serve(svc, args, out, err)
     err.print("[dim]No DISCORD_TOKEN set: starting the terminal chat (see README to run the Discord bot).[/]")
     return cmd_chat(svc, args, out, err)
 
@@ -371,7 +577,8 @@ def _nullcontext():
 
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
-            "rebuild": cmd_rebuild, "run": cmd_run, "eval": cmd_eval}
+            "rebuild": cmd_rebuild, "run": cmd_run, "serve": cmd_serve, "digest": cmd_digest,
+            "trend": cmd_trend, "eval": cmd_eval}
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
@@ -396,18 +603,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     configure_logging(getattr(args, "verbose", 0), settings.log_level)
-    if command == "ask" and args.question != "-":
-        try:  # a bad question is refused in milliseconds, before the model loads
+    try:  # bad input is refused in milliseconds, before the model loads
+        if command == "ask" and args.question != "-":
             check_question(args.question)
-        except QuestionError as exc:
-            err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
-            return EXIT_USAGE
+        if command == "digest":
+            check_topic(args.topic)
+            if args.period and (args.since or args.until):
+                raise PeriodError("give either --period or --since/--until, not both")
+        if command == "trend":
+            check_topic(args.name)
+    except (QuestionError, DigestError, PeriodError) as exc:
+        err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
     svc = RoundupService(settings)
     try:
         return COMMANDS[command](svc, args, out, err)
-    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError, EvalError) as exc:
+    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError, TokenError, DigestError,
+            PeriodError, EvalError) as exc:
         err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
-        return EXIT_USAGE if isinstance(exc, (QuestionError, EvalError)) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, (QuestionError, DigestError, PeriodError, EvalError)) else EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

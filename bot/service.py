@@ -5,6 +5,7 @@ All methods block (model, FAISS, SQLite): Discord code calls them through asynci
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -16,19 +17,26 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+
 from bot.settings import Settings
 from corpus.aliases import AliasError, default_table
 from corpus.bundled import bundled_dir
+from corpus.mentions import mention_matcher
 from corpus.model import Article
+from corpus.periods import Period, parse_period
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file
 from corpus.store import Store, StoreError
 from corpus.text import split_sentences
+from embeddings.digest import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
+                               summarise)
 from embeddings.encoder import Encoder, create_encoder
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, SearchConfig, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
+from embeddings.trend import Trend, monthly_trend
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,10 @@ class SourceReport:
     unchanged: int = 0
     passages_added: int = 0
     errors: list[str] = field(default_factory=list)
+    kind: str = "file"  # file | feed | page | unknown (a URL that could not be fetched)
+    http_status: int | None = None
+    duplicates: int = 0  # web articles skipped as republished copies of stored ones
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -75,6 +87,7 @@ class IngestReport:
             "articles_unchanged": sum(s.unchanged for s in self.sources),
             "passages_added": sum(s.passages_added for s in self.sources),
             "passages_embedded": self.embedded,
+            "duplicates_skipped": sum(s.duplicates for s in self.sources),
             "errors": len(self.errors),
         }
 
@@ -90,6 +103,8 @@ class RoundupService:
         self._dates: tuple[date | None, date | None] = (None, None)
         self._generation = -1
         self._lock = threading.RLock()
+        self._topics: dict[tuple[int, str], tuple[bool, np.ndarray]] = {}
+        self._sentence_vectors: SentenceVectors | None = None
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -106,7 +121,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = create_encoder(self.settings.model)
+            self._encoder = create_encoder(self.settings.model, threads=self.settings.encoder_threads or None)
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -243,6 +258,15 @@ class RoundupService:
         report.elapsed_s = time.perf_counter() - start
         return report
 
+    async def ingest_urls(self, urls: Iterable[str], session=None, *, force: bool = False, on_event=None,
+                          on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+        """Feeds and article pages over HTTP, for the CLI and the bot's event loop: network I/O in
+        asyncio (on `session` if given), storing and embedding in threads via `ingest_articles`."""
+        from bot.web_ingest import ingest_urls
+
+        return await ingest_urls(self, list(urls), session, force=force, on_event=on_event,
+                                 on_progress=on_progress)
+
     def _ingest_paths(self, paths: list[Path], *, overrides: dict | None = None,
                       on_progress=None) -> IngestReport:
         start = time.perf_counter()
@@ -333,6 +357,69 @@ class RoundupService:
         return self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
                                        offset=offset, mode=mode, diverse=diverse,
                                        best_sentence=with_best_sentence)
+
+    # -- digests and trends -----------------------------------------------------------------
+
+    def topic(self, text: str) -> Topic:
+        """A name the corpus uses is matched by name (so "Huawei" keeps only Huawei); anything
+        else by meaning, above `digest_topic_floor`. Cached per corpus generation."""
+        text = check_topic(text)
+        matcher = mention_matcher(text)
+        key = (self.store.generation(), text)
+        cached = self._topics.get(key)
+        if cached is None:
+            named = any(matcher(r[0]) for r in self.store.execute("SELECT text FROM passages"))
+            if len(self._topics) > 256:
+                self._topics.clear()
+            cached = self._topics[key] = (named, self.encoder.encode_query(text)[0])
+        named, vector = cached
+        return Topic(text, vector, matcher if named else None, self.settings.digest_topic_floor)
+
+    @property
+    def sentence_vectors(self) -> SentenceVectors:
+        """Digest sentence vectors, cached per passage for the life of the service."""
+        if self._sentence_vectors is None:
+            self._sentence_vectors = SentenceVectors(self.encoder.encode_queries)
+        return self._sentence_vectors
+
+    def period(self, period: str | None = None, *, since: str | None = None, until: str | None = None,
+               topic: str | None = None) -> Period:
+        """Default: the latest week with roundups, or for a topic every roundup. Raises PeriodError."""
+        counts = self.store.counts()
+        if not period and not since and not until:
+            period = "all" if topic else "latest"
+        return parse_period(period, since=since, until=until, newest=counts["last"], oldest=counts["first"])
+
+    def digest(self, period: str | None = None, topic: str | None = None, items: int | None = None,
+               since: str | None = None, until: str | None = None) -> Digest:
+        """An extractive digest of a period (optionally on a topic): see embeddings/digest.py."""
+        topic = check_topic(topic)
+        items = check_items(items, self.settings.digest_items)
+        index = self.ensure_ready()
+        counts = self.store.counts()
+        span = self.period(period, since=since, until=until, topic=topic)
+        passages = self.store.passages(self.store.passage_ids_between(span.since, span.until))
+        vectors = index.vectors([p.id for p in passages])
+        return summarise(passages, vectors, self.sentence_vectors, span,
+                         topic=self.topic(topic) if topic else None, options=DigestOptions(items=items),
+                         coverage=(counts["first"], counts["last"]))
+
+    def trend(self, name: str, *, chart: bool = True) -> Trend:
+        """Passages mentioning `name` per month over the whole corpus, with a PNG bar chart."""
+        topic = self.topic(name)
+        index = self.ensure_ready()
+        counts = self.store.counts()
+        if topic.matcher is not None:
+            rows = self.store.execute("SELECT id, text FROM passages")
+            ids = [r[0] for r in rows if topic.matcher(r[1])]
+        else:
+            ids = [i for i, score in index.search(topic.vector, len(index)) if score >= topic.floor]
+        trend = monthly_trend(topic.text, topic.mode, self.store.passages(ids), (counts["first"], counts["last"]))
+        if chart and trend.total:
+            from bot.charts import trend_png
+
+            trend = dataclasses.replace(trend, png=trend_png(trend))
+        return trend
 
     # -- what we know ----------------------------------------------------------------------
 

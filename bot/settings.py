@@ -23,6 +23,7 @@ class Settings:
     data_dir: Path = Path("data")
     model: str = DEFAULT_MODEL
     index_type: str = "flat"
+    encoder_threads: int = 1  # torch threads; 0 = torch's default (all cores)
     # Retrieval (see README, "Retrieval quality", for how each default was chosen on the eval set).
     retrieval: str = "hybrid"  # dense | bm25 | hybrid
     fusion: str = "weighted"  # weighted (sum of cosine and BM25 coverage) | rrf (reciprocal rank fusion)
@@ -45,6 +46,11 @@ class Settings:
     bm25_b: float = 0.75
     top_k: int = 5
     auto_ingest_bundled: bool = True
+    # Digests: items by default, and the cosine a passage needs to count as about a topic the
+    # corpus never names (0.35 keeps "electric cars" -> Evergrande's carmaker, drops chance hits).
+    digest_items: int = 5
+    digest_topic_floor: float = 0.35
+    digest_post_hour: int = 9  # UTC hour of scheduled weekly digests when /digest schedule gives none
     log_level: str = "WARNING"
     # Discord
     token_file: Path | None = None
@@ -59,6 +65,17 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     fetch_timeout: float = 20.0
     user_agent: str = "RoundupBot/0.1 (+https://github.com/roundup-bot; China tech roundup reader)"
+    fetch_connect_timeout: float = 10.0
+    fetch_retries: int = 3  # further attempts on 408/429/5xx, timeouts and dropped connections
+    fetch_backoff: float = 1.0  # first retry after about this many seconds, doubling, with jitter
+    fetch_backoff_max: float = 30.0
+    fetch_retry_after_max: float = 120.0  # a longer Retry-After gives up on the URL rather than wait
+    fetch_concurrency: int = 8
+    fetch_per_host: int = 2
+    fetch_keepalive: float = 15.0  # seconds an idle connection is kept for the next request; 0 closes each
+    # "host" or "host:port" fetched even when private (a self-hosted RSSHub on the LAN), unlike
+    # allow_private_urls, which opens every private address
+    allowed_private_hosts: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property

@@ -206,46 +206,31 @@ def parse_plain_text(
 
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 _FRONT_MATTER_ALIASES = {"date": "published", "link": "url", "canonical_url": "url"}
-_HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
-_ATX_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT_RE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_RULE_RE = re.compile(r"^ {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
-_FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_LIST_ITEM_RE = re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+(.*)$")
-_QUOTE_RE = re.compile(r"^[ \t]*>[ \t]?")
-_REF_DEF_RE = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S+")
-_TABLE_RE = re.compile(r"^[ \t]*\|")
 _HEADING_ID_RE = re.compile(r"[ \t]*\{#[^}]*\}[ \t]*$")
+_SKIPPED_BLOCKS = ("table_open", "table_close")  # tables are data, not prose
 
-_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|])")
-_INLINE_SUBS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"!\[[^\]]*\]\((?:[^()]|\([^)]*\))*\)"), ""),  # images
-    (re.compile(r"!\[[^\]]*\]\[[^\]]*\]"), ""),
-    (re.compile(r"\[\^[^\]]+\]"), ""),  # footnote references
-    (re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)"), r"\1"),  # [text](url)
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # [text][ref]
-    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # autolinks
-    (re.compile(r"</?[A-Za-z][^>]*>"), ""),  # inline HTML tags
-    (re.compile(r"(`+)(.+?)\1"), r"\2"),  # inline code
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # strong
-    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *em*
-    (re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])"), r"\1"),  # _em_ (not snake_case)
-    (re.compile(r"~~(.+?)~~"), r"\1"),  # strikethrough
-]
+
+def _markdown_parser():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
 def strip_markdown_inline(text: str) -> str:
-    """Plain text of one Markdown line: links to their text, images dropped, markers removed."""
-    escaped: list[str] = []
+    """Plain text of one line of Markdown."""
+    tokens = _markdown_parser().parseInline(text)
+    return _inline_text(tokens[0]) if tokens else ""
 
-    def _hide(m: re.Match[str]) -> str:
-        escaped.append(m.group(1))
-        return f"\ue000{len(escaped) - 1}\ue001"
 
-    text = _ESCAPE_RE.sub(_hide, text)
-    for pattern, repl in _INLINE_SUBS:
-        text = pattern.sub(repl, text)
-    return re.sub("\ue000(\\d+)\ue001", lambda m: escaped[int(m.group(1))], text).strip()
+def _inline_text(token: Any) -> str:
+    """Plain text of an inline token: link text kept, images, HTML and markers dropped."""
+    parts: list[str] = []
+    for child in token.children or ():
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return " ".join("".join(parts).split())
 
 
 def parse_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -272,67 +257,27 @@ def parse_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 
 def _markdown_blocks(body: str) -> tuple[str | None, list[tuple[str | None, str]]]:
-    """(leading H1 or None, [(heading, paragraph)...]) from a Markdown body."""
-    body = _HTML_COMMENT_RE.sub("", body.replace("\r\n", "\n").replace("\r", "\n"))
+    """(leading H1 or None, [(heading, paragraph)...]) from a Markdown body, via markdown-it."""
     blocks: list[tuple[str | None, str]] = []
     h1: str | None = None
-    current: list[str] = []
-    fence: str | None = None
-
-    def flush() -> None:
-        if current:
-            text = strip_markdown_inline(" ".join(current))
-            if text:
-                blocks.append((None, text))
-            current.clear()
-
-    def heading(level: int, text: str) -> None:
-        nonlocal h1
-        text = strip_markdown_inline(_HEADING_ID_RE.sub("", text))
-        if level == 1 and h1 is None and not blocks:
-            h1 = text  # the document title, not a section
+    tokens = _markdown_parser().parse(body)
+    in_table = 0
+    for i, tok in enumerate(tokens):
+        if tok.type in _SKIPPED_BLOCKS:
+            in_table += 1 if tok.type == "table_open" else -1
+            continue
+        if tok.type != "inline" or in_table:
+            continue
+        opener = tokens[i - 1] if i else None
+        text = _inline_text(tok)
+        if opener is not None and opener.type == "heading_open":
+            text = _HEADING_ID_RE.sub("", text)
+            if opener.tag == "h1" and h1 is None and not blocks:
+                h1 = text  # the document title, not a section
+            elif text:
+                blocks.append((text, ""))
         elif text:
-            blocks.append((text, ""))
-
-    for raw in body.split("\n"):
-        if fence is not None:
-            if raw.strip().startswith(fence):
-                fence = None
-            continue
-        if m := _FENCE_RE.match(raw):
-            flush()
-            fence = m.group(1)
-            continue
-        if m := _SETEXT_RE.match(raw):
-            if len(current) == 1:
-                text = current.pop()
-                heading(1 if m.group(1)[0] == "=" else 2, text)
-                continue
-            if _RULE_RE.match(raw) or not current:
-                flush()
-                continue
-        if _RULE_RE.match(raw):
-            flush()
-            continue
-        line = raw
-        while _QUOTE_RE.match(line):
-            line = _QUOTE_RE.sub("", line, count=1)
-        if not line.strip():
-            flush()
-            continue
-        if m := _ATX_RE.match(line):
-            flush()
-            heading(len(m.group(1)), m.group(2) or "")
-            continue
-        if _REF_DEF_RE.match(line) or _TABLE_RE.match(line):
-            flush()
-            continue
-        if m := _LIST_ITEM_RE.match(line):
-            flush()
-            current.append(m.group(1).strip())
-            continue
-        current.append(line.strip())
-    flush()
+            blocks.append((None, text))  # a paragraph, list item or quote
     return h1, blocks
 
 

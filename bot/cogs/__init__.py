@@ -1,0 +1,1 @@
+"""One Cog per feature; each module ends with `async def setup(bot)`."""

@@ -1,0 +1,67 @@
+"""/sources and /help: what the bot knows and how to ask it."""
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.app import RoundupBot
+
+log = logging.getLogger(__name__)
+
+
+def example_questions(store, n: int = 3) -> list[str]:
+    """Questions drawn from the corpus's own section headings, newest roundups first."""
+    rows = store.execute(
+        """SELECT p.section, a.published FROM passages p JOIN articles a ON a.id = p.article_id
+           WHERE p.section IS NOT NULL AND length(p.section) BETWEEN 8 AND 60
+           GROUP BY a.id ORDER BY a.published DESC LIMIT ?""", (n,))
+    return [f"What happened with {r['section'].rstrip('.')}?" for r in rows]
+
+
+class Info(commands.Cog):
+    def __init__(self, bot: RoundupBot):
+        self.bot = bot
+
+    @app_commands.command(name="sources", description="What the bot knows: roundups, dates and sources")
+    async def sources(self, interaction: discord.Interaction[RoundupBot]) -> None:
+        st = await self.bot.run_blocking(self.bot.service.status)
+        embed = discord.Embed(title="What I know", colour=render.COLOUR)
+        embed.description = (f"**{st['articles']}** roundups split into **{st['passages']}** passages, "
+                             f"from **{st['first_published'] or '-'}** to **{st['last_published'] or '-'}**.")
+        srcs = "\n".join(f"• {render.md(s['source'])}: {s['articles']}" for s in st["sources"]) or "none yet"
+        embed.add_field(name="Sources", value=render.clip(srcs, render.FIELD_VALUE_MAX), inline=False)
+        last = st["last_ingest"]
+        if last:
+            embed.add_field(name="Last update", value=f"{last['at'][:16].replace('T', ' ')} UTC", inline=True)
+        embed.add_field(name="Model", value=render.clip(st["model"], 200), inline=True)
+        await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
+
+    @app_commands.command(name="help", description="How to ask Roundup Bot questions")
+    async def help(self, interaction: discord.Interaction[RoundupBot]) -> None:
+        examples = await self.bot.run_blocking(example_questions, self.bot.service.store)
+        me = self.bot.user.mention if self.bot.user else "@Roundup Bot"
+        embed = discord.Embed(title="Roundup Bot", colour=render.COLOUR, description=(
+            "I answer questions about Chinese tech (ByteDance, Tencent, Alibaba, Huawei, regulation, funding...) "
+            "from weekly China-tech roundups, quoting the passages and linking their sources. If the roundups "
+            "don't cover something, I say so rather than guess."))
+        embed.add_field(name="Ask", value=(
+            "`/ask question:` with optional `since`/`until` dates (YYYY-MM-DD) and `results`.\n"
+            f"Or mention me: {me} who bought Musical.ly?\n"
+            "Reply to my answer (or write in its thread) to follow up without mentioning me."), inline=False)
+        embed.add_field(name="Other commands", value=(
+            "`/digest show`: a cited summary of the newest roundup week (or a period/topic)\n"
+            "`/digest schedule`: post one every week (Manage Server)\n"
+            "`/trend`: a chart of how often the roundups mention a name\n"
+            "`/sources`: what I know\n`/config`: mention answering per channel (Manage Server)\n"
+            "`/feeds`: the RSS/Atom feeds I read for this server (Manage Server)"), inline=False)
+        if examples:
+            embed.add_field(name="Try", value="\n".join(f"• {render.md(q)}" for q in examples), inline=False)
+        await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
+
+
+async def setup(bot: RoundupBot) -> None:
+    await bot.add_cog(Info(bot))
