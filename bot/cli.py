@@ -158,9 +158,6 @@ def print_answer(console: Console, answer: Answer) -> None:
         if hit.best_sentence and hit.best_sentence in p.text:
             text = text.replace(escape(hit.best_sentence), f"[bold]{escape(hit.best_sentence)}[/]", 1)
         console.print(f"   {text}")
-        for m in hit.more:
-            label = "also in this roundup" if m.article_id == p.article_id else f"same story: {m.title} ({m.published})"
-            console.print(f"   [dim]{escape(label)}: {escape(m.text[:160])}{'...' if len(m.text) > 160 else ''}[/]")
         console.print(f"   [blue]{escape(p.url)}[/]")
         console.print()
     for note in answer.notes:

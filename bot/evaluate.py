@@ -87,7 +87,7 @@ def run_eval(service, questions: Sequence[EvalQuestion], *, systems: Sequence[st
             t0 = time.perf_counter()
             answer = retriever.search(q.question, k=k, mode=mode, keep_below_floor=True, as_typed=as_typed)
             ms = (time.perf_counter() - t0) * 1000
-            ranked = [(h.passage.id, *(m.id for m in h.more)) for h in answer.hits]
+            ranked = [h.passage.id for h in answer.hits]
             top = answer.hits[0].relevance if answer.hits else 0.0
             rank = first_relevant_rank(ranked, relevant[q.id]) if q.answerable else None
             outcomes.append(Outcome(q, ranked, answer.answered, float(top or 0.0), ms, rank,

@@ -333,7 +333,7 @@ class RoundupService:
                 mode=s.retrieval, fusion=s.fusion, dense_weight=s.dense_weight, rrf_k=s.rrf_k,
                 floor=s.relevance_floor, dense_floor=s.dense_floor, bm25_floor=s.bm25_floor, pool=s.candidate_pool,
                 mmr_lambda=s.mmr_lambda, distinct_top=s.distinct_top, same_story=s.same_story, period_slack_days=s.period_slack_days,
-                expansion_weight=s.expansion_weight, parent_weight=s.parent_weight, recency_boost=s.recency_boost,
+                expansion_weight=s.expansion_weight, parent_weight=s.parent_weight, recency_boost=s.recency_boost, secondary_floor=s.secondary_floor,
             )
         except ValueError as exc:
             raise ServiceError(f"bad retrieval setting: {exc}") from None

@@ -40,7 +40,8 @@ class Settings:
     period_slack_days: int = 10  # "in June 2014" also takes digests published up to this many days later
     expansion_weight: float = 1.0
     parent_weight: float = 0.5
-    recency_boost: float = 0.05
+    recency_boost: float = 0.05  # "latest ...": how much the newest roundup gains over the oldest
+    secondary_floor: float = 0.8  # once answering, further passages need this share of the floor
     alias_file: Path | None = None  # default: corpus/aliases.toml
     bm25_k1: float = 1.2
     bm25_b: float = 0.75

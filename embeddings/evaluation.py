@@ -113,15 +113,10 @@ def resolve_labels(questions: Sequence[EvalQuestion], passages: Sequence[Passage
     return out
 
 
-def first_relevant_rank(ranked: Sequence[int | Sequence[int]], relevant: set[int]) -> int | None:
-    """1-based rank of the first relevant id, or None.
-
-    A position may hold several ids: a hit and the passages of the same roundup folded
-    under it, which the reader sees in that place.
-    """
-    for rank, entry in enumerate(ranked, 1):
-        ids = entry if isinstance(entry, (tuple, list, set, frozenset)) else (entry,)
-        if any(i in relevant for i in ids):
+def first_relevant_rank(ranked: Sequence[int], relevant: set[int]) -> int | None:
+    """1-based rank of the first relevant id, or None."""
+    for rank, i in enumerate(ranked, 1):
+        if i in relevant:
             return rank
     return None
 
@@ -140,7 +135,7 @@ class Outcome:
     """One question run through one retrieval mode."""
 
     question: EvalQuestion
-    ranked: list[tuple[int, ...]]  # per position: the hit's passage id, then those folded under it
+    ranked: list[int]  # passage ids as shown
     answered: bool
     top_relevance: float
     ms: float

@@ -52,24 +52,23 @@ def rank_by(scores: Mapping[Hashable, float], *, tiebreak: Mapping[Hashable, flo
 @dataclass
 class Pick:
     id: Hashable
-    score: float  # the MMR value it was picked with: never rises down the list
-    folded: list = field(default_factory=list)  # same-article passages shown under this one
+    score: float  # the MMR value it was placed with: never rises down the list
 
 
 def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *, limit: int,
               group_of: Mapping[Hashable, Hashable], similarity: Callable[[Hashable, Hashable], float] | None = None,
-              lam: float = 1.0, distinct_top: int = 3, max_folded: int = 3,
-              same_story: float | None = None) -> list[Pick]:
-    """Maximal marginal relevance with one passage per article (and per story) in the first `distinct_top`.
+              lam: float = 1.0, distinct_top: int = 3, same_story: float | None = None) -> list[Pick]:
+    """Maximal marginal relevance, with one passage per article (and per story) in the first `distinct_top`.
 
-    Each step picks the candidate with the highest rel - (1 - lam) / lam * top * max similarity
-    to those already picked, where `top` is the best relevance: standard MMR on relevance
-    scaled to the best one, then divided by lam and scaled back, so the first pick keeps its
-    score and lam means the same for cosines, BM25 coverage or tiny RRF scores.
-    While fewer than `distinct_top` are picked, a candidate from an article already picked is
-    folded under that article's pick instead of taking a place of its own; so is one whose
-    similarity to a pick is at least `same_story` (the same news republished elsewhere).
-    Values never rise from one pick to the next: each only loses candidates or gains penalties.
+    Each step places the candidate with the highest rel - (1 - lam) / lam * top * max
+    similarity to those already placed, where `top` is the best relevance: standard MMR on
+    relevance scaled to the best one, divided by lam and scaled back, so the first pick keeps
+    its score and lam means the same for cosines, BM25 coverage or tiny RRF scores.
+
+    While fewer than `distinct_top` are placed, a candidate from an article already placed,
+    or at least `same_story` similar to one (the same news republished elsewhere), waits: it
+    comes back after the first `distinct_top`, its value capped at the last of them so that
+    values never rise down the list (each step only loses candidates or gains penalties).
     """
     if not 0.0 < lam <= 1.0:
         raise ValueError(f"lam must be in (0, 1], got {lam}")
@@ -77,30 +76,38 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
     top = max((relevance[i] for i in remaining), default=0.0)
     penalty = (1.0 - lam) / lam * (top if top > 0 else 1.0)
     picks: list[Pick] = []
-    by_group: dict[Hashable, Pick] = {}
+    groups: set[Hashable] = set()
+    waiting: list[Hashable] = []
+    cap: float | None = None
     max_sim: dict[Hashable, float] = {i: 0.0 for i in remaining}
-    while remaining and len(picks) < limit:
-        best_pos, best_val = 0, None
-        for pos, i in enumerate(remaining):
-            val = relevance[i] - penalty * max_sim[i]
-            if best_val is None or val > best_val:
-                best_pos, best_val = pos, val
+
+    def value(i: Hashable) -> float:
+        v = relevance[i] - penalty * max_sim[i]
+        return min(v, cap) if cap is not None and i in waited else v
+
+    waited: set[Hashable] = set()
+    while len(picks) < limit:
+        if len(picks) == distinct_top and waiting:
+            cap = picks[-1].score if picks else None
+            waited.update(waiting)
+            back = set(remaining) | set(waiting)
+            remaining = [i for i in order if i in back]  # in their original order
+            waiting = []
+        if not remaining:
+            break
+        best_pos = max(range(len(remaining)), key=lambda pos: (value(remaining[pos]), -pos))
         best = remaining.pop(best_pos)
-        group = group_of.get(best, best)
         if len(picks) < distinct_top:
-            host = by_group.get(group)
-            if host is None and same_story is not None and similarity is not None and picks:
-                sim, twin = max((similarity(best, p.id), n) for n, p in enumerate(picks))
-                host = picks[twin] if sim >= same_story else None
-            if host is not None:
-                if len(host.folded) < max_folded:
-                    host.folded.append(best)
+            group = group_of.get(best, best)
+            twin = same_story is not None and similarity is not None and any(
+                similarity(best, p.id) >= same_story for p in picks)
+            if group in groups or twin:
+                waiting.append(best)
                 continue
-        pick = Pick(best, float(best_val))
-        picks.append(pick)
-        by_group.setdefault(group, pick)
+            groups.add(group)
+        picks.append(Pick(best, float(value(best))))
         if penalty and similarity is not None:
-            for i in remaining:
+            for i in remaining + waiting:
                 max_sim[i] = max(max_sim[i], similarity(i, best))
     return picks
 

@@ -52,7 +52,6 @@ class Hit:
     score: float  # what the list is ordered by; never rises down the list
     best_sentence: str | None = None
     relevance: float | None = None  # absolute, comparable across questions; the floor applies to it
-    more: list[Passage] = field(default_factory=list)  # other passages of this roundup, folded under it
 
     def to_dict(self) -> dict:
         p = self.passage
@@ -61,7 +60,6 @@ class Hit:
             "section": p.section, "source": p.source, "score": round(self.score, 4),
             "relevance": round(self.score if self.relevance is None else self.relevance, 4),
             "best_sentence": self.best_sentence,
-            "more": [{"id": m.hex_id, "section": m.section, "text": m.text} for m in self.more],
         }
 
 
@@ -124,6 +122,7 @@ class SearchConfig:
     expansion_weight: float = 1.0  # BM25 weight of alias expansions ("ant group" -> "Ant Financial")
     parent_weight: float = 0.5  # BM25 weight of a product's owner ("taobao" -> "Alibaba")
     recency_boost: float = 0.05  # "latest ...": the newest roundup gains this much
+    secondary_floor: float = 0.8  # once answering, hits after the first need this share of the floor
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -305,13 +304,15 @@ class Retriever:
                           group_of={i: c.passage.article_id for i, c in cands.items()},
                           similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
                           distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
-        hits = [Hit(cands[p.id].passage, p.score, relevance=relevance[p.id],
-                    more=[cands[f].passage for f in p.folded]) for p in picks]
+        hits = [Hit(cands[p.id].passage, p.score, relevance=relevance[p.id]) for p in picks]
         floor = cfg.floor_for(mode)
         answered = bool(hits) and hits[0].relevance >= floor
+        first = hits[0] if hits else None
         hits = hits[offset:]
         if answered and not keep_below_floor:
-            hits = [h for h in hits if h.relevance >= floor]
+            # The floor decides whether to answer at all; a further passage just under it still
+            # belongs in "More results", one far under it is noise.
+            hits = [h for h in hits if h.relevance >= floor * cfg.secondary_floor or h is first]
         if best_sentence and hits:
             self._mark_best_sentences(hits, qvec, terms, own, mode)
         return done(hits, answered)
