@@ -234,6 +234,10 @@ def print_status(console: Console, st: dict) -> None:
     idx = st["index"]
     table.add_row("index", f"{idx['type']}, {idx.get('vectors') or 0} vectors, {idx.get('bytes', 0) / 1024:.0f} KiB, "
                            f"built {idx.get('built_at') or 'never'}")
+    kw = idx.get("keyword") or {}
+    table.add_row("retrieval", f"{idx.get('retrieval', 'dense')}; keyword index "
+                               + (f"{kw.get('passages') or 0} passages, built {kw.get('built_at') or 'never'}"
+                                  if kw and "error" not in kw else kw.get("error", "not built yet")))
     table.add_row("sources", "; ".join(f"{s['source']} ({s['articles']})" for s in st["sources"]) or "-")
     last = st["last_ingest"]
     table.add_row("last ingest", f"{last['at']} {last['source']} ({last['status']})" if last else "never")

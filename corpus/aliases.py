@@ -115,6 +115,10 @@ class AliasTable:
     def parent(self, entity: Entity) -> Entity | None:
         return self.entities.get(entity.parent.lower()) if entity.parent else None
 
+    def groups(self) -> tuple[frozenset[str], ...]:
+        """Each entity's names, lower-cased: the shape of corpus.mentions' alias groups."""
+        return tuple(frozenset(n.lower() for n in (e.name, *e.aliases)) for e in self.entities.values())
+
     def find(self, text: str) -> list[Match]:
         """Non-overlapping matches in `text` (lower-cased, normalised), left to right."""
         out = []

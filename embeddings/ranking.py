@@ -67,8 +67,8 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
 
     While fewer than `distinct_top` are placed, a candidate from an article already placed,
     or at least `same_story` similar to one (the same news republished elsewhere), waits: it
-    comes back after the first `distinct_top`, its value capped at the last of them so that
-    values never rise down the list (each step only loses candidates or gains penalties).
+    comes back after the first `distinct_top` (or when nothing else is left), its value capped
+    at the last pick's so that values never rise down the list.
     """
     if not 0.0 < lam <= 1.0:
         raise ValueError(f"lam must be in (0, 1], got {lam}")
@@ -86,8 +86,10 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
         return min(v, cap) if cap is not None and i in waited else v
 
     waited: set[Hashable] = set()
+    distinct = distinct_top > 0
     while len(picks) < limit:
-        if len(picks) == distinct_top and waiting:
+        if distinct and (len(picks) >= distinct_top or not remaining):
+            distinct = False  # the top is settled: whoever waited may now take a place
             cap = picks[-1].score if picks else None
             waited.update(waiting)
             back = set(remaining) | set(waiting)
@@ -97,7 +99,7 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
             break
         best_pos = max(range(len(remaining)), key=lambda pos: (value(remaining[pos]), -pos))
         best = remaining.pop(best_pos)
-        if len(picks) < distinct_top:
+        if distinct:
             group = group_of.get(best, best)
             twin = same_story is not None and similarity is not None and any(
                 similarity(best, p.id) >= same_story for p in picks)

@@ -261,7 +261,7 @@ class Retriever:
             if not cands:
                 labels = " or ".join(p.label for p in periods)
                 notes.append(f"the roundups have nothing from {labels}"
-                             + (f" (they cover {self.first} to {self.anchor})" if self.first and self.anchor else ""))
+                             + (f"; they cover {self.first} to {self.anchor}" if self.first and self.anchor else ""))
                 return done([], False)
         if not cands:
             return done([], False)
@@ -398,7 +398,7 @@ def _age_share(p: Passage, first: date, span: int) -> float:
 
 def _nothing_between(lo: str | None, hi: str | None, first: date | None, last: date | None) -> str:
     what = f"between {lo} and {hi}" if lo and hi else (f"since {lo}" if lo else f"before {hi}")
-    cover = f" (they cover {first} to {last})" if first and last else ""
+    cover = f"; they cover {first} to {last}" if first and last else ""
     return f"the roundups have nothing published {what}{cover}"
 
 

@@ -35,7 +35,7 @@ SPARSE_DIR = "sparse"
 MANIFEST_FILE = "sparse.json"
 IDS_FILE = "ids.npy"
 MANIFEST_VERSION = 1
-TOKENIZER = "en-snowball+cjk-unigram/v1"  # bump when `tokenize` changes: old indexes are rebuilt
+TOKENIZER = "en-snowball+cjk-unigram/v2"  # bump when `tokenize` changes: old indexes are rebuilt
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN_RE = re.compile(rf"[{_CJK}]|\d+(?:[.,]\d+)*|[a-z0-9]+")
@@ -56,7 +56,7 @@ def words(text: str) -> list[str]:
     for tok in _TOKEN_RE.findall(low):
         if tok[0].isdigit():
             tok = tok.replace(",", "")
-        elif len(tok) < 2 or tok in STOPWORDS:
+        elif (len(tok) < 2 and tok.isascii()) or tok in STOPWORDS:
             continue
         out.append(tok)
     return out
