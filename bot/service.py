@@ -344,8 +344,10 @@ class RoundupService:
             aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
         except AliasError as exc:
             raise ServiceError(str(exc)) from None
-        first, last = self._dates
-        return Retriever(self.store, index, self.encoder, sparse=self._sparse, sentences=self._sentences,
+        with self._lock:  # writers sync under this lock: the snapshot is whole
+            sparse = self._sparse.snapshot() if self._sparse is not None else None
+            first, last = self._dates
+        return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
                          aliases=aliases, config=self.search_config(), anchor=last, first=first)
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,

@@ -5,7 +5,7 @@ Kept apart from the retriever so each rule can be checked by hand on a few numbe
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

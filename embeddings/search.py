@@ -198,7 +198,7 @@ class Retriever:
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}")
         if mode != "dense" and (self.sparse is None or not len(self.sparse)):
-            mode = "dense" if mode == "hybrid" else mode
+            mode = "dense"  # no keyword index (an empty store, or the old dense-only form)
         u = Understanding(q, normalize_text(q).lower(), [(q, 1.0)]) if as_typed else self.understand(q)
         notes: list[str] = []
         understood = _describe(u)

@@ -8,6 +8,7 @@ simpler and safer than patching it. Saved beside the FAISS index with its own ma
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -115,26 +116,27 @@ class SparseIndex:
     # -- building ----------------------------------------------------------------------
 
     def build(self, ids: list[int], texts: list[str]) -> None:
+        """Index `texts` under `ids`, replacing (never mutating) what was there, so a snapshot
+        taken before stays whole."""
         if len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
-        self.ids = np.asarray(ids, dtype=np.int64)
-        if not ids:
-            self.model = None
-            self._after_load()
-            return
-        model = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
-        # An empty document (all stopwords) still needs a token for bm25s; "" never matches a query.
-        model.index([tokenize(t) or [""] for t in texts], show_progress=False)
-        self.model = model
-        self._after_load()
+        model = None
+        if ids:
+            model = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+            # An empty document (all stopwords) still needs a token for bm25s; "" never matches a query.
+            model.index([tokenize(t) or [""] for t in texts], show_progress=False)
+        self._install(np.asarray(ids, dtype=np.int64), model)
 
-    def _after_load(self) -> None:
-        self._row = {int(i): n for n, i in enumerate(self.ids.tolist())}
-        if self.model is None:
-            self._df = np.zeros(0, dtype=np.int64)
-        else:
-            # bm25s stores one CSC column per term: its length is the term's document frequency.
-            self._df = np.diff(np.asarray(self.model.scores["indptr"])).astype(np.int64)
+    def _install(self, ids: np.ndarray, model: bm25s.BM25 | None) -> None:
+        row = {int(i): n for n, i in enumerate(ids.tolist())}
+        # bm25s stores one CSC column per term: its length is the term's document frequency.
+        df = (np.diff(np.asarray(model.scores["indptr"])).astype(np.int64) if model is not None
+              else np.zeros(0, dtype=np.int64))
+        self.ids, self.model, self._row, self._df = ids, model, row, df
+
+    def snapshot(self) -> "SparseIndex":
+        """A view that a later `sync` cannot change under a running search (take it under the writers' lock)."""
+        return copy.copy(self)
 
     def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]]) -> SyncReport:
         """Hold exactly `store_ids`: rebuild from the store's texts when they differ, then save."""
@@ -254,6 +256,6 @@ class SparseIndex:
             return fresh, "the keyword index files do not match their manifest"
         if model is not None and int(model.scores["num_docs"]) != ids.size:
             return fresh, "the keyword index files do not match their manifest"
-        fresh.ids, fresh.model, fresh.built_at = ids, model, manifest.built_at
-        fresh._after_load()
+        fresh._install(ids, model)
+        fresh.built_at = manifest.built_at
         return fresh, None

@@ -121,3 +121,13 @@ def test_sentence_index_syncs_saves_and_checks_its_model(tmp_path):
     path.write_bytes(b"torn")
     _, reason = SentenceIndex.load(path, model="m", embed_format="f")
     assert reason and "cannot be read" in reason
+
+
+def test_a_snapshot_is_not_changed_by_a_later_sync(tmp_path):
+    idx = SparseIndex(tmp_path)
+    idx.sync({11, 22}, lambda ids: [DOCS[i] for i in ids])
+    view = idx.snapshot()
+    before = view.scores({"tencent": 1.0}).copy()
+    idx.sync({33, 44}, lambda ids: [DOCS[i] for i in ids])
+    assert view.ids.tolist() == [11, 22] and np.array_equal(view.scores({"tencent": 1.0}), before)
+    assert idx.ids.tolist() == [33, 44]
