@@ -101,6 +101,7 @@ def not_found_embed(answer: Answer, *, first: str | None, last: str | None) -> d
     """An honest 'not in the roundups', pointing at what the corpus does cover nearby."""
     embed = discord.Embed(title=clip(answer.question, TITLE_MAX), colour=NOT_FOUND_COLOUR)
     lines = ["That isn't in the roundups I have, so I won't guess."]
+    lines += [f"_{md(note)}_" for note in answer.notes[:2]]  # e.g. "nothing from November 2020"
     near = []
     seen: set[str] = set()
     for hit in answer.hits:

@@ -1,8 +1,8 @@
 """Does a text mention a company or product, and which names does a text talk about?
 
 `mention_matcher` is the one function the digest and the trend chart call to match a name; it
-accepts spelling variants (case, spaces, hyphens, possessives, plurals) and a few aliases. A
-fuller alias table can replace `_ALIASES` behind the same function without touching callers.
+accepts spelling variants (case, spaces, hyphens, possessives, plurals) and the aliases of the
+shared table in corpus/aliases.toml (the one query understanding uses too).
 `capitalised_names` is the cheap heuristic behind digest labels: the names a text mentions.
 """
 from __future__ import annotations
@@ -12,26 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-# A small stand-in alias table: each group holds names that mean the same company or product.
-_ALIASES: tuple[frozenset[str], ...] = tuple(
-    frozenset(g)
-    for g in (
-        {"alibaba", "alibaba group", "阿里巴巴"},
-        {"ant financial", "ant group", "蚂蚁集团"},
-        {"baidu", "百度"},
-        {"bytedance", "字节跳动"},
-        {"didi", "didi chuxing", "滴滴"},
-        {"huawei", "华为"},
-        {"jd.com", "jingdong", "京东"},
-        {"kuaishou", "快手"},
-        {"meituan", "meituan dianping", "美团"},
-        {"pinduoduo", "拼多多"},
-        {"tencent", "腾讯"},
-        {"wechat", "weixin", "微信"},
-        {"weibo", "sina weibo", "微博"},
-        {"xiaomi", "小米"},
-    )
-)
+from corpus.aliases import default_table
 
 _CJK_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CAMEL_SPLIT_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -45,7 +26,7 @@ def aliases_of(name: str) -> set[str]:
     """The name itself (lower-cased) and every alias grouped with it."""
     key = _canonical(name)
     out = {key}
-    for group in _ALIASES:
+    for group in default_table().groups():
         if key in group:
             out |= group
     return out

@@ -401,20 +401,3 @@ def _nothing_between(lo: str | None, hi: str | None, first: date | None, last: d
     cover = f"; they cover {first} to {last}" if first and last else ""
     return f"the roundups have nothing published {what}{cover}"
 
-
-def best_sentences(qvec: np.ndarray, hits: list[Hit], encoder: Encoder, split) -> None:
-    """Mark each hit's sentence closest to the question (one batched encode for all hits)."""
-    chunks: list[tuple[int, str]] = []
-    for n, h in enumerate(hits):
-        for s in split(h.passage.text):
-            chunks.append((n, s))
-    if not chunks:
-        return
-    vecs = encoder.encode_queries([s for _, s in chunks])
-    scores = vecs @ qvec.reshape(-1)
-    best: dict[int, tuple[float, str]] = {}
-    for (n, s), score in zip(chunks, scores):
-        if n not in best or score > best[n][0]:
-            best[n] = (float(score), s)
-    for n, (_, s) in best.items():
-        hits[n].best_sentence = s
