@@ -586,7 +586,7 @@ def configure_logging(verbosity: int, level_name: str) -> None:
     level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else getattr(
         logging, level_name.upper(), logging.WARNING)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub", "faiss"):
+    for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub", "faiss", "bm25s"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
