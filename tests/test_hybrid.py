@@ -11,27 +11,12 @@ from bot.cli import main
 from bot.evaluate import run_eval
 from corpus.text import split_sentences
 from embeddings.evaluation import load_questions
+from sample_articles import P1, P2, P3
+from sample_articles import article as _art
+from sample_articles import write_jsonl as _jsonl
 
 EVAL_FILE = Path(__file__).parent / "eval" / "questions.jsonl"
 TIKTOK = "Where does TikTok say it keeps American users' data?"
-
-
-def _jsonl(path, articles):
-    path.write_text("\n".join(json.dumps(a) for a in articles) + "\n", encoding="utf-8")
-    return path
-
-
-def _art(aid, published, paragraphs):
-    return {"id": aid, "title": f"Roundup {aid}", "url": f"https://example.com/{aid}", "published": published,
-            "source": "Test", "sections": [{"heading": "News", "paragraphs": paragraphs}]}
-
-
-P1 = ("Xiaomi opened its first flagship store in Madrid this week, selling phones, scooters and smart home "
-      "gadgets to European shoppers who queued overnight for discounts.")
-P2 = ("Meituan said its food delivery riders completed a record number of orders during the spring festival, "
-      "while the company raised fees for restaurants in several large cities.")
-P3 = ("Baidu began testing driverless taxis without safety drivers on public roads in Wuhan, the first such "
-      "permit granted to a Chinese robotaxi operator by city regulators.")
 
 
 # -- the acceptance bar ---------------------------------------------------------------------
