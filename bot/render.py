@@ -67,7 +67,7 @@ def emphasise(hit: Hit, limit: int) -> str:
 
 _USER_MENTION_RE = re.compile(r"<@[!&]?\d+>|<#\d+>|<a?:\w+:\d+>|<t:\d+(?::\w)?>|<id:\w+>")
 _MASKED_LINK_RE = re.compile(r"\[([^\]]*)\]\(\s*<?[^)\s>]*>?(?:\s+\"[^\"]*\")?\s*\)")
-_EVERYONE_RE = re.compile(r"@(everyone|here)\b")
+_EVERYONE_RE = re.compile(r"@(everyone|here)\b")  # shown as nothing: echoing it invites copy-paste pings
 
 QUOTE_MAX = 300  # a supporting passage is a short quote, not the whole paragraph
 SOURCE_TITLE_MAX = 100
@@ -77,21 +77,33 @@ def clean_question(text: str) -> str:
     """The question as shown back: no mentions, channel links, emoji tags or masked links (their text stays)."""
     text = _MASKED_LINK_RE.sub(lambda m: m.group(1), text or "")
     text = _USER_MENTION_RE.sub(" ", text)
-    text = _EVERYONE_RE.sub(lambda m: m.group(1), text)
+    text = _EVERYONE_RE.sub(" ", text)
     return " ".join(text.split()) or "(your question)"
 
 
+def _same_article_keys(hit: Hit) -> tuple:
+    p = hit.passage
+    return (("id", p.article_id), ("url", p.url.strip().rstrip("/").lower()),
+            ("title", " ".join(p.title.casefold().split()), p.published))
+
+
 def citations(hits: list[Hit]) -> tuple[list[int], list[Hit]]:
-    """Each hit's citation number, and the articles in order of first use: one number per article."""
-    numbers: dict[str, int] = {}
+    """Each hit's citation number, and the articles in order of first use: one number per article.
+
+    Two stored copies of one roundup (same link, or same title and date) are one article to a reader.
+    """
+    numbers: dict[tuple, int] = {}
     articles: list[Hit] = []
     out = []
     for hit in hits:
-        key = hit.passage.article_id
-        if key not in numbers:
-            numbers[key] = len(numbers) + 1
+        keys = _same_article_keys(hit)
+        n = next((numbers[k] for k in keys if k in numbers), None)
+        if n is None:
             articles.append(hit)
-        out.append(numbers[key])
+            n = len(articles)
+        for k in keys:
+            numbers.setdefault(k, n)
+        out.append(n)
     return out, articles
 
 
