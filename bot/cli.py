@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bot import community
 from bot.settings import Settings, SettingsError
 from bot.serve import TokenError
 from bot.service import IngestReport, RoundupService, ServiceError
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     p = sub.add_parser("rebuild", parents=[common], help="re-embed every passage into a new index")
     p.add_argument("--json", action="store_true")
+    community.add_parsers(sub, common, iso_date)
     return parser
 
 
@@ -579,7 +581,7 @@ def _nullcontext():
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
             "rebuild": cmd_rebuild, "run": cmd_run, "serve": cmd_serve, "digest": cmd_digest,
-            "trend": cmd_trend, "eval": cmd_eval}
+            "trend": cmd_trend, "eval": cmd_eval, "timeline": community.cmd_timeline, "stats": community.cmd_stats}
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
