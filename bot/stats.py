@@ -52,7 +52,7 @@ class Stats:
 
     def csv(self) -> str:
         out = io.StringIO()
-        w = csv.writer(out)
+        w = csv.writer(out, lineterminator="\n")
         w.writerow(["date", "questions", "answered", "answered_share"])
         for d, a, n in self.days:
             w.writerow([d, a, n, f"{n / a:.3f}" if a else ""])
