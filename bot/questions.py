@@ -45,3 +45,15 @@ def follow_up_query(question: str, context: str | None) -> str:
     if len(context) > room:
         context = context[:room].rsplit(" ", 1)[0]
     return f"{question} {context}"
+
+
+_CHATTER = frozenset(
+    """thanks thank you thx ty tysm ok okay k cool nice great awesome lol lmao haha yes no yep nope sure
+    got it gotcha perfect wow interesting np ah oh i see right agreed""".split()
+)
+
+
+def is_chatter(text: str) -> bool:
+    """"thanks!", "ok cool", "lol": said in an answer's thread, not asked of the bot."""
+    words = _WORD_RE.findall(re.sub(r"<[@#:][^>]*>", " ", text or "").lower())
+    return not words or (len(words) <= 4 and "?" not in text and all(w in _CHATTER for w in words))

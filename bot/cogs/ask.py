@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot import render
 from bot.app import SORRY, RoundupBot, guarded, send_ephemeral
 from bot.cogs.feedback import Feedback, HandOff
-from bot.questions import follow_up_query, reads_as_question
+from bot.questions import follow_up_query, is_chatter, reads_as_question
 from bot.ratelimit import Cooldowns
 from bot.state import AnswerRecord
 from embeddings.search import Answer, QuestionError, check_question
@@ -223,6 +223,8 @@ class Ask(commands.Cog):
             if not enabled:
                 return
         question = self._strip_mentions(message.content)
+        if context is not None and not mentioned and is_chatter(question):
+            return  # "thanks!" in an answer's thread is for the people there
         if not question:
             await self._send(message, content="Ask me about Chinese tech, e.g. *Where does TikTok keep American "
                                               "users' data?* or use `/ask`.")
