@@ -176,7 +176,7 @@ async def test_listing_backfill_is_complete_polite_and_incremental(archive, stor
     assert archive.paths() == ["/robots.txt", COLUMN]
     assert archive.hits[1].status == 304 and "If-None-Match" in archive.hits[1].headers
     assert not [e for e in events2 if e.kind == "article"]
-    assert run2.progress.skipped == 64 and len(stored_urls(store)) == 64
+    assert run2.progress.skipped == 64 + 1 and len(stored_urls(store)) == 64  # the redirect loop is not retried
 
     # a new roundup: page 1 changes, page 2 shows nothing new, only the new article is fetched
     archive.hits.clear()
