@@ -23,6 +23,8 @@ Usage (the bot layer):
             ...store event.fetched.article...
             await backfill.settle(event)           # or settle(event, "duplicate")
         show(event.progress)
+
+or `await run_backfill(backfill, commit, batch=10, on_event=show)` to store in batches.
 """
 from __future__ import annotations
 
@@ -51,6 +53,10 @@ log = logging.getLogger(__name__)
 MAX_ARTICLE_FAILURES = 3  # an article page that failed this many runs is left alone
 
 
+class CrawlError(Exception):
+    """The start URL cannot be crawled at all; one line."""
+
+
 @dataclass(frozen=True)
 class CrawlConfig:
     max_pages: int = 50  # listing or sitemap pages requested per run
@@ -61,6 +67,15 @@ class CrawlConfig:
     max_crawl_delay: float = 60.0
     max_sitemap_urls: int = 50_000
     force: bool = False  # no conditional GET; articles already done are still skipped if stored
+
+    def __post_init__(self) -> None:
+        if self.since:
+            try:
+                date.fromisoformat(self.since)
+            except ValueError:
+                raise CrawlError(f"since must be a date like 2020-01-31, not {self.since!r}") from None
+        if self.max_pages < 1:
+            raise CrawlError("max_pages must be at least 1")
 
     def since_date(self) -> str | None:
         return date.fromisoformat(self.since).isoformat() if self.since else None
@@ -90,10 +105,6 @@ class CrawlEvent:
     detail: str | None = None
     fetched: Fetched | None = None  # kind == "article": the page and its Article
     failure: UrlFailure | None = None  # kind == "failed"
-
-
-class CrawlError(Exception):
-    """The start URL cannot be crawled at all; one line."""
 
 
 def permanent(failure: UrlFailure) -> bool:
@@ -249,6 +260,7 @@ class Backfill:
         self._found: dict[str, Listed] = {}
         self._requests0 = fetcher.requests
         self._was_complete = False
+        self.site = self.url  # where the start URL landed after redirects: the host and path kept to
 
     def _event(self, kind: str, url: str, **kw) -> CrawlEvent:
         self.progress.requests = self.fetcher.requests - self._requests0
@@ -297,6 +309,7 @@ class Backfill:
                 if res.not_modified:
                     res = await self._get(self.url, conditional=False)
                 self.kind = self._kind_of(res)
+                self.site = canonical_url(res.final_url)
         except FetchError as exc:
             raise CrawlError(f"{self.url}: {exc.reason}") from None
         await asyncio.to_thread(self.state.begin, self.url, self.kind)
@@ -333,10 +346,10 @@ class Backfill:
                 next_urls, items = known
                 return ListingPage(tuple(items), next_urls[0] if next_urls else None), 0
             res = await self._get(url, conditional=False)
-        if not same_host(res.final_url, self.url):
+        if not same_host(res.final_url, self.site):
             raise FetchError(f"redirected off-site to {res.final_url}", url=url)
         page = await asyncio.to_thread(parse_listing, res.text(), res.final_url)
-        if page.next_url and not under_root(page.next_url, self.url):
+        if page.next_url and not under_root(page.next_url, self.site):
             page = replace(page, next_url=None)
         new = await asyncio.to_thread(self.state.save_page, self.url, url, "listing",
                                       [page.next_url] if page.next_url else [], list(page.items))
@@ -395,10 +408,10 @@ class Backfill:
                                          max_urls=self.config.max_sitemap_urls)
         except SitemapError as exc:
             raise FetchError(str(exc), url=url) from None
-        children = [u for u in sm.children if same_host(u, self.url)]
+        children = [u for u in sm.children if same_host(u, self.site)]
         items = []
         for item in sm.items:
-            if same_host(item.url, self.url):
+            if same_host(item.url, self.site):
                 items.append(Listed(canonical_url(item.url), item.date))
             else:
                 self.progress.offsite += 1
@@ -480,7 +493,7 @@ class Backfill:
         """Fetch and extract one article page: an "article" or "failed" event, None if older than `since`."""
         try:
             res = await self._get(url, conditional=False)
-            if not same_host(res.final_url, self.url):
+            if not same_host(res.final_url, self.site):
                 raise CorpusError(f"redirected off-site to {res.final_url}")
             article = await asyncio.to_thread(page_article, res.text(), url=canonical_url(res.final_url))
         except FetchError as exc:
@@ -498,3 +511,42 @@ class Backfill:
         outcome = "gone" if permanent(failure) else "failed"
         await asyncio.to_thread(self.state.record, self.url, url, outcome, detail=failure.reason)
         return self._event("failed", url, detail=failure.reason, failure=failure)
+
+
+Commit = Callable[[list[Fetched]], Awaitable[list[str]]]
+
+
+async def run_backfill(backfill: Backfill, commit: Commit, *, batch: int = 10,
+                       on_event: Callable[[CrawlEvent], None] | None = None) -> CrawlProgress:
+    """Drive a backfill for a caller that stores in batches.
+
+    `commit` stores a batch of fetched articles and returns each one's outcome ("stored" or
+    "duplicate"); only then are they settled, so an interruption loses nothing and repeats
+    nothing already stored. `on_event` sees every event (for a progress display); an error in
+    it is logged, never raised. Returns the last progress counts.
+    """
+    pending: list[CrawlEvent] = []
+
+    async def flush() -> None:
+        if pending:
+            outcomes = await commit([e.fetched for e in pending if e.fetched is not None])
+            for event, outcome in zip(pending, outcomes):
+                await backfill.settle(event, outcome)
+            pending.clear()
+
+    progress = backfill.progress
+    async for event in backfill.events():
+        if event.kind == "article":
+            pending.append(event)
+            if len(pending) >= batch:
+                await flush()
+        elif event.kind == "done":
+            await flush()
+        if on_event is not None:
+            try:
+                on_event(event)
+            except Exception:  # a progress display must never break a backfill
+                log.exception("backfill progress callback failed")
+        progress = event.progress
+    await flush()
+    return progress

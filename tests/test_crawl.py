@@ -15,7 +15,7 @@ import pytest
 from archive_site import (  # noqa: F401
     COLUMN, LOOP_PATH, MEMBERS, OFFSITE_HOST, SLOW_HOST, ArchiveSite, archive, archive_server, roundup,
 )
-from corpus.crawl import Backfill, CrawlConfig, CrawlError, CrawlState
+from corpus.crawl import Backfill, CrawlConfig, CrawlError, CrawlState, run_backfill
 from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
 from corpus.listing import is_article_link, listing_root, parse_listing
 from corpus.passages import split_article
@@ -281,3 +281,41 @@ async def test_unusable_start_urls_fail_in_one_line(archive, store):
             await backfill(archive, store, url)
         assert "\n" not in str(info.value)
     assert not [p for p in archive.paths() if p.startswith("/members/")]
+
+
+async def test_batched_commits_survive_a_failing_commit(archive, store):
+    """run_backfill settles a batch only after `commit` stored it; a commit that dies loses nothing."""
+    start = archive.url(COLUMN)
+    batches: list[int] = []
+
+    def make_commit(fail_on: int | None):
+        async def commit(fetched):
+            if fail_on is not None and len(batches) == fail_on:
+                raise RuntimeError("disk full")
+            batches.append(len(fetched))
+            for f in fetched:
+                store.upsert_article(f.article, split_article(f.article), origin=start)
+            return ["stored"] * len(fetched)
+        return commit
+
+    seen: list[str] = []
+    async with Fetcher(fetch_config(archive.port), cache=ValidatorCache(store), resolver=resolver()) as fetcher:
+        run = Backfill(start, fetcher, CrawlState(store), CrawlConfig(delay=FAST))
+        with pytest.raises(RuntimeError, match="disk full"):
+            await run_backfill(run, make_commit(fail_on=3), batch=10, on_event=lambda e: seen.append(e.kind))
+    assert batches == [10, 10, 10] and len(stored_urls(store)) == 30
+    async with Fetcher(fetch_config(archive.port), cache=ValidatorCache(store), resolver=resolver()) as fetcher:
+        run = Backfill(start, fetcher, CrawlState(store), CrawlConfig(delay=FAST))
+        progress = await run_backfill(run, make_commit(fail_on=None), batch=10, on_event=lambda e: 1 / 0)
+    assert len(stored_urls(store)) == 64 and progress.fetched == 34 and progress.skipped == 30
+    assert sum(batches) == 64
+    hits = Counter(article_paths(archive))
+    assert set(hits) == {r["path"] for r in archive.roundups()} and max(hits.values()) == 2  # the lost batch only
+    assert sum(1 for n in hits.values() if n == 2) == 10
+
+
+def test_bad_settings_are_one_line_errors():
+    with pytest.raises(CrawlError, match="since must be a date"):
+        CrawlConfig(since="last tuesday")
+    with pytest.raises(CrawlError, match="max_pages"):
+        CrawlConfig(max_pages=0)
