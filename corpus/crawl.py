@@ -165,15 +165,16 @@ class CrawlState:
         from corpus.store import utcnow
 
         with self.store.transaction() as conn:
+            # not complete until this run says so: a run killed half way must not leave a gap
             conn.execute("""INSERT INTO crawls(url, kind, started_at) VALUES (?, ?, ?)
-                            ON CONFLICT(url) DO UPDATE SET kind=excluded.kind, started_at=excluded.started_at""",
-                         (url, kind, utcnow()))
+                            ON CONFLICT(url) DO UPDATE SET kind=excluded.kind, started_at=excluded.started_at,
+                              complete=0""", (url, kind, utcnow()))
 
     def finish_discovery(self, url: str, complete: bool) -> None:
         from corpus.store import utcnow
 
         with self.store.transaction() as conn:
-            conn.execute("UPDATE crawls SET complete = MAX(complete, ?), finished_at = ? WHERE url = ?",
+            conn.execute("UPDATE crawls SET complete = ?, finished_at = ? WHERE url = ?",
                          (int(complete), utcnow(), url))
 
     def page(self, crawl: str, url: str) -> tuple[list[str], list[Listed]] | None:

@@ -188,6 +188,14 @@ async def test_listing_backfill_is_complete_polite_and_incremental(archive, stor
     assert [e.url for e in events3 if e.kind == "article"] == [archive.url(new_path)]
     assert len(stored_urls(store)) == 65
 
+    # twenty new roundups, more than a page: a run cut short by the page limit leaves no gap
+    archive.count = 85
+    run4, _ = await backfill(archive, store, start, max_pages=1)
+    assert not run4.complete and 0 < len(stored_urls(store)) - 65 < 20
+    run5, _ = await backfill(archive, store, start)
+    assert run5.complete
+    assert sorted(stored_urls(store)) == sorted(archive.url(r["path"]) for r in archive.roundups())
+
 
 async def test_interrupted_backfill_resumes_without_duplicates(archive, store):
     start = archive.url(COLUMN)
