@@ -30,7 +30,7 @@ _NON_ARTICLE_SEGMENTS = frozenset({
     "about", "contact", "privacy", "terms",
 })
 _SKIP_EXTENSIONS = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|pdf|zip|gz|xml|rss|atom|json|css|js|mp[34]|ico)$", re.I)
-_LINK_REL_SKIP = frozenset({"tag", "author", "category", "next", "prev", "previous", "nofollow", "bookmark-author"})
+_LINK_REL_SKIP = frozenset({"tag", "author", "category", "next", "prev", "previous", "sponsored", "ugc"})
 _NEXT_TEXT = re.compile(r"^\W*(?:older(?:\s+(?:posts|entries|articles|stories))?|next(?:\s+page)?|more\s+(?:posts|"
                         r"articles|stories)|load\s+more|earlier\s+(?:posts|entries))\W*$|^\s*(?:\u203a|\u00bb|\u2192)\s*$",
                         re.I)
@@ -93,9 +93,22 @@ def _main_region(doc):
     return body if body is not None else doc
 
 
+def _in_article(el) -> bool:
+    return any(a.tag == "article" for a in el.iterancestors())
+
+
 def _strip_furniture(region) -> None:
-    doomed = [el for el in region.iter() if isinstance(el.tag, str) and el is not region and (
-        el.tag in _FURNITURE_TAGS or _tokens(el) & _FURNITURE_TOKENS or el.get("role") == "navigation")]
+    """Drop navigation, sidebars, forms... but not a card's own <header>/<footer> (WordPress puts
+    the title link in <header class="entry-header">)."""
+    doomed = []
+    for el in region.iter():
+        if not isinstance(el.tag, str) or el is region:
+            continue
+        tokens = _tokens(el)
+        if el.tag in _FURNITURE_TAGS or tokens & _FURNITURE_TOKENS or el.get("role") == "navigation":
+            card_part = el.tag in ("header", "footer") or tokens & {"header", "footer"}
+            if not (card_part and _in_article(el)):
+                doomed.append(el)
     for el in doomed:
         if el.getparent() is not None:
             el.drop_tree()
@@ -125,12 +138,20 @@ def _link_date(el) -> str | None:
     return None
 
 
-def _card_link(card):
-    """A card's own link: the first link in its heading, else its first link."""
-    for a in card.xpath(".//h1//a[@href] | .//h2//a[@href] | .//h3//a[@href] | .//h4//a[@href]"):
-        return a
-    links = card.xpath(".//a[@href]")
-    return links[0] if links else None
+def _card_links(card) -> list:
+    """A card's links, its heading's first: the first that is an article link is the card's."""
+    heads = card.xpath(".//h1//a[@href] | .//h2//a[@href] | .//h3//a[@href] | .//h4//a[@href]")
+    return heads + [a for a in card.xpath(".//a[@href]") if a not in heads]
+
+
+def _judge(a, url: str) -> tuple[str, str]:
+    """("ok" | "offsite" | "skip", absolute URL) for one link on listing page `url`."""
+    href = urljoin(url, a.get("href").strip())
+    if set((a.get("rel") or "").lower().split()) & _LINK_REL_SKIP:
+        return "skip", href
+    if urlsplit(href).scheme in ("http", "https") and not same_host(href, url):
+        return "offsite", href
+    return ("ok" if is_article_link(href, url) else "skip"), href
 
 
 def parse_listing(html: str, url: str) -> ListingPage:
@@ -144,23 +165,23 @@ def parse_listing(html: str, url: str) -> ListingPage:
     next_url = find_next_page(doc, url)
     region = _main_region(doc)
     _strip_furniture(region)
-    cards = region.xpath(".//article")
-    anchors = [(a, card) for card in cards if (a := _card_link(card)) is not None] if cards else \
-        [(a, a) for a in region.xpath(".//a[@href]")]
+    cards = region.xpath(".//article[not(ancestor::article)]")
+    groups = [(_card_links(card), card) for card in cards] if cards else \
+        [([a], None) for a in region.xpath(".//a[@href]")]
     items: dict[str, Listed] = {}
     offsite = 0
-    for a, holder in anchors:
-        if set((a.get("rel") or "").lower().split()) & _LINK_REL_SKIP:
-            continue
-        href = urljoin(url, a.get("href").strip())
-        if urlsplit(href).scheme in ("http", "https") and not same_host(href, url):
-            offsite += 1
-            continue
-        if not is_article_link(href, url):
-            continue
-        link = canonical_url(href)
-        if link not in items:
-            items[link] = Listed(link, _link_date(holder) if holder is not a else None)
+    for links, card in groups:
+        for a in links:
+            verdict, href = _judge(a, url)
+            if verdict == "offsite" and card is not None:
+                offsite += 1  # the card's own link leads elsewhere (a sponsored story)
+                break
+            offsite += verdict == "offsite"
+            if verdict == "ok":
+                link = canonical_url(href)
+                if link not in items:
+                    items[link] = Listed(link, _link_date(card) if card is not None else None)
+                break
     return ListingPage(tuple(items.values()), next_url, offsite)
 
 

@@ -17,7 +17,7 @@ from archive_site import (  # noqa: F401
 )
 from corpus.crawl import Backfill, CrawlConfig, CrawlError, CrawlState, run_backfill
 from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
-from corpus.listing import is_article_link, listing_root, parse_listing
+from corpus.listing import Listed, is_article_link, listing_root, parse_listing
 from corpus.passages import split_article
 from corpus.sitemaps import SitemapError, parse_sitemap
 from corpus.store import Store
@@ -100,6 +100,24 @@ def test_listing_pages_give_article_links_in_order_and_the_next_page():
             assert all(i.date is None for i in page.items)
     assert parse_listing(site.listing_html(1), base + COLUMN).offsite == 1
     assert listing_root(f"{base}{COLUMN}page/3/") == COLUMN
+
+
+def test_wordpress_style_cards_keep_their_header_title_links():
+    html = """<html><body><header id="masthead"><a href="/2020/01/site-news/">Site news</a></header>
+    <main id="main" class="site-main">
+    <article class="post"><header class="entry-header"><h2 class="entry-title">
+      <a href="https://blog.example/2024/05/roundup-20/" rel="bookmark">Roundup 20</a></h2>
+      <time class="entry-date published" datetime="2024-05-17T09:00:00+08:00">May 17</time></header>
+      <div class="entry-summary"><p>Teaser with a <a href="https://blog.example/2019/old-link/">link</a>.</p></div>
+      <footer class="entry-footer"><a rel="category tag" href="/category/china/">China</a></footer></article>
+    <article class="post"><header class="entry-header"><h2 class="entry-title">
+      <a href="/2024/05/roundup-19/?utm_source=home" rel="bookmark">Roundup 19</a></h2></header></article>
+    <nav class="navigation pagination"><a class="next page-numbers" href="/category/china/page/2/">Next</a></nav>
+    </main></body></html>"""
+    page = parse_listing(html, "https://blog.example/category/china/")
+    assert page.items == (Listed("https://blog.example/2024/05/roundup-20/", "2024-05-17"),
+                          Listed("https://blog.example/2024/05/roundup-19/", None))
+    assert page.next_url == "https://blog.example/category/china/page/2/"
 
 
 def test_article_link_rules_are_generic():
