@@ -49,7 +49,13 @@ def sitemap_bytes(body: bytes, limit: int = MAX_SITEMAP_BYTES) -> bytes:
 
 
 def looks_like_sitemap(body: bytes) -> bool:
-    head = sitemap_bytes(body[:65536], 65536 * 40)[:4096] if body[:2] == _GZIP_MAGIC else body[:4096]
+    """A sitemap by its root element, looking only at the first 4 KiB (inflated, for gzip)."""
+    head = body[:4096]
+    if body[:2] == _GZIP_MAGIC:
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body[:65536], 4096)
+        except zlib.error:
+            return False
     return bool(re.search(rb"<(?:\w+:)?(?:urlset|sitemapindex)[\s>]", head))
 
 

@@ -19,7 +19,7 @@ from corpus.crawl import Backfill, CrawlConfig, CrawlError, CrawlState, run_back
 from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
 from corpus.listing import Listed, is_article_link, listing_root, parse_listing
 from corpus.passages import split_article
-from corpus.sitemaps import SitemapError, parse_sitemap
+from corpus.sitemaps import SitemapError, looks_like_sitemap, parse_sitemap
 from corpus.store import Store
 from local_site import StaticResolver
 
@@ -145,6 +145,8 @@ def test_sitemaps_index_gzip_news_and_bounds():
         parse_sitemap(b"<html><body>hi</body></html>", "http://x/")
     with pytest.raises(SitemapError, match="malformed sitemap XML"):
         parse_sitemap(b"<urlset><url><loc>http://x/a</loc></urlset>", "http://x/")
+    big = gzip.compress(b'<?xml version="1.0"?><urlset xmlns="x">' + b" " * 60_000_000 + b"</urlset>")
+    assert looks_like_sitemap(big) and not looks_like_sitemap(b"\x1f\x8bnot gzip")
     with pytest.raises(SitemapError, match="inflates to more than"):
         parse_sitemap(gzip.compress(b"<urlset>" + b" " * 60_000_000 + b"</urlset>"), "http://x/")
 
