@@ -310,7 +310,7 @@ class Backfill:
                 if res.not_modified:
                     res = await self._get(self.url, conditional=False)
                 self.kind = self._kind_of(res)
-                self.site = canonical_url(res.final_url)
+            self.site = canonical_url(res.final_url)
         except FetchError as exc:
             raise CrawlError(f"{self.url}: {exc.reason}") from None
         await asyncio.to_thread(self.state.begin, self.url, self.kind)
@@ -409,6 +409,8 @@ class Backfill:
                                          max_urls=self.config.max_sitemap_urls)
         except SitemapError as exc:
             raise FetchError(str(exc), url=url) from None
+        if sm.truncated:
+            log.warning("%s lists more than %d URLs; the rest are left out", url, self.config.max_sitemap_urls)
         children = [u for u in sm.children if same_host(u, self.site)]
         items = []
         for item in sm.items:
