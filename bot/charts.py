@@ -11,7 +11,7 @@ import textwrap
 import threading
 import warnings
 
-from embeddings.trend import Trend
+from digests.trend import Trend
 
 log = logging.getLogger(__name__)
 

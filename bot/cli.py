@@ -19,13 +19,13 @@ from rich.table import Table
 from bot.settings import Settings, SettingsError
 from bot.serve import TokenError
 from bot.service import IngestReport, RoundupService, ServiceError
-from corpus.periods import PERIOD_HELP, PeriodError
 from corpus.readers import CorpusError
-from embeddings.digest import MAX_ITEMS, Digest, DigestError, check_topic
+from digests.periods import PERIOD_HELP, PeriodError
+from digests.summary import MAX_ITEMS, Digest, DigestError, check_topic
+from digests.trend import Trend
 from embeddings.encoder import EncoderError
 from embeddings.evaluation import EvalError
 from embeddings.search import MODES, Answer, QuestionError, check_question
-from embeddings.trend import Trend
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from corpus.aliases import AliasTable, Match
+from corpus.dates import month_end, months_between, shift_months
 from corpus.text import normalize_text
 
 STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
@@ -83,7 +84,7 @@ _CJK_BEFORE_RE = re.compile(r"^\s*(?:以前|之前|前)")
 
 
 @dataclass(frozen=True)
-class Period:
+class DateSpan:
     """Dates a question asks about, inclusive. `label` is how the answer's note names it."""
 
     start: date
@@ -92,18 +93,14 @@ class Period:
     granularity: str  # "year", "month", "quarter", "part", "day", "relative"
 
     def months(self) -> list[tuple[int, int]]:
-        out, y, m = [], self.start.year, self.start.month
-        while (y, m) <= (self.end.year, self.end.month):
-            out.append((y, m))
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
+        return months_between((self.start.year, self.start.month), (self.end.year, self.end.month))
 
 
 @dataclass(frozen=True)
 class DateIntent:
     """What the question says about time. Periods filter softly; bounds filter on publication."""
 
-    periods: tuple[Period, ...] = ()
+    periods: tuple[DateSpan, ...] = ()
     since: date | None = None
     until: date | None = None
     recent: bool = False
@@ -112,21 +109,12 @@ class DateIntent:
         return bool(self.periods or self.since or self.until or self.recent)
 
 
-def _month_end(y: int, m: int) -> date:
-    return date(y, m, calendar.monthrange(y, m)[1])
+def _month_period(y: int, m: int, granularity: str = "month") -> DateSpan:
+    return DateSpan(date(y, m, 1), month_end(y, m), f"{calendar.month_name[m]} {y}", granularity)
 
 
-def _month_period(y: int, m: int, granularity: str = "month") -> Period:
-    return Period(date(y, m, 1), _month_end(y, m), f"{calendar.month_name[m]} {y}", granularity)
-
-
-def _months_period(y: int, first: int, last: int, label: str, granularity: str) -> Period:
-    return Period(date(y, first, 1), _month_end(y, last), label, granularity)
-
-
-def _shift_months(d: date, n: int) -> date:
-    y, m = divmod(d.year * 12 + d.month - 1 + n, 12)
-    return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
+def _months_period(y: int, first: int, last: int, label: str, granularity: str) -> DateSpan:
+    return DateSpan(date(y, first, 1), month_end(y, last), label, granularity)
 
 
 _PARTS = {"early": (1, 4, "early"), "mid": (5, 8, "mid"), "late": (9, 12, "late"), "end of": (10, 12, "the end of"),
@@ -134,8 +122,8 @@ _PARTS = {"early": (1, 4, "early"), "mid": (5, 8, "mid"), "late": (9, 12, "late"
 _SEASONS = {"spring": (3, 5), "summer": (6, 8), "fall": (9, 11), "autumn": (9, 11)}
 
 
-def _period_from(m: re.Match, anchor: date) -> Period | None:
-    """The Period for one matched expression; None if it names no valid date."""
+def _period_from(m: re.Match, anchor: date) -> DateSpan | None:
+    """The DateSpan for one matched expression; None if it names no valid date."""
     g = m.groupdict()
     kind = m.lastgroup
     # lastgroup is the last *closed* group; find the outer alternative instead.
@@ -156,7 +144,7 @@ def _period_from(m: re.Match, anchor: date) -> Period | None:
             y, mo = int(g["y2"]), int(g["m2"])
             if g["d2"]:
                 d = date(y, mo, int(g["d2"]))
-                return Period(d, d, d.isoformat(), "day")
+                return DateSpan(d, d, d.isoformat(), "day")
             return _month_period(y, mo)
         if kind == "us_month":
             return _month_period(int(g["y3"]), int(g["m3"]))
@@ -184,19 +172,19 @@ def _period_from(m: re.Match, anchor: date) -> Period | None:
         if kind == "season":
             y, s = int(g["y15"]), g["s15"].lower()
             if s == "winter":  # winter 2014 runs from December 2014 into February 2015
-                return Period(date(y, 12, 1), _month_end(y + 1, 2), f"winter {y}", "part")
+                return DateSpan(date(y, 12, 1), month_end(y + 1, 2), f"winter {y}", "part")
             first, last = _SEASONS[s]
             return _months_period(y, first, last, f"{s} {y}", "part")
         if kind in ("cjk_year", "year"):
             y = int(g["y16"] or g["year"])
-            return Period(date(y, 1, 1), date(y, 12, 31), str(y), "year")
+            return DateSpan(date(y, 1, 1), date(y, 12, 31), str(y), "year")
         if kind == "rel_n":
             n_text = g["n17"].lower()
             n = int(n_text) if n_text.isdigit() else _NUM_WORDS[re.sub(r"\s+", " ", n_text)]
             unit = g["u17"].lower().rstrip("s")
             start = {"day": lambda: anchor - timedelta(days=n), "week": lambda: anchor - timedelta(weeks=n),
-                     "month": lambda: _shift_months(anchor, -n), "year": lambda: _shift_months(anchor, -12 * n)}[unit]()
-            return Period(start, anchor, f"the {n} {unit}{'s' if n != 1 else ''} to {anchor.isoformat()}", "relative")
+                     "month": lambda: shift_months(anchor, -n), "year": lambda: shift_months(anchor, -12 * n)}[unit]()
+            return DateSpan(start, anchor, f"the {n} {unit}{'s' if n != 1 else ''} to {anchor.isoformat()}", "relative")
         if kind == "rel":
             return _relative(g["w18"].lower(), g["u18"].lower(), anchor)
         if kind == "cjk_rel":
@@ -222,16 +210,16 @@ def _period_from(m: re.Match, anchor: date) -> Period | None:
     return None
 
 
-def _relative(word: str, unit: str, anchor: date) -> Period:
+def _relative(word: str, unit: str, anchor: date) -> DateSpan:
     """'last week' and friends, relative to `anchor` (the corpus's newest roundup)."""
     if unit == "week":  # the newest weekly digest is "this week" and, a day later, "last week"
-        return Period(anchor - timedelta(days=7), anchor, f"the week to {anchor.isoformat()}", "relative")
+        return DateSpan(anchor - timedelta(days=7), anchor, f"the week to {anchor.isoformat()}", "relative")
     if unit == "month":
         if word == "past":
-            return Period(anchor - timedelta(days=31), anchor, f"the month to {anchor.isoformat()}", "relative")
+            return DateSpan(anchor - timedelta(days=31), anchor, f"the month to {anchor.isoformat()}", "relative")
         first = date(anchor.year, anchor.month, 1)
         if word in ("last", "previous"):
-            first = _shift_months(first, -1)
+            first = shift_months(first, -1)
         return _month_period(first.year, first.month, "relative")
     if unit == "quarter":
         q = (anchor.month - 1) // 3 + 1
@@ -241,9 +229,9 @@ def _relative(word: str, unit: str, anchor: date) -> Period:
         return _months_period(y, 3 * q - 2, 3 * q, f"Q{q} {y}", "relative")
     # year
     if word == "past":
-        return Period(_shift_months(anchor, -12), anchor, f"the year to {anchor.isoformat()}", "relative")
+        return DateSpan(shift_months(anchor, -12), anchor, f"the year to {anchor.isoformat()}", "relative")
     y = anchor.year - {"this": 0, "last": 1, "previous": 1, "before-last": 2}[word]
-    return Period(date(y, 1, 1), date(y, 12, 31), str(y), "relative")
+    return DateSpan(date(y, 1, 1), date(y, 12, 31), str(y), "relative")
 
 
 def _later(a: date | None, b: date) -> date:
@@ -265,14 +253,14 @@ def parse_dates(text: str, anchor: date | None = None) -> DateIntent:
     """
     anchor = anchor or date.today()
     low = normalize_text(text).lower()
-    found: list[tuple[int, int, Period, str]] = []
+    found: list[tuple[int, int, DateSpan, str]] = []
     for m in _EXPRESSION.finditer(low):
         period = _period_from(m, anchor)
         if period is not None:
             # "since november": the range word is inside the match
             inner = (m.group("w19") or "").lower() if m.group("rel_month") else ""
             found.append((m.start(), m.end(), period, inner if inner in ("since", "after", "before", "until") else ""))
-    periods: list[Period] = []
+    periods: list[DateSpan] = []
     since: date | None = None
     until: date | None = None
     used: set[int] = set()
@@ -310,7 +298,7 @@ def parse_dates(text: str, anchor: date | None = None) -> DateIntent:
     return DateIntent(tuple(periods), since, until, bool(_RECENT_RE.search(low)))
 
 
-def mentions_period(text: str, period: Period) -> bool:
+def mentions_period(text: str, period: DateSpan) -> bool:
     """True if `text` itself names the period: its year and, below a year, one of its months.
 
     A roundup published in 2019 that reports "record sales in 2018" answers a question about

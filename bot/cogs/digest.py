@@ -19,8 +19,8 @@ from discord.ext import commands, tasks
 from bot import render
 from bot.app import RoundupBot, send_ephemeral
 from bot.digest_schedule import WEEKDAYS, DigestSchedules, Schedule, due, next_post
-from corpus.periods import PERIOD_HELP, PeriodError, parse_period, week_key
-from embeddings.digest import DigestError, check_topic
+from digests.periods import PERIOD_HELP, PeriodError, parse_period, week_key
+from digests.summary import DigestError, check_topic
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import numpy as np
 
 from corpus.mentions import NameVocabulary, capitalised_names
 from corpus.model import Passage
-from corpus.periods import Period
 from corpus.text import normalize_text, split_sentences, word_count
+from digests.periods import Period
 
 log = logging.getLogger(__name__)
 
