@@ -6,6 +6,8 @@ are pure functions over passages and their stored vectors (nothing is re-encoded
 candidate sentences): pick the passages (a topic keeps those about it), cluster them (spherical
 k-means, fixed seed), rank clusters by size and recency, take the one or two sentences nearest
 each cluster's centre, skip near-duplicates across items (MMR), label each item with its names.
+`summarise` runs these as named stages (period_rows, topic_filter, cluster_passages,
+ranked_candidates, draft_items, build_item), each callable alone.
 """
 from __future__ import annotations
 
