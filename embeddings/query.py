@@ -122,91 +122,106 @@ _PARTS = {"early": (1, 4, "early"), "mid": (5, 8, "mid"), "late": (9, 12, "late"
 _SEASONS = {"spring": (3, 5), "summer": (6, 8), "fall": (9, 11), "autumn": (9, 11)}
 
 
+_KINDS = ("day_month_year", "month_year", "iso", "us_month", "cjk_month", "cjk_quarter", "cjk_half", "cjk_part",
+          "quarter", "half", "part", "season", "cjk_year", "rel_n", "rel", "rel_month", "cjk_rel", "year")
+_RELATIVE_KINDS = frozenset({"rel_n", "rel", "cjk_rel", "rel_month"})
+
+
 def _period_from(m: re.Match, anchor: date) -> DateSpan | None:
     """The DateSpan for one matched expression; None if it names no valid date."""
     g = m.groupdict()
     kind = m.lastgroup
     # lastgroup is the last *closed* group; find the outer alternative instead.
-    for name in ("day_month_year", "month_year", "iso", "us_month", "cjk_month", "cjk_quarter", "cjk_half",
-                 "cjk_part", "quarter", "half", "part", "season", "cjk_year", "rel_n", "rel", "rel_month",
-                 "cjk_rel", "year"):
+    for name in _KINDS:
         if g.get(name) is not None:
             kind = name
             break
     try:
-        if kind == "day_month_year":
-            text = g["day_month_year"].lower()
-            month = next(v for k, v in sorted(_MONTH_NAMES.items(), key=lambda kv: -len(kv[0])) if re.search(rf"\b{k}\b", text))
-            return _month_period(int(g["y0"]), month)
-        if kind == "month_year":
-            return _month_period(int(g["y1"]), _MONTH_NAMES[g["m1"].lower().rstrip(".")])
-        if kind == "iso":
-            y, mo = int(g["y2"]), int(g["m2"])
-            if g["d2"]:
-                d = date(y, mo, int(g["d2"]))
-                return DateSpan(d, d, d.isoformat(), "day")
-            return _month_period(y, mo)
-        if kind == "us_month":
-            return _month_period(int(g["y3"]), int(g["m3"]))
-        if kind == "cjk_month":
-            return _month_period(int(g["y4"]), int(g["m4"]))
-        if kind in ("cjk_quarter", "quarter"):
-            y = int(g["y5"] or g["y8"] or g["y9"] or g["y10"])
-            q = _CN_DIGITS.get(g["q5"] or "", 0) or int(g["q8"] or g["q9"] or 0) or _ORDINALS[(g["o10"] or "").lower()]
-            return _months_period(y, 3 * q - 2, 3 * q, f"Q{q} {y}", "quarter")
-        if kind in ("cjk_half", "half"):
-            y = int(g["y6"] or g["y11"] or g["y12"] or g["y13"])
-            h = {"上": 1, "下": 2}.get(g["h6"] or "", 0) or int(g["h11"] or g["h12"] or 0) or _ORDINALS[(g["o13"] or "").lower()]
-            return _months_period(y, 6 * h - 5, 6 * h, f"H{h} {y}", "part")
-        if kind == "cjk_part":
-            y = int(g["y7"])
-            first, last, word = (1, 3, "the start of") if "初" in g["p7"] else (10, 12, "the end of")
-            return _months_period(y, first, last, f"{word} {y}", "part")
-        if kind == "part":
-            y = int(g["y14"])
-            if g["m14"]:  # "early june 2014": the month is precise enough
-                return _month_period(y, _MONTH_NAMES[g["m14"].lower()])
-            word = re.sub(r"^the\s+|\s+", " ", g["p14"].lower()).strip()
-            first, last, label = _PARTS[word]
-            return _months_period(y, first, last, f"{label} {y}", "part")
-        if kind == "season":
-            y, s = int(g["y15"]), g["s15"].lower()
-            if s == "winter":  # winter 2014 runs from December 2014 into February 2015
-                return DateSpan(date(y, 12, 1), month_end(y + 1, 2), f"winter {y}", "part")
-            first, last = _SEASONS[s]
-            return _months_period(y, first, last, f"{s} {y}", "part")
-        if kind in ("cjk_year", "year"):
-            y = int(g["y16"] or g["year"])
-            return DateSpan(date(y, 1, 1), date(y, 12, 31), str(y), "year")
-        if kind == "rel_n":
-            n_text = g["n17"].lower()
-            n = int(n_text) if n_text.isdigit() else _NUM_WORDS[re.sub(r"\s+", " ", n_text)]
-            unit = g["u17"].lower().rstrip("s")
-            start = {"day": lambda: anchor - timedelta(days=n), "week": lambda: anchor - timedelta(weeks=n),
-                     "month": lambda: shift_months(anchor, -n), "year": lambda: shift_months(anchor, -12 * n)}[unit]()
-            return DateSpan(start, anchor, f"the {n} {unit}{'s' if n != 1 else ''} to {anchor.isoformat()}", "relative")
-        if kind == "rel":
-            return _relative(g["w18"].lower(), g["u18"].lower(), anchor)
-        if kind == "cjk_rel":
-            word, unit = {"去年": ("last", "year"), "今年": ("this", "year"), "前年": ("before-last", "year"),
-                          "上月": ("last", "month"), "上个月": ("last", "month"), "本月": ("this", "month"),
-                          "这个月": ("this", "month"), "上周": ("last", "week"), "上星期": ("last", "week"),
-                          "本周": ("this", "week"), "这周": ("this", "week"), "这星期": ("this", "week")}[g["cjk_rel"]]
-            return _relative(word, unit, anchor)
-        if kind == "rel_month":
-            month = _MONTH_NAMES[g["m19"].lower()]
-            word = g["w19"].lower()
-            if g["m19"].lower() == "may" and word not in ("last", "this", "in", "during"):
-                return None  # "since may" is too likely the verb
-            if word == "last":
-                y = anchor.year if month < anchor.month else anchor.year - 1
-            elif word == "this":
-                y = anchor.year
-            else:  # "in november": the most recent november the corpus can have
-                y = anchor.year if month <= anchor.month else anchor.year - 1
-            return _month_period(y, month)
+        if kind in _RELATIVE_KINDS:
+            return _relative_span(kind, g, anchor)
+        return _calendar_span(kind, g)
     except (ValueError, KeyError, StopIteration):
         return None
+
+
+def _calendar_span(kind: str, g: dict) -> DateSpan | None:
+    """A span named by the calendar alone: a day, month, quarter, half, part, season or year."""
+    if kind == "day_month_year":
+        text = g["day_month_year"].lower()
+        month = next(v for k, v in sorted(_MONTH_NAMES.items(), key=lambda kv: -len(kv[0])) if re.search(rf"\b{k}\b", text))
+        return _month_period(int(g["y0"]), month)
+    if kind == "month_year":
+        return _month_period(int(g["y1"]), _MONTH_NAMES[g["m1"].lower().rstrip(".")])
+    if kind == "iso":
+        y, mo = int(g["y2"]), int(g["m2"])
+        if g["d2"]:
+            d = date(y, mo, int(g["d2"]))
+            return DateSpan(d, d, d.isoformat(), "day")
+        return _month_period(y, mo)
+    if kind == "us_month":
+        return _month_period(int(g["y3"]), int(g["m3"]))
+    if kind == "cjk_month":
+        return _month_period(int(g["y4"]), int(g["m4"]))
+    if kind in ("cjk_quarter", "quarter"):
+        y = int(g["y5"] or g["y8"] or g["y9"] or g["y10"])
+        q = _CN_DIGITS.get(g["q5"] or "", 0) or int(g["q8"] or g["q9"] or 0) or _ORDINALS[(g["o10"] or "").lower()]
+        return _months_period(y, 3 * q - 2, 3 * q, f"Q{q} {y}", "quarter")
+    if kind in ("cjk_half", "half"):
+        y = int(g["y6"] or g["y11"] or g["y12"] or g["y13"])
+        h = {"上": 1, "下": 2}.get(g["h6"] or "", 0) or int(g["h11"] or g["h12"] or 0) or _ORDINALS[(g["o13"] or "").lower()]
+        return _months_period(y, 6 * h - 5, 6 * h, f"H{h} {y}", "part")
+    if kind == "cjk_part":
+        y = int(g["y7"])
+        first, last, word = (1, 3, "the start of") if "初" in g["p7"] else (10, 12, "the end of")
+        return _months_period(y, first, last, f"{word} {y}", "part")
+    if kind == "part":
+        y = int(g["y14"])
+        if g["m14"]:  # "early june 2014": the month is precise enough
+            return _month_period(y, _MONTH_NAMES[g["m14"].lower()])
+        word = re.sub(r"^the\s+|\s+", " ", g["p14"].lower()).strip()
+        first, last, label = _PARTS[word]
+        return _months_period(y, first, last, f"{label} {y}", "part")
+    if kind == "season":
+        y, s = int(g["y15"]), g["s15"].lower()
+        if s == "winter":  # winter 2014 runs from December 2014 into February 2015
+            return DateSpan(date(y, 12, 1), month_end(y + 1, 2), f"winter {y}", "part")
+        first, last = _SEASONS[s]
+        return _months_period(y, first, last, f"{s} {y}", "part")
+    if kind in ("cjk_year", "year"):
+        y = int(g["y16"] or g["year"])
+        return DateSpan(date(y, 1, 1), date(y, 12, 31), str(y), "year")
+    return None
+
+
+def _relative_span(kind: str, g: dict, anchor: date) -> DateSpan | None:
+    """A span counted back from `anchor`: "last 3 months", "this year", "上个月", "last november"."""
+    if kind == "rel_n":
+        n_text = g["n17"].lower()
+        n = int(n_text) if n_text.isdigit() else _NUM_WORDS[re.sub(r"\s+", " ", n_text)]
+        unit = g["u17"].lower().rstrip("s")
+        start = {"day": lambda: anchor - timedelta(days=n), "week": lambda: anchor - timedelta(weeks=n),
+                 "month": lambda: shift_months(anchor, -n), "year": lambda: shift_months(anchor, -12 * n)}[unit]()
+        return DateSpan(start, anchor, f"the {n} {unit}{'s' if n != 1 else ''} to {anchor.isoformat()}", "relative")
+    if kind == "rel":
+        return _relative(g["w18"].lower(), g["u18"].lower(), anchor)
+    if kind == "cjk_rel":
+        word, unit = {"去年": ("last", "year"), "今年": ("this", "year"), "前年": ("before-last", "year"),
+                      "上月": ("last", "month"), "上个月": ("last", "month"), "本月": ("this", "month"),
+                      "这个月": ("this", "month"), "上周": ("last", "week"), "上星期": ("last", "week"),
+                      "本周": ("this", "week"), "这周": ("this", "week"), "这星期": ("this", "week")}[g["cjk_rel"]]
+        return _relative(word, unit, anchor)
+    if kind == "rel_month":
+        month = _MONTH_NAMES[g["m19"].lower()]
+        word = g["w19"].lower()
+        if g["m19"].lower() == "may" and word not in ("last", "this", "in", "during"):
+            return None  # "since may" is too likely the verb
+        if word == "last":
+            y = anchor.year if month < anchor.month else anchor.year - 1
+        elif word == "this":
+            y = anchor.year
+        else:  # "in november": the most recent november the corpus can have
+            y = anchor.year if month <= anchor.month else anchor.year - 1
+        return _month_period(y, month)
     return None
 
 
