@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embeddings.encoder import DEFAULT_MODEL
+from corpus.errors import RoundupError
 
 ENV_PREFIX = "ROUNDUP_"
 
 
-class SettingsError(ValueError):
+class SettingsError(RoundupError, ValueError):
     pass
 
 

@@ -27,6 +27,7 @@ from .fetch import FetchError, FetchResult, Fetcher
 from .model import Article, article_id_for_url
 from .readers import CorpusError, parse_html
 from .text import word_count
+from corpus.errors import RoundupError
 
 if TYPE_CHECKING:
     from corpus.store import Store
@@ -47,7 +48,7 @@ _FEED_ROOT_RE = re.compile(rb"<(?:rss|feed|rdf:rdf)[\s>/]", re.I)
 _TEASER_END_RE = re.compile(r"(?:\.\.\.|\u2026|\[\u2026\]|\[\.\.\.\]|read more|continue reading)\W*$", re.I)
 
 
-class FeedError(Exception):
+class FeedError(RoundupError):
     """A feed that cannot be used; one line."""
 
 

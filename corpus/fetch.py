@@ -37,6 +37,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
+from corpus.errors import RoundupError
 
 if TYPE_CHECKING:
     from corpus.store import Store
@@ -53,7 +54,7 @@ _CHUNK = 64 * 1024
 
 # --- errors -------------------------------------------------------------------------------
 
-class FetchError(Exception):
+class FetchError(RoundupError):
     """A URL that could not be fetched; str() is the one-line reason, `status` the HTTP status if any."""
 
     kind = "error"
@@ -93,7 +94,7 @@ class ConnectError(FetchError):
     kind = "connect"
 
 
-class BlockedAddressError(OSError):
+class BlockedAddressError(RoundupError, OSError):
     """Raised at connect time (resolver or socket factory); an OSError so aiohttp passes it through."""
 
     MARK = "blocked: "  # survives aiohttp folding several connect errors into one message

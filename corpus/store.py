@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from corpus.model import Article, Passage
+from corpus.errors import RoundupError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ FROM passages p JOIN articles a ON a.id = p.article_id
 """
 
 
-class StoreError(Exception):
+class StoreError(RoundupError):
     """A store problem worth one clear line to the user (unwritable directory, corrupt file)."""
 
 

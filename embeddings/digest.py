@@ -25,6 +25,7 @@ from corpus.mentions import NameVocabulary, capitalised_names
 from corpus.model import Passage
 from corpus.periods import Period
 from corpus.text import normalize_text, split_sentences, word_count
+from corpus.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ MAX_TOPIC_CHARS = 100
 MAX_ITEMS = 10
 
 
-class DigestError(ValueError):
+class DigestError(InputError, ValueError):
     """Digest arguments we refuse, with a message fit to show the user as is."""
 
 

@@ -7,6 +7,7 @@ import threading
 from typing import Protocol
 
 import numpy as np
+from corpus.errors import RoundupError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class Encoder(Protocol):
     def encode_query(self, text: str) -> np.ndarray: ...
 
 
-class EncoderError(Exception):
+class EncoderError(RoundupError):
     pass
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from corpus.model import Passage
 from corpus.text import normalize_text
+from corpus.errors import InputError
 
 
 # Two passages this close are one story told twice (the bundled 2019-11-03 roundup and its
@@ -21,7 +22,7 @@ from corpus.text import normalize_text
 DUPLICATE_COSINE = 0.85
 
 
-class EvalError(ValueError):
+class EvalError(InputError, ValueError):
     """A malformed eval file or a label that matches no passage (one line, with the place)."""
 
 
