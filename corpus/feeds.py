@@ -254,7 +254,7 @@ class FeedState:
 
     def __init__(self, store: "Store"):
         self.store = store
-        store.ensure_schema(self.DDL)
+        store.migrate("feeds", (self.DDL,))  # append a step to change these tables
 
     def kind_of(self, url: str) -> str | None:
         rows = self.store.execute("SELECT kind FROM web_sources WHERE url = ?", (url,))

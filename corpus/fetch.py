@@ -311,7 +311,7 @@ class ValidatorCache:
 
     def __init__(self, store: "Store"):
         self.store = store
-        store.ensure_schema(self.DDL)
+        store.migrate("validators", (self.DDL,))  # append a step to change these tables
 
     def get(self, url: str) -> Validators | None:
         rows = self.store.execute("SELECT etag, last_modified FROM http_validators WHERE url = ?", (url,))
