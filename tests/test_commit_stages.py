@@ -132,3 +132,11 @@ def test_commit_source_stores_through_the_service(make_service):
     assert (out.added, out.status, embedded, removed) == (1, "ok", 1, 0)
     assert _outcomes(svc.store) == {"a": "stored"}
     assert svc.store.last_ingest()["source"] == FEED
+
+
+def test_web_ingest_does_not_import_the_service():
+    import subprocess
+    import sys
+
+    code = "import sys, bot.web_ingest; sys.exit('bot.service' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
