@@ -23,6 +23,7 @@ from bot.reports import IngestReport, SourceReport
 from bot.settings import Settings
 from corpus.aliases import AliasError, default_table
 from corpus.bundled import bundled_dir
+from corpus.errors import RoundupError
 from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.periods import Period, parse_period
@@ -38,7 +39,6 @@ from embeddings.search import Answer, Retriever, SearchConfig, check_question, e
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
 from embeddings.trend import Trend, monthly_trend
-from corpus.errors import RoundupError
 
 log = logging.getLogger(__name__)
 

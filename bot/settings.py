@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embeddings.encoder import DEFAULT_MODEL
 from corpus.errors import RoundupError
+from embeddings.encoder import DEFAULT_MODEL
 
 ENV_PREFIX = "ROUNDUP_"
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import RoundupError
 from .text import normalize_text
-from corpus.errors import RoundupError
 
 DEFAULT_PATH = Path(__file__).with_name("aliases.toml")
 

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .clean import clean_article
+from .errors import RoundupError
 from .fetch import FetchError, FetchResult, Fetcher
 from .model import Article, article_id_for_url
 from .readers import CorpusError, parse_html
 from .text import word_count
-from corpus.errors import RoundupError
 
 if TYPE_CHECKING:
     from corpus.store import Store

@@ -37,6 +37,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
+
 from corpus.errors import RoundupError
 
 if TYPE_CHECKING:

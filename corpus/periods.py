@@ -9,6 +9,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+
 from corpus.errors import InputError
 
 PERIOD_HELP = ("latest, all, week:YYYY-MM-DD, month:YYYY-MM, year:YYYY or YYYY-MM-DD..YYYY-MM-DD "

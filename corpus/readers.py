@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .clean import clean_article, is_furniture
+from .errors import RoundupError
 from .model import Article, Section, article_id_for_url
 from .text import has_final_punctuation, word_count
-from corpus.errors import RoundupError
 
 log = logging.getLogger(__name__)
 

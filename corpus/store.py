@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from corpus.model import Article, Passage
 from corpus.errors import RoundupError
+from corpus.model import Article, Passage
 
 log = logging.getLogger(__name__)
 

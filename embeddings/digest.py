@@ -21,11 +21,11 @@ from datetime import date
 import faiss
 import numpy as np
 
+from corpus.errors import InputError
 from corpus.mentions import NameVocabulary, capitalised_names
 from corpus.model import Passage
 from corpus.periods import Period
 from corpus.text import normalize_text, split_sentences, word_count
-from corpus.errors import InputError
 
 log = logging.getLogger(__name__)
 

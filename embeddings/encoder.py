@@ -7,6 +7,7 @@ import threading
 from typing import Protocol
 
 import numpy as np
+
 from corpus.errors import RoundupError
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import normalize_text
-from corpus.errors import InputError
 
 
 # Two passages this close are one story told twice (the bundled 2019-11-03 roundup and its

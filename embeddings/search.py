@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from corpus.aliases import AliasTable
+from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import normalize_text, split_sentences
 from embeddings.encoder import Encoder
@@ -25,7 +26,6 @@ from embeddings.query import Period, Understanding, mentions_period, understand
 from embeddings.ranking import FUSIONS, diversify, rank_by, reciprocal_rank_fusion, weighted_sum
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
-from corpus.errors import InputError
 
 log = logging.getLogger(__name__)
 
