@@ -31,9 +31,9 @@ from corpus.store import Store, StoreError
 from corpus.text import split_sentences
 from embeddings.digest import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
                                summarise)
-from embeddings.encoder import Encoder, create_encoder
+from embeddings.encoder import Encoder, encoder_for
 from embeddings.index import SyncReport, VectorIndex
-from embeddings.search import Answer, Retriever, SearchConfig, check_question, embed_text
+from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
 from embeddings.trend import Trend, monthly_trend
@@ -121,7 +121,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = create_encoder(self.settings.model, threads=self.settings.encoder_threads or None)
+            self._encoder = encoder_for(self.settings.encoder)
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -176,9 +176,9 @@ class RoundupService:
         if self._sentences is None or fresh:
             path = s.index_dir / SENTENCES_FILE
             if fresh:
-                sentences, reason = SentenceIndex(path, model=s.model, embed_format=EMBED_FORMAT), None
+                sentences, reason = SentenceIndex(path, model=s.encoder.model, embed_format=EMBED_FORMAT), None
             else:
-                sentences, reason = SentenceIndex.load(path, model=s.model, embed_format=EMBED_FORMAT)
+                sentences, reason = SentenceIndex.load(path, model=s.encoder.model, embed_format=EMBED_FORMAT)
             if reason:
                 log.warning("re-embedding sentences from the store: %s", reason)
             self._sentences = sentences
@@ -210,7 +210,7 @@ class RoundupService:
     def _load_and_sync(self, on_progress=None) -> SyncReport:
         enc = self.encoder
         index, reason = VectorIndex.load(
-            self.settings.index_dir, model=self.settings.model, dim=enc.dim,
+            self.settings.index_dir, model=self.settings.encoder.model, dim=enc.dim,
             index_type=self.settings.index_type, embed_format=EMBED_FORMAT,
         )
         if reason:
@@ -226,7 +226,7 @@ class RoundupService:
 
     def rebuild(self, on_progress=None) -> SyncReport:
         with self._lock, self._write_lock():
-            index = VectorIndex(self.settings.index_dir, model=self.settings.model, dim=self.encoder.dim,
+            index = VectorIndex(self.settings.index_dir, model=self.settings.encoder.model, dim=self.encoder.dim,
                                 index_type=self.settings.index_type, embed_format=EMBED_FORMAT)
             store_ids = self.store.passage_ids()
             report = index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
@@ -326,18 +326,6 @@ class RoundupService:
 
     # -- questions -------------------------------------------------------------------------
 
-    def search_config(self) -> SearchConfig:
-        s = self.settings
-        try:
-            return SearchConfig(
-                mode=s.retrieval, fusion=s.fusion, dense_weight=s.dense_weight, rrf_k=s.rrf_k,
-                floor=s.relevance_floor, dense_floor=s.dense_floor, bm25_floor=s.bm25_floor, pool=s.candidate_pool,
-                mmr_lambda=s.mmr_lambda, distinct_top=s.distinct_top, same_story=s.same_story, period_slack_days=s.period_slack_days,
-                expansion_weight=s.expansion_weight, parent_weight=s.parent_weight, recency_boost=s.recency_boost, secondary_floor=s.secondary_floor,
-            )
-        except ValueError as exc:
-            raise ServiceError(f"bad retrieval setting: {exc}") from None
-
     def retriever(self) -> Retriever:
         index = self.ensure_ready()
         try:
@@ -347,8 +335,11 @@ class RoundupService:
         with self._lock:  # writers sync under this lock: the snapshot is whole
             sparse = self._sparse.snapshot() if self._sparse is not None else None
             first, last = self._dates
-        return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
-                         aliases=aliases, config=self.search_config(), anchor=last, first=first)
+        try:
+            return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
+                             aliases=aliases, config=self.settings.search, anchor=last, first=first)
+        except ValueError as exc:
+            raise ServiceError(f"bad retrieval setting: {exc}") from None
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
             offset: int = 0, with_best_sentence: bool = True, mode: str | None = None,
@@ -448,12 +439,12 @@ class RoundupService:
                 index_info["keyword"] = {"passages": m.get("count"), "built_at": m.get("built_at")}
             except ValueError:
                 index_info["keyword"] = {"error": "manifest unreadable"}
-        index_info["retrieval"] = self.settings.retrieval
+        index_info["retrieval"] = self.settings.search.mode
         return {
             "data_dir": str(self.settings.data_dir),
             "articles": counts["articles"], "passages": counts["passages"],
             "first_published": counts["first"], "last_published": counts["last"],
-            "model": self.settings.model, "index": index_info,
+            "model": self.settings.encoder.model, "index": index_info,
             "sources": [{"source": s, "articles": n} for s, n in self.store.sources()],
             "last_ingest": self.store.last_ingest(),
         }

@@ -35,14 +35,8 @@ _COMMIT_LOCK = threading.Lock()
 
 
 def fetch_config(settings: Settings) -> FetchConfig:
-    return FetchConfig(
-        user_agent=settings.user_agent, max_body_bytes=settings.max_body_bytes,
-        connect_timeout=min(settings.fetch_connect_timeout, settings.fetch_timeout),
-        total_timeout=settings.fetch_timeout, retries=settings.fetch_retries, backoff=settings.fetch_backoff,
-        backoff_max=settings.fetch_backoff_max, retry_after_max=settings.fetch_retry_after_max,
-        concurrency=settings.fetch_concurrency, per_host=settings.fetch_per_host, keepalive=settings.fetch_keepalive,
-        allow_private=settings.allow_private_urls, allowed_hosts=frozenset(settings.allowed_private_hosts),
-    )
+    """The fetcher's settings: a part of Settings (ROUNDUP_FETCH_*, ROUNDUP_USER_AGENT, ...)."""
+    return settings.fetch
 
 
 async def ingest_urls(service: "RoundupService", urls: list[str], session: "aiohttp.ClientSession | None" = None,

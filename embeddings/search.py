@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Protocol
 
@@ -102,7 +102,7 @@ def embed_text(passage: Passage) -> str:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """How questions are searched; bot.settings.Settings fills it from ROUNDUP_* settings.
+    """How questions are searched; bot.settings.Settings holds one, read from ROUNDUP_* settings.
 
     Defaults are the values chosen on tests/eval/questions.jsonl (see README, "Retrieval quality").
     """
@@ -124,7 +124,9 @@ class SearchConfig:
     recency_boost: float = 0.05  # "latest ...": the newest roundup gains this much
     secondary_floor: float = 0.8  # once answering, hits after the first need this share of the floor
 
-    def __post_init__(self):
+    def check(self) -> "SearchConfig":
+        """Raise ValueError for a setting out of range. Not done on construction: Settings holds
+        one from the moment it loads, and a bad retrieval setting must not stop `status`."""
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r} (use {', '.join(MODES)})")
         if self.fusion not in FUSIONS:
@@ -133,6 +135,7 @@ class SearchConfig:
             raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
         if not 0.0 < self.mmr_lambda <= 1.0:
             raise ValueError(f"mmr_lambda must be in (0, 1], got {self.mmr_lambda}")
+        return self
 
     def floor_for(self, mode: str) -> float:
         return {"hybrid": self.floor, "dense": self.dense_floor, "bm25": self.bm25_floor}[mode]
@@ -160,7 +163,8 @@ class Retriever:
             # The original dense-only form: Retriever(store, index, encoder, floor=0.3)
             config = SearchConfig(mode="hybrid" if sparse is not None else "dense")
         if floor is not None:
-            config = SearchConfig(**{**config.__dict__, "floor": floor, "dense_floor": floor})
+            config = replace(config, floor=floor, dense_floor=floor)
+        config.check()
         self.store = store
         self.index = index
         self.encoder = encoder
