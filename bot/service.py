@@ -418,33 +418,30 @@ class RoundupService:
 
     def status(self) -> dict:
         counts = self.store.counts()
-        manifest_path = self.settings.index_dir / "index.json"
-        index_info: dict = {"type": self.settings.index_type, "vectors": None, "built_at": None}
-        if manifest_path.exists():
-            import json
-
-            try:
-                m = json.loads(manifest_path.read_text("utf-8"))
-                index_info.update(vectors=m.get("count"), built_at=m.get("built_at"), model=m.get("model"))
-            except ValueError:
-                index_info["error"] = "manifest unreadable"
-        index_file = self.settings.index_dir / "index.faiss"
-        index_info["bytes"] = index_file.stat().st_size if index_file.exists() else 0
-        sparse_manifest = self.settings.index_dir / "sparse.json"
-        if sparse_manifest.exists():
-            import json
-
-            try:
-                m = json.loads(sparse_manifest.read_text("utf-8"))
-                index_info["keyword"] = {"passages": m.get("count"), "built_at": m.get("built_at")}
-            except ValueError:
-                index_info["keyword"] = {"error": "manifest unreadable"}
-        index_info["retrieval"] = self.settings.search.mode
         return {
             "data_dir": str(self.settings.data_dir),
             "articles": counts["articles"], "passages": counts["passages"],
             "first_published": counts["first"], "last_published": counts["last"],
-            "model": self.settings.encoder.model, "index": index_info,
+            "model": self.settings.encoder.model, "index": self._index_status(),
             "sources": [{"source": s, "articles": n} for s, n in self.store.sources()],
             "last_ingest": self.store.last_ingest(),
         }
+
+    def _index_status(self) -> dict:
+        """Each stored part's figures from its manifest (embeddings/stored.py); nothing is loaded."""
+        d = self.settings.index_dir
+        dense, keyword, sentences = VectorIndex.describe(d), SparseIndex.describe(d), SentenceIndex.describe(d)
+        info: dict = {"type": self.settings.index_type, "vectors": dense.get("count"),
+                      "built_at": dense.get("built_at"), "bytes": dense.get("bytes", 0)}
+        if "error" in dense:
+            info["error"] = dense["error"]
+        elif dense.get("params"):
+            info["model"] = dense["params"].get("model")
+        if "error" in keyword or keyword.get("built_at"):
+            info["keyword"] = keyword if "error" in keyword else {"passages": keyword["count"],
+                                                                   "built_at": keyword["built_at"]}
+        info["sentences"] = sentences if "error" in sentences else {"passages": sentences["count"],
+                                                                    "built_at": sentences["built_at"],
+                                                                    "bytes": sentences["bytes"]}
+        info["retrieval"] = self.settings.search.mode
+        return info
