@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class StoredPart:
         return None
 
     @classmethod
-    def load(cls, *args, **kwargs):
+    def load(cls, *args, **kwargs) -> tuple[Self, str | None]:
         """(the saved part, None), or (a fresh empty part, the reason to rebuild it). Never raises
         for anything on disk; takes the constructor's arguments."""
         part = cls(*args, **kwargs)
