@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USER_AGENT = "RoundupBot/0.1 (China tech roundup reader; polite feed fetcher)"
+DEFAULT_USER_AGENT = "RoundupBot/0.1 (+https://github.com/roundup-bot; China tech roundup reader)"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524})
 ACCEPT_ANY = ("application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, "
@@ -470,8 +470,8 @@ class Fetcher:
         self._sleep = sleep
         self._total = asyncio.Semaphore(max(1, self.config.concurrency))
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._timeout = aiohttp.ClientTimeout(total=self.config.total_timeout, connect=self.config.connect_timeout,
-                                              sock_connect=self.config.connect_timeout)
+        connect = min(self.config.connect_timeout, self.config.total_timeout)  # never longer than the whole
+        self._timeout = aiohttp.ClientTimeout(total=self.config.total_timeout, connect=connect, sock_connect=connect)
         self.requests = 0  # HTTP requests sent, redirects and retries included
 
     async def __aenter__(self) -> "Fetcher":

@@ -18,7 +18,6 @@ from bot import render
 from bot.app import RoundupBot, send_ephemeral
 from bot.guild_feeds import MAX_FEEDS_PER_GUILD, GuildFeeds
 from bot.reports import IngestReport
-from bot.web_ingest import fetch_config
 from corpus.feeds import FeedError, probe_feed
 from corpus.fetch import FetchError, Fetcher
 from corpus.store import utcnow
@@ -154,7 +153,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            async with Fetcher(fetch_config(self.bot.settings), session=self.bot.session) as fetcher:
+            async with Fetcher(self.bot.settings.fetch, session=self.bot.session) as fetcher:
                 feed = await probe_feed(url, fetcher)
         except (FetchError, FeedError) as exc:
             await interaction.followup.send(f"I couldn't add <{url}>: {render.md(str(exc))}", ephemeral=True)
