@@ -10,8 +10,8 @@ import logging
 import re
 from dataclasses import replace
 
-from .model import Article, Section
-from .text import normalize_text, sentence_spans
+from .model import Article, Section, article_id_for_url
+from .text import fix_surrogates, normalize_text, sentence_spans, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,16 @@ def _trim_trailing_fragment(paragraph: str) -> str:
     return paragraph[: spans[-2][1]]
 
 
+def _clean_field(value: str) -> str:
+    """An id or url without controls, escape sequences or lone surrogates (but not normalised)."""
+    return strip_controls(fix_surrogates(value), keep="").strip()
+
+
 def clean_article(article: Article) -> Article:
     """Remove furniture, a cut-off ending, empty and repeated paragraphs; normalise text.
+
+    Every stored field passes through here, so control characters and escape sequences go
+    too (`normalize_text` for text, `strip_controls` for the id and url).
 
     Duplicates are compared case-insensitively across the whole article, because
     republishers repeat the lede or a pull quote.
@@ -151,6 +159,7 @@ def clean_article(article: Article) -> Article:
                 paragraphs.pop()
 
     title = normalize_text(article.title)
+    url = _clean_field(article.url)
     seen: set[str] = set()
     out: list[Section] = []
     for heading, paragraphs in sections:
@@ -169,6 +178,8 @@ def clean_article(article: Article) -> Article:
 
     return replace(
         article,
+        id=_clean_field(article.id) or article_id_for_url(url),
+        url=url,
         title=title,
         source=normalize_text(article.source) if article.source else article.source,
         sections=tuple(out),
