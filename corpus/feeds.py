@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .clean import clean_article
 from .fetch import FetchError, FetchResult, Fetcher
+from .limits import cap_article
 from .model import Article, article_id_for_url
 from .readers import CorpusError, parse_html
 from .text import word_count
@@ -206,7 +207,7 @@ def page_article(html: str, *, url: str, entry: FeedEntry | None = None, feed_ti
     article = clean_article(article)
     if not article.paragraph_count():
         raise CorpusError("no article text found in the page")
-    return article
+    return _capped(article, url)
 
 
 def entry_article(entry: FeedEntry, *, feed_title: str | None = None, url: str | None = None) -> Article:
@@ -223,6 +224,14 @@ def entry_article(entry: FeedEntry, *, feed_title: str | None = None, url: str |
     article = clean_article(article)
     if not article.paragraph_count():
         raise CorpusError("no article text in the entry's content")
+    return _capped(article, article.url)
+
+
+def _capped(article: Article, url: str) -> Article:
+    """The article cut to the per-article size limit (see corpus.limits), with a warning if cut."""
+    article, note = cap_article(article)
+    if note:
+        log.warning("%s: %s", url, note)
     return article
 
 

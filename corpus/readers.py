@@ -646,9 +646,14 @@ def _load(path: Path) -> tuple[bytes, str | None]:
     """(bytes, decoded text or None for HTML); CorpusError "PATH: reason" for an unreadable or binary file."""
     try:
         data = read_source_bytes(path)
-        if path.suffix.lower() in (".html", ".htm"):
+        suffix = path.suffix.lower()
+        if suffix in (".html", ".htm"):
+            reason = binary_reason(data)
+            if reason:
+                raise NotTextError(reason)
             return data, None
-        return data, decode_text(data)
+        # JSONL is judged line by line: NUL padding left by a crash costs only its lines.
+        return data, decode_text(data, nul_ok=suffix == ".jsonl")
     except CorpusError as e:
         raise CorpusError(f"{path}: {e}") from None
     except NotTextError as e:

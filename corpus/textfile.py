@@ -66,11 +66,12 @@ def _bom_encoding(data: bytes) -> str | None:
     return next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
 
 
-def binary_reason(data: bytes) -> str | None:
+def binary_reason(data: bytes, *, nul_ok: bool = False) -> str | None:
     """Why these bytes are not text (signature, NUL bytes, control bytes), or None.
 
     Works on bytes only, so it also suits HTML, whose charset trafilatura detects itself.
-    UTF-16/32 text with a byte-order mark is text even though it holds NUL bytes.
+    UTF-16/32 text with a byte-order mark is text even though it holds NUL bytes. With
+    `nul_ok` (JSONL, judged line by line) a few NUL bytes only count towards the control share.
     """
     head = data[:SNIFF_BYTES]
     if _bom_encoding(head) in ("utf-16", "utf-32"):
@@ -78,9 +79,10 @@ def binary_reason(data: bytes) -> str | None:
     for signature, kind in _SIGNATURES:
         if head.startswith(signature) and (kind != "Windows executable" or b"\x00" in head[:512]):
             return f"looks like a binary file, not text ({kind})"
-    if b"\x00" in head:
+    nuls = head.count(b"\x00")
+    if nuls and (not nul_ok or nuls > len(head) / 2):
         return "looks like a binary file, not text (NUL bytes)"
-    controls = sum(head.count(bytes([b])) for b in _CONTROL_BYTES)
+    controls = sum(head.count(bytes([b])) for b in _CONTROL_BYTES) - (nuls if nul_ok else 0)
     if head and controls / len(head) > MAX_CONTROL_RATIO:
         return f"looks like a binary file, not text ({controls / len(head):.0%} control characters)"
     return None
@@ -95,12 +97,13 @@ def control_ratio(text: str) -> float:
     return n / len(text)
 
 
-def text_binary_reason(text: str) -> str | None:
+def text_binary_reason(text: str, *, nul_ok: bool = False) -> str | None:
     """Why decoded text is really binary data (NUL or too many control characters), or None."""
     head = text[:SNIFF_BYTES]
-    if "\x00" in head:
+    nuls = head.count("\x00")
+    if nuls and (not nul_ok or nuls > len(head) / 2):
         return "looks like a binary file, not text (NUL characters)"
-    ratio = control_ratio(head)
+    ratio = control_ratio(head.replace("\x00", "") if nul_ok else head)
     if ratio > MAX_CONTROL_RATIO:
         return f"looks like a binary file, not text ({ratio:.0%} control characters)"
     return None
@@ -117,13 +120,13 @@ def _detect(data: bytes) -> str:
     return data.decode(best.encoding, errors="replace")
 
 
-def decode_text(data: bytes) -> str:
+def decode_text(data: bytes, *, nul_ok: bool = False) -> str:
     """Text of a file's bytes, or NotTextError saying why it is not text.
 
     UTF-8 (with or without BOM) is tried first and kept despite a few bad bytes; otherwise
-    charset-normalizer picks the encoding. CRLF and CR become LF.
+    charset-normalizer picks the encoding. CRLF and CR become LF. `nul_ok`: see binary_reason.
     """
-    reason = binary_reason(data)
+    reason = binary_reason(data, nul_ok=nul_ok)
     if reason:
         raise NotTextError(reason)
     encoding = _bom_encoding(data)
@@ -134,7 +137,7 @@ def decode_text(data: bytes) -> str:
         bad = text.count("\ufffd") - data.count("\ufffd".encode())
         if bad and bad / max(len(text), 1) > MAX_BAD_UTF8_RATIO:
             text = _detect(data)
-    reason = text_binary_reason(text)
+    reason = text_binary_reason(text, nul_ok=nul_ok)
     if reason:
         raise NotTextError(reason)
     return text.replace("\r\n", "\n").replace("\r", "\n")
