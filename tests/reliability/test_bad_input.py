@@ -156,15 +156,34 @@ def test_read_errors_of_any_kind_become_one_corpus_error_line(tmp_path, monkeypa
         assert str(err.value) == f"{path}: {reason}"
 
 
-def test_a_parser_crash_is_one_error_for_that_file(tmp_path):
-    """Markdown nested deeper than the parser can recurse: the file fails with a reason, nothing raises."""
-    path = tmp_path / "nested.md"
-    path.write_text(GOOD + "\n\n" + ">" * 5000 + " quote\n", encoding="utf-8")
-    result = read_file(path)  # must not raise
-    if result.errors:
-        assert len(result.errors) == 1 and result.errors[0].startswith(f"{path}: ")
-    else:
-        assert GOOD in _paragraphs(result)
+def test_deeply_nested_markdown_and_html_are_read(tmp_path):
+    md = tmp_path / "nested.md"
+    md.write_text(GOOD + "\n\n" + ">" * 5000 + " quote\n\n" + "- " * 3000 + "item\n", encoding="utf-8")
+    assert _paragraphs(read_file(md))[0] == GOOD
+    page = tmp_path / "nested.html"
+    page.write_text(_html_page(GOOD).replace("</article>", "<div>" * 30000 + "x" + "</div>" * 30000 + "</article>"),
+                    encoding="utf-8")
+    assert _paragraphs(read_file(page))[:2] == [GOOD, OTHER]
+
+
+@pytest.mark.parametrize("suffix, target, exc, reason", [
+    (".md", "markdown_it.MarkdownIt.parse", RecursionError("maximum recursion depth exceeded"),
+     "nested too deeply to read"),
+    (".html", "trafilatura.bare_extraction", ValueError("lxml: Document is empty\nline 2"),
+     "cannot extract the HTML: could not parse it (ValueError: lxml: Document is empty line 2)"),
+])
+def test_a_third_party_parser_crash_is_one_error_for_that_file(tmp_path, monkeypatch, suffix, target, exc, reason):
+    """markdown-it or trafilatura/lxml raising on hostile input: that file fails with a reason."""
+    good = tmp_path / "good.txt"
+    good.write_text(f"{GOOD}\n", encoding="utf-8")
+    path = tmp_path / f"crash{suffix}"
+    path.write_text(_html_page(GOOD) if suffix == ".html" else f"{GOOD}\n", encoding="utf-8")
+
+    def crash(*args, **kwargs):
+        raise exc
+    monkeypatch.setattr(target, crash)
+    assert read_file(path).errors == [f"{path}: {reason}"]
+    assert _paragraphs(read_file(good)) == [GOOD]
 
 
 # --- binary files ------------------------------------------------------------------------------
