@@ -20,7 +20,7 @@ from typing import Any
 from .clean import clean_article, is_furniture
 from .limits import MAX_ARTICLE_CHARS, MAX_FILE_BYTES, cap_article
 from .model import Article, Section, article_id_for_url
-from .text import has_final_punctuation, strip_controls, word_count
+from .text import fix_surrogates, has_final_punctuation, strip_controls, word_count
 from .textfile import NotTextError, binary_reason, decode_text, text_binary_reason
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,11 @@ class CorpusError(Exception):
 class ReadResult:
     articles: list[Article] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # one line each, "FILE[:LINE]: reason"
+
+
+def shown_path(path: Path | str) -> str:
+    """A path fit for a one-line message: a file name can hold escape sequences or invalid UTF-8."""
+    return strip_controls(fix_surrogates(str(path)), keep="")
 
 
 def describe_error(exc: BaseException) -> str:
@@ -526,14 +531,14 @@ def _read_jsonl(path: Path, text: str, max_chars: int = MAX_ARTICLE_CHARS) -> Re
                 raise CorpusError(f"article '{article.id}' has no text")
             article, note = cap_article(article, max_chars)
         except CorpusError as e:
-            result.errors.append(f"{path}:{lineno}: {e}")
+            result.errors.append(f"{shown_path(path)}:{lineno}: {e}")
             continue
         except Exception as e:  # RecursionError, MemoryError, a bug on odd input: this line only
             log.debug("line %d of %s failed", lineno, path, exc_info=True)
-            result.errors.append(f"{path}:{lineno}: {describe_error(e)}")
+            result.errors.append(f"{shown_path(path)}:{lineno}: {describe_error(e)}")
             continue
         if note:
-            result.errors.append(f"{path}:{lineno}: {note}")
+            result.errors.append(f"{shown_path(path)}:{lineno}: {note}")
         first_line[article.id] = lineno
         result.articles.append(article)
     return result
@@ -592,7 +597,7 @@ def iter_source_files(path: Path) -> Iterator[Path]:
         yield path
         return
     if not path.is_dir():
-        raise CorpusError(f"no such file: {path}")
+        raise CorpusError(f"no such file: {shown_path(path)}")
     found: list[Path] = []
 
     def unlistable(err: OSError) -> None:
@@ -655,12 +660,12 @@ def _load(path: Path) -> tuple[bytes, str | None]:
         # JSONL is judged line by line: NUL padding left by a crash costs only its lines.
         return data, decode_text(data, nul_ok=suffix == ".jsonl")
     except CorpusError as e:
-        raise CorpusError(f"{path}: {e}") from None
+        raise CorpusError(f"{shown_path(path)}: {e}") from None
     except NotTextError as e:
-        raise CorpusError(f"{path}: {e}") from None
+        raise CorpusError(f"{shown_path(path)}: {e}") from None
     except Exception as e:  # PermissionError, EIO, MemoryError...: this file only
         log.debug("reading %s failed", path, exc_info=True)
-        raise CorpusError(f"{path}: {describe_error(e)}") from None
+        raise CorpusError(f"{shown_path(path)}: {describe_error(e)}") from None
 
 
 def read_file(path: Path, *, overrides: dict | None = None, max_chars: int = MAX_ARTICLE_CHARS) -> ReadResult:
@@ -676,13 +681,13 @@ def read_file(path: Path, *, overrides: dict | None = None, max_chars: int = MAX
     path = Path(path)
     problem = _not_a_file(path)
     if problem:
-        raise CorpusError(f"{path}: {problem}")
+        raise CorpusError(f"{shown_path(path)}: {problem}")
     if not path.is_file():
-        raise CorpusError(f"no such file: {path}")
+        raise CorpusError(f"no such file: {shown_path(path)}")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise CorpusError(
-            f"unsupported file type '{suffix or path.name}': {path} "
+            f"unsupported file type '{shown_path(suffix or path.name)}': {shown_path(path)} "
             f"(supported: {', '.join(SUPPORTED_SUFFIXES)})"
         )
     cli = _check_overrides(overrides)
@@ -696,11 +701,11 @@ def read_file(path: Path, *, overrides: dict | None = None, max_chars: int = MAX
         article = _read_document(path, data, text, cli)
         article, note = cap_article(article, max_chars)
     except CorpusError as e:
-        return ReadResult(errors=[f"{path}: {e}"])
+        return ReadResult(errors=[f"{shown_path(path)}: {e}"])
     except Exception as e:  # a parser crash (markdown-it recursion, lxml...) costs this file only
         log.debug("parsing %s failed", path, exc_info=True)
-        return ReadResult(errors=[f"{path}: {describe_error(e)}"])
-    return ReadResult(articles=[article], errors=[f"{path}: {note}"] if note else [])
+        return ReadResult(errors=[f"{shown_path(path)}: {describe_error(e)}"])
+    return ReadResult(articles=[article], errors=[f"{shown_path(path)}: {note}"] if note else [])
 
 
 def _read_document(path: Path, data: bytes, text: str | None, cli: dict[str, Any]) -> Article:

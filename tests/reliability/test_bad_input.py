@@ -401,3 +401,19 @@ def test_a_directory_of_bad_files_ingests_the_good_ones(make_service, tmp_path):
             assert not RAW_CONTROL_RE.search(value), repr(value)
     assert report.embedded == len(stored)
     assert svc.ask("How many smartphones did Huawei ship in the third quarter?").hits[0].passage.text == GOOD
+
+
+def test_hostile_file_names_give_printable_messages_and_clean_articles(tmp_path):
+    """A file name with an escape sequence or invalid UTF-8 must not reach the terminal raw."""
+    evil = Path(os.fsdecode(bytes(tmp_path) + b"/evil\x1b[2J\xff name.txt"))
+    evil.write_text(f"{GOOD}\n", encoding="utf-8")
+    article = read_file(evil).articles[0]
+    _assert_clean([article])
+    assert article.title == "Evil\ufffd name" and "%1B%5B2J%FF" in article.url
+    binary = Path(os.fsdecode(bytes(tmp_path) + b"/bin\x1b]0;x\x07\xfe.md"))
+    binary.write_bytes(PNG)
+    with pytest.raises(CorpusError) as exc:
+        read_file(binary)
+    message = str(exc.value)
+    assert message == f"{tmp_path}/bin\ufffd.md: looks like a binary file, not text (PNG image)"
+    message.encode("utf-8")
