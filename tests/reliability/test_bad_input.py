@@ -192,6 +192,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 GZIP = gzip.compress(b"Huawei " * 2000)
 RANDOM_NO_NUL = bytes((i * 73 + 11) % 255 + 1 for i in range(8000))  # no NUL, no signature
 ZLIB = zlib.compress(os.urandom(4000))  # no known signature; random bytes
+HIGH_ONLY = bytes((i * 97 + 13) % 128 + 128 for i in range(6000))  # bytes 0x80-0xFF only
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".md", ".jsonl", ".html"])
@@ -230,13 +231,22 @@ def test_nul_padding_in_jsonl_costs_only_its_line(tmp_path):
         read_file(path)
 
 
-@pytest.mark.parametrize("data", [RANDOM_NO_NUL, ZLIB], ids=["high-bytes", "compressed"])
+@pytest.mark.parametrize("data", [RANDOM_NO_NUL, ZLIB], ids=["no-nul", "compressed"])
 def test_random_binary_without_a_signature_is_refused(tmp_path, data):
     path = tmp_path / "noise.txt"
     path.write_bytes(data)
     with pytest.raises(CorpusError) as exc:
         read_file(path)
     assert str(exc.value).startswith(f"{path}: looks like a binary file, not text (")
+
+
+def test_bytes_no_charset_fits_are_refused_by_charset_detection(tmp_path):
+    """No NUL, no control byte, not UTF-8: charset-normalizer finds no encoding it trusts."""
+    path = tmp_path / "noise.md"
+    path.write_bytes(HIGH_ONLY)
+    with pytest.raises(CorpusError) as exc:
+        read_file(path)
+    assert str(exc.value) == f"{path}: looks like a binary file, not text (no character encoding fits)"
 
 
 def test_text_in_other_encodings_is_still_text(tmp_path):
