@@ -520,7 +520,8 @@ def _read_jsonl(path: Path, text: str, max_chars: int = MAX_ARTICLE_CHARS) -> Re
     """
     result = ReadResult()
     first_line: dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: U+2028, NEL or a form feed may sit inside a JSON string.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -427,3 +427,13 @@ def test_hostile_file_names_give_printable_messages_and_clean_articles(tmp_path)
     message = str(exc.value)
     assert message == f"{tmp_path}/bin\ufffd.md: looks like a binary file, not text (PNG image)"
     message.encode("utf-8")
+
+
+def test_unicode_line_separators_inside_json_strings_do_not_split_the_line(tmp_path):
+    path = tmp_path / "seps.jsonl"
+    text = GOOD.replace(" million ", " million\u2028\x85\x0c")
+    path.write_text(json.dumps(_record("s1", text), ensure_ascii=False) + "\n" + json.dumps(_record("s2", OTHER)) + "\n",
+                    encoding="utf-8")
+    result = read_file(path)
+    assert result.errors == [] and [a.id for a in result.articles] == ["s1", "s2"]
+    assert _paragraphs(result)[0] == GOOD
