@@ -66,6 +66,13 @@ def _bom_encoding(data: bytes) -> str | None:
     return next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
 
 
+def _signature_proven(signature: bytes, head: bytes) -> bool:
+    """A signature that is also plain text ("MZ", "ID3", "BZh") counts only with binary bytes near it."""
+    if not (signature.isascii() and signature.decode().isprintable()) or signature == b"%PDF-":
+        return True
+    return any(b in _CONTROL_BYTES for b in head[:512])
+
+
 def binary_reason(data: bytes, *, nul_ok: bool = False) -> str | None:
     """Why these bytes are not text (signature, NUL bytes, control bytes), or None.
 
@@ -77,7 +84,7 @@ def binary_reason(data: bytes, *, nul_ok: bool = False) -> str | None:
     if _bom_encoding(head) in ("utf-16", "utf-32"):
         return None
     for signature, kind in _SIGNATURES:
-        if head.startswith(signature) and (kind != "Windows executable" or b"\x00" in head[:512]):
+        if head.startswith(signature) and _signature_proven(signature, head):
             return f"looks like a binary file, not text ({kind})"
     nuls = head.count(b"\x00")
     if nuls and (not nul_ok or nuls > len(head) / 2):

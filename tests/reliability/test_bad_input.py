@@ -437,3 +437,10 @@ def test_unicode_line_separators_inside_json_strings_do_not_split_the_line(tmp_p
     result = read_file(path)
     assert result.errors == [] and [a.id for a in result.articles] == ["s1", "s2"]
     assert _paragraphs(result)[0] == GOOD
+
+
+@pytest.mark.parametrize("start", ["ID3 tags are", "MZ and the", "BZh is not", "RIFF between", "OggS said"])
+def test_text_that_starts_like_a_binary_signature_is_text(tmp_path, start):
+    path = tmp_path / "lookalike.txt"
+    path.write_text(f"{start} {GOOD}\n", encoding="utf-8")
+    assert _paragraphs(read_file(path)) == [f"{start} {GOOD}"]
