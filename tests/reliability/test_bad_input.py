@@ -411,6 +411,9 @@ def test_a_directory_of_bad_files_ingests_the_good_ones(make_service, tmp_path):
             assert not RAW_CONTROL_RE.search(value), repr(value)
     assert report.embedded == len(stored)
     assert svc.ask("How many smartphones did Huawei ship in the third quarter?").hits[0].passage.text == GOOD
+    # invalid UTF-8 (as argv/stdin decode it) and escape sequences in a question are cleaned, not fatal
+    hostile = "How many smartphones did Huawei \udcff\udcfe ship\x1b]0;x\x07\x1b[31m in the third quarter?"
+    assert svc.ask(hostile).hits[0].passage.text == GOOD
 
 
 def test_hostile_file_names_give_printable_messages_and_clean_articles(tmp_path):
