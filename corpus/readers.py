@@ -3,6 +3,10 @@
 The `parse_*` functions are pure (text in, raw Article out) so that a fetcher can reuse
 them on downloaded pages; `read_file` adds what only a file has (sidecar metadata, a
 file:// url, a modification date) and runs `clean_article` on every article.
+
+Bad input costs only itself: a file that cannot be read, is binary (corpus.textfile) or
+crashes a parser is one "FILE: reason" line, a bad JSONL line one "FILE:LINE: reason"
+line, and an article over the size limit (corpus.limits) is cut with a note.
 """
 from __future__ import annotations
 
@@ -62,6 +66,8 @@ def describe_error(exc: BaseException) -> str:
         return "no such file (removed while reading?)"
     if isinstance(exc, OSError):
         return f"cannot read: {exc.strerror or exc}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
     if isinstance(exc, UnicodeError):
         return f"cannot decode the text: {exc.reason if hasattr(exc, 'reason') else exc}"
     detail = " ".join(str(exc).split())[:200]
@@ -573,8 +579,8 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CorpusError(f"unreadable sidecar {sidecar.name}: {e}") from None
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bad UTF-8
+        raise CorpusError(f"unreadable sidecar {shown_path(sidecar.name)}: {describe_error(e)}") from None
     if not isinstance(data, dict):
         raise CorpusError(f"sidecar {sidecar.name} must hold a JSON object")
     unknown = set(data) - set(METADATA_KEYS)
@@ -594,11 +600,17 @@ def iter_source_files(path: Path) -> Iterator[Path]:
     each as one error line instead of the walk failing or skipping them silently.
     """
     path = Path(path)
-    if path.is_file() or (not path.is_dir() and (path.is_symlink() or path.exists())):
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists() or path.is_symlink()
+    except OSError:  # e.g. a parent directory that cannot be searched: read_file says why
         yield path
         return
-    if not path.is_dir():
+    if not exists:
         raise CorpusError(f"no such file: {shown_path(path)}")
+    if not is_dir:
+        yield path
+        return
     found: list[Path] = []
 
     def unlistable(err: OSError) -> None:

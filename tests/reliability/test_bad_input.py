@@ -136,6 +136,11 @@ def test_unreadable_file_and_directory_without_root(tmp_path):
         with pytest.raises(CorpusError) as exc:
             read_file(sub)
         assert str(exc.value) == f"{sub}: cannot list the directory: permission denied"
+        inside = sub / "x.md"  # a path under a directory that cannot be searched
+        assert list(iter_source_files(inside)) == [inside]
+        with pytest.raises(CorpusError) as exc:
+            read_file(inside)
+        assert str(exc.value) == f"{inside}: permission denied"
         assert _paragraphs(read_file(tmp_path / "a.txt")) == [GOOD]
     finally:
         locked.chmod(0o644)
@@ -447,3 +452,13 @@ def test_text_that_starts_like_a_binary_signature_is_text(tmp_path, start):
     path = tmp_path / "lookalike.txt"
     path.write_text(f"{start} {GOOD}\n", encoding="utf-8")
     assert _paragraphs(read_file(path)) == [f"{start} {GOOD}"]
+
+
+def test_a_bad_sidecar_is_one_error_for_its_file(tmp_path):
+    (tmp_path / "a.txt").write_text(f"{GOOD}\n", encoding="utf-8")
+    (tmp_path / "a.json").write_text("[" * 1100 + "]" * 1100, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(f"{OTHER}\n", encoding="utf-8")
+    (tmp_path / "b.json").write_bytes(b"{\"title\": \"x\xff\"")
+    assert read_file(tmp_path / "a.txt").errors == [f"{tmp_path / 'a.txt'}: unreadable sidecar a.json: nested too deeply to read"]
+    [error] = read_file(tmp_path / "b.txt").errors
+    assert error.startswith(f"{tmp_path / 'b.txt'}: unreadable sidecar b.json: ")
