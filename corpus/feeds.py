@@ -27,7 +27,7 @@ from .fetch import FetchError, FetchResult, Fetcher
 from .limits import cap_article
 from .model import Article, article_id_for_url
 from .readers import CorpusError, parse_html
-from .text import word_count
+from .text import normalize_text, word_count
 
 if TYPE_CHECKING:
     from corpus.store import Store
@@ -137,7 +137,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Fee
             continue
         seen.add(key)
         entries.append(FeedEntry(
-            key=key, link=link, title=(e.get("title") or "").strip() or None,
+            key=key, link=link, title=normalize_text(e.get("title") or "") or None,
             # dict.get: feedparser's own get maps a missing `updated` to `published`, with a warning
             published=_date_from_struct(e.get("published_parsed") or dict.get(e, "updated_parsed")),
             version=(dict.get(e, "updated") or e.get("published") or "").strip(),
@@ -152,7 +152,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Fee
                         f"used the {len(entries)} entries recovered")
     elif not entries:
         warnings.append("the feed has no entries")
-    title = (d.feed.get("title") or "").strip() or None
+    title = normalize_text(d.feed.get("title") or "") or None  # shown in the CLI and on Discord: no controls
     return Feed(url=url, title=title, kind=d.get("version") or "unknown", entries=tuple(entries),
                 warnings=tuple(warnings))
 

@@ -462,3 +462,14 @@ def test_a_bad_sidecar_is_one_error_for_its_file(tmp_path):
     assert read_file(tmp_path / "a.txt").errors == [f"{tmp_path / 'a.txt'}: unreadable sidecar a.json: nested too deeply to read"]
     [error] = read_file(tmp_path / "b.txt").errors
     assert error.startswith(f"{tmp_path / 'b.txt'}: unreadable sidecar b.json: ")
+
+
+def test_feed_and_entry_titles_lose_their_controls():
+    from corpus.feeds import parse_feed
+
+    rss = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Tech\x1b]0;pwned\x07 News&#x202e;</title>'
+           b'<link>https://example.com/</link><item><title>Huawei &#27;[31mships</title>'
+           b'<link>https://example.com/a</link><guid>a</guid></item></channel></rss>')
+    feed = parse_feed(rss, url="https://example.com/feed")
+    assert feed.title == "Tech News"
+    assert [e.title for e in feed.entries] == ["Huawei ships"]
