@@ -1,18 +1,17 @@
 """The terminal side of the community features: `roundup-bot timeline NAME` and `roundup-bot stats`.
 
-Kept beside bot/cli.py so the CLI module only wires them in (parser, dispatch).
+Kept beside bot/cli.py so the CLI module only wires them in (parser, dispatch); their renderers
+are in bot/console.py with the others.
 """
 from __future__ import annotations
 
 import json
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from bot.console import print_stats, print_timeline
 from bot.service import RoundupService
-from bot.stats import Stats, collect
-from bot.timeline import Timeline
+from bot.stats import collect
 
 
 def add_parsers(sub, common, iso_date) -> None:
@@ -28,40 +27,6 @@ def add_parsers(sub, common, iso_date) -> None:
     p.add_argument("--since", type=iso_date, help="only questions asked on or after this date")
     p.add_argument("--csv", action="store_true", help="print questions per day as CSV")
     p.add_argument("--json", action="store_true", help="print JSON")
-
-
-def print_timeline(console: Console, tl: Timeline) -> None:
-    if not tl.entries:
-        console.print(f"The roundups don't mention [bold]{escape(tl.name)}[/]"
-                      + (f" between {tl.since or 'the start'} and {tl.until or 'now'}" if tl.since or tl.until else "")
-                      + ".")
-        if tl.suggestions:
-            console.print("Names they do cover: " + ", ".join(escape(s) for s in tl.suggestions))
-        return
-    read = f" [dim](read {escape(repr(tl.asked))} as {escape(tl.name)})[/]" if tl.asked.lower() != tl.name.lower() else ""
-    console.print(f"[bold]{escape(tl.name)}[/]: {len(tl.entries)} roundups{read}")
-    for e in tl.entries:
-        console.print(f"[bold]{e.published}[/] {escape(e.sentence)}")
-        console.print(f"           [dim]{escape(e.title)}[/] [blue]{escape(e.url)}[/]")
-
-
-def print_stats(console: Console, stats: Stats) -> None:
-    share = f"{stats.answered_share:.0%}" if stats.answered_share is not None else "n/a"
-    conf = f"{stats.median_confidence:.2f}" if stats.median_confidence is not None else "n/a"
-    console.print(f"[bold]{stats.asked}[/] questions, {stats.answered} answered ({share}); median confidence {conf}")
-    if stats.days:
-        table = Table("date", "questions", "answered")
-        for d, a, n in stats.days:
-            table.add_row(d, str(a), str(n))
-        console.print(table)
-    reasons = ", ".join(f"{k}: {v}" for k, v in stats.reasons.most_common())
-    console.print(f"Feedback: {stats.up} up, {stats.down} down" + (f" ({escape(reasons)})" if reasons else ""))
-    for d in stats.details:
-        console.print(f"  [dim]> {escape(d)}[/]")
-    if stats.gaps:
-        console.print("[bold]Not covered yet[/] (unanswered questions, grouped):")
-        for g in stats.gaps:
-            console.print(f"  {g.count}x {escape(g.question)}")
 
 
 def cmd_timeline(svc: RoundupService, args, out: Console, err: Console) -> int:

@@ -5,9 +5,9 @@ import re
 
 import discord
 
-from embeddings.digest import Digest
+from digests.summary import Digest
+from digests.trend import Trend
 from embeddings.search import Answer, Hit
-from embeddings.trend import Trend
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096

@@ -32,12 +32,6 @@ CREATE TABLE IF NOT EXISTS bot_feedback (
     at TEXT NOT NULL,
     PRIMARY KEY (answer_id, user_id)
 );
-CREATE TABLE IF NOT EXISTS bot_guild_settings (
-    guild_id INTEGER PRIMARY KEY,
-    handoff_channel_id INTEGER,
-    updated_by INTEGER,
-    updated_at TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS bot_channel_settings (
     guild_id INTEGER NOT NULL,
     channel_id INTEGER NOT NULL,
@@ -48,7 +42,8 @@ CREATE TABLE IF NOT EXISTS bot_channel_settings (
 );
 """
 
-# Columns added after the first release: existing databases gain them on start (ALTER TABLE ADD COLUMN).
+# Step 2 (issues 12 and 14): every question kept with its scores, feedback reasons, auto-answer
+# channels and the moderator hand-off channel.
 _ADDED_COLUMNS = {
     "bot_answers": {
         "answered": "INTEGER NOT NULL DEFAULT 1",
@@ -60,6 +55,18 @@ _ADDED_COLUMNS = {
     "bot_feedback": {"reason": "TEXT", "detail": "TEXT", "scores": "TEXT"},
     "bot_channel_settings": {"autoanswer": "INTEGER NOT NULL DEFAULT 0"},
 }
+_STEP_2 = """
+CREATE TABLE IF NOT EXISTS bot_guild_settings (
+    guild_id INTEGER PRIMARY KEY,
+    handoff_channel_id INTEGER,
+    updated_by INTEGER,
+    updated_at TEXT NOT NULL
+);
+""" + "\n".join(
+    f"ALTER TABLE {table} ADD COLUMN {name} {decl};" for table, cols in _ADDED_COLUMNS.items()
+    for name, decl in cols.items())
+
+STEPS = (_SCHEMA, _STEP_2)
 
 REASONS = {"wrong": "Wrong answer", "outdated": "Outdated", "not_covered": "Not covered", "other": "Other"}
 
@@ -85,16 +92,7 @@ class AnswerRecord:
 class BotState:
     def __init__(self, store: Store):
         self.store = store
-        store.ensure_schema(_SCHEMA)
-        self._add_columns()
-
-    def _add_columns(self) -> None:
-        for table, columns in _ADDED_COLUMNS.items():
-            have = {r[1] for r in self.store.execute(f"PRAGMA table_info({table})")}
-            missing = [f"ALTER TABLE {table} ADD COLUMN {name} {decl};"
-                       for name, decl in columns.items() if name not in have]
-            if missing:
-                self.store.ensure_schema("\n".join(missing))
+        store.migrate("bot_state", STEPS)  # append a step to change these tables
 
     # -- answers: what follow-ups and buttons refer back to ---------------------------------
 
