@@ -92,6 +92,10 @@ async def test_timeline_page_button_failing(world, tmp_path, monkeypatch):
     env, _, channel, _, _, alice, _ = world
     await asyncio.to_thread(env.bot.service.ingest, [meituan_roundups(tmp_path / "m.jsonl")])
     message = (await alice.slash(channel, "timeline", name="Meituan")).response
+    real = env.bot.service.timeline
+    env.bot.service.timeline = boom
+    private_error(await alice.click(message, label="Next"))
+    env.bot.service.timeline = real
     monkeypatch.setattr(render, "timeline_embed", boom)
     private_error(await alice.click(message, label="Next"))
 

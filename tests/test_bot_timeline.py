@@ -112,8 +112,25 @@ async def test_more_than_ten_roundups_page_with_buttons(world, tmp_path):
     days = dates_of(first) + dates_of(page2)
     assert len(days) == 13 and days == sorted(days)
     prev = await alice.click(message, label="Previous")
-    back = prev.response.embeds[0] if prev.response and prev.response.embeds else None
-    assert back is not None and back.footer.text.startswith("Page 1/2")
+    assert prev.response.embeds[0].footer.text.startswith("Page 1/2")
+
+
+async def test_timeline_pages_survive_a_restart(world, tmp_path, bot_settings, encoder):
+    from bot.app import create_bot
+    from bot.service import RoundupService
+
+    env, _, channel, alice = world
+    await asyncio.to_thread(env.bot.service.ingest, [meituan_roundups(tmp_path / "meituan.jsonl")])
+    message = (await alice.slash(channel, "timeline", name="meituan", since="2022-01-01")).response
+    fresh = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
+    try:
+        await env.restart_bot(fresh)
+        page2 = (await alice.click(message, label="Next")).response.embeds[0]
+        assert page2.footer.text.startswith("Page 2/2") and len(dates_of(page2)) == 3
+    finally:
+        if fresh.session is not None and not fresh.session.closed:
+            await fresh.session.close()
+        fresh.service.close()
 
 
 def test_cli_timeline(tmp_path, monkeypatch, capsys, encoder):

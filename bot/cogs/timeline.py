@@ -17,38 +17,62 @@ from embeddings.search import QuestionError
 log = logging.getLogger(__name__)
 
 
-class TimelinePages(discord.ui.View):
-    """Previous/Next past ten entries. Not persistent: after 15 minutes the buttons go quiet."""
+class TimelinePage(discord.ui.DynamicItem[discord.ui.Button],
+                   template=r"roundup:tl:(?P<dir>prev|next):(?P<page>\d+):(?P<since>[0-9-]*):(?P<until>[0-9-]*):(?P<name>.+)"):
+    """◀/▶ past ten roundups. Persistent: the custom id carries the name, dates and target page,
+    so the buttons work after a restart; the click re-reads the timeline (cached sentence vectors)."""
 
-    def __init__(self, timeline: Timeline):
-        super().__init__(timeout=900)
-        self.timeline = timeline
-        self.page = 0
-        self._sync()
+    def __init__(self, direction: str, page: int, name: str, since: str | None, until: str | None,
+                 *, disabled: bool = False):
+        custom_id = f"roundup:tl:{direction}:{page}:{since or ''}:{until or ''}:{name}"
+        prev = direction == "prev"
+        super().__init__(discord.ui.Button(label="Previous" if prev else "Next", emoji="◀️" if prev else "▶️",
+                                           style=discord.ButtonStyle.secondary, custom_id=custom_id,
+                                           disabled=disabled))
+        self.page, self.name, self.since, self.until = page, name, since, until
 
-    def _sync(self) -> None:
-        self.previous.disabled = self.page == 0
-        self.next.disabled = self.page >= self.timeline.pages - 1
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(match["dir"], int(match["page"]), match["name"], match["since"] or None, match["until"] or None)
 
-    async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        self.page = max(0, min(page, self.timeline.pages - 1))
-        self._sync()
-        await interaction.response.edit_message(embed=render.timeline_embed(self.timeline, self.page), view=self)
-
-    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
     @guarded
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, self.page - 1)
+    async def callback(self, interaction: discord.Interaction[RoundupBot]) -> None:
+        bot = interaction.client
+        await interaction.response.defer()  # acknowledged at once; the page follows
+        tl = await bot.run_blocking(bot.service.timeline, self.name, since=self.since, until=self.until)
+        page = max(0, min(self.page, tl.pages - 1))
+        kwargs = {"embed": render.timeline_embed(tl, page)}
+        view = pages_view(tl, page)
+        if view is not None:
+            kwargs["view"] = view
+        await interaction.edit_original_response(**kwargs)
 
-    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary)
-    @guarded
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, self.page + 1)
+
+def pages_view(tl: Timeline, page: int = 0) -> discord.ui.View | None:
+    """Previous/Next for a timeline longer than a page; None when it fits on one (or the name is
+    too long for a button id: then the first page is all that is shown)."""
+    if tl.pages <= 1:
+        return None
+    name = tl.asked if len(tl.asked) <= 50 else tl.name
+    if len(f"roundup:tl:next:{tl.pages}:{tl.since or ''}:{tl.until or ''}:{name}") > 100:
+        log.info("timeline name too long for page buttons: %r", name[:60])
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(TimelinePage("prev", max(0, page - 1), name, tl.since, tl.until, disabled=page == 0))
+    view.add_item(TimelinePage("next", min(tl.pages - 1, page + 1), name, tl.since, tl.until,
+                               disabled=page >= tl.pages - 1))
+    return view
 
 
 class TimelineCog(commands.Cog, name="Timeline"):
     def __init__(self, bot: RoundupBot):
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(TimelinePage)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(TimelinePage)
 
     @app_commands.command(name="timeline", description="What the roundups said about a name, roundup by roundup")
     @app_commands.describe(name="A company, person or topic, e.g. Huawei, 华为 or ant group",
@@ -68,8 +92,9 @@ class TimelineCog(commands.Cog, name="Timeline"):
             await interaction.followup.send(str(exc), ephemeral=True)
             return
         kwargs = {"embed": render.timeline_embed(tl)}
-        if tl.pages > 1:
-            kwargs["view"] = TimelinePages(tl)
+        view = pages_view(tl)
+        if view is not None:
+            kwargs["view"] = view
         await interaction.followup.send(**kwargs)
 
     @timeline.autocomplete("name")
