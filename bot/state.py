@@ -51,6 +51,7 @@ _ADDED_COLUMNS = {
         "confidence": "REAL",
         "context": "TEXT",  # the bounded context a follow-up was searched with
         "via": "TEXT",  # slash | mention | auto | dm
+        "handed_off_at": "TEXT",  # when a member passed the question to the moderators
     },
     "bot_feedback": {"reason": "TEXT", "detail": "TEXT", "scores": "TEXT"},
     "bot_channel_settings": {"autoanswer": "INTEGER NOT NULL DEFAULT 0"},
@@ -210,6 +211,17 @@ class BotState:
         rows = self.store.execute(
             "SELECT channel_id FROM bot_channel_settings WHERE guild_id = ? AND autoanswer = 1", (guild_id,))
         return [r[0] for r in rows]
+
+    def claim_handoff(self, answer_id: int) -> bool:
+        """True the first time an answer is handed to the moderators; later clicks post nothing."""
+        with self.store.transaction() as conn:
+            cur = conn.execute("UPDATE bot_answers SET handed_off_at = ? WHERE id = ? AND handed_off_at IS NULL",
+                               (utcnow(), answer_id))
+            return cur.rowcount == 1
+
+    def release_handoff(self, answer_id: int) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE bot_answers SET handed_off_at = NULL WHERE id = ?", (answer_id,))
 
     def handoff_channel(self, guild_id: int | None) -> int | None:
         if guild_id is None:

@@ -193,14 +193,23 @@ async def test_bad_dates_and_blank_questions_are_refused_privately(world):
     assert r.ephemeral and "empty" in r.response.content
 
 
-async def test_injected_rest_failure_on_the_follow_up_is_handled_and_logged(world, caplog):
+async def test_injected_rest_failure_on_the_follow_up_falls_back_to_text(world, caplog):
     env, _, channel, alice, _ = world
     env.inject_error("POST", "/webhooks/*", status=500, times=1)
+    with caplog.at_level(logging.WARNING):
+        result = await alice.slash(channel, "ask", question=TIKTOK)
+    assert "trying a plain message" in caplog.text
+    msg = result.followups[-1] if result.followups else result.response
+    assert "Singapore" in msg.content and not msg.embeds
+
+
+async def test_injected_rest_failures_on_answer_and_fallback_end_in_a_short_error(world, caplog):
+    env, _, channel, alice, _ = world
+    env.inject_error("POST", "/webhooks/*", status=500, times=2)
     with caplog.at_level(logging.ERROR):
         result = await alice.slash(channel, "ask", question=TIKTOK)
     assert "command /ask failed" in caplog.text
     assert any("injected by test" in str(e) for e in env.errors)  # logged, not lost
-    assert result.followups or result.response
     msg = result.followups[-1] if result.followups else result.response
     assert msg.content == SORRY
 

@@ -78,7 +78,7 @@ async def test_refusal_hands_off_to_the_moderator_channel_pinging_no_one(world):
     assert [b["label"] for b in buttons(refusal)] == ["Ask a moderator"]
     before = len(env.http_requests)
     click = await bob.click(refusal, label="Ask a moderator")
-    assert click.ephemeral and str(mods_channel.id) in click.response.content
+    assert click.ephemeral and "Passed on" in click.response.content and str(mods_channel.id) in click.response.content
     posted = mods_channel.history()[-1]
     show(posted.embeds[0], "hand-off post")
     text = json.dumps(posted.embeds[0].to_dict()) + posted.content
@@ -88,6 +88,9 @@ async def test_refusal_hands_off_to_the_moderator_channel_pinging_no_one(world):
                 and r.path == f"/channels/{mods_channel.id}/messages")
     allowed = post.json["allowed_mentions"]
     assert allowed["parse"] == [] and not allowed.get("users") and not allowed.get("roles")
+    again = await alice.click(refusal, label="Ask a moderator")  # once per question
+    assert again.ephemeral and "Already passed on" in again.response.content
+    assert len(mods_channel.history()) == 1
 
 
 async def test_stats_show_unanswered_questions_grouped(world, tmp_path, capsys):

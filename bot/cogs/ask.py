@@ -167,7 +167,11 @@ class Ask(commands.Cog):
         reply = await self.answer(question, user_id=interaction.user.id, guild_id=interaction.guild_id,
                                   channel_id=interaction.channel_id, since=since, until=until,
                                   shown=min(results, SHOWN))
-        message = await interaction.followup.send(**reply.kwargs(), wait=True)
+        try:
+            message = await interaction.followup.send(**reply.kwargs(), wait=True)
+        except discord.HTTPException as exc:  # discord.py's own retries are spent: the answer as text, once
+            log.warning("sending an /ask answer failed (%s %s); trying a plain message", exc.status, exc.code)
+            message = await interaction.followup.send(render.clip(render.embed_text(reply.embed), 1900), wait=True)
         await self.bot.run_blocking(self.bot.state.attach_message, reply.answer_id, message_id=message.id)
 
     # -- mentions, replies, threads and auto-answer channels -------------------------------------

@@ -69,6 +69,7 @@ class Feedback(discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:fb:
         if self.vote == "down":
             await interaction.response.send_modal(FeedbackModal(record))
             return
+        await interaction.response.defer(ephemeral=True, thinking=True)  # a write may wait behind an ingest
         await bot.run_blocking(bot.state.record_feedback, record, interaction.user.id, 1)
         await send_ephemeral(interaction, "Thanks! Glad it helped.")
 
@@ -92,12 +93,25 @@ class HandOff(discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:hand
     @guarded
     async def callback(self, interaction: discord.Interaction[RoundupBot]) -> None:
         bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the post may take a retry or two
         record = await bot.run_blocking(bot.state.answer, self.answer_id)
         target_id = await bot.run_blocking(bot.state.handoff_channel, interaction.guild_id)
         channel = interaction.guild.get_channel(target_id) if (interaction.guild and target_id) else None
         if record is None or channel is None:
             await send_ephemeral(interaction, "This server has no moderator channel set any more.")
             return
+        if not await bot.run_blocking(bot.state.claim_handoff, record.id):
+            await send_ephemeral(interaction, f"Already passed on to the moderators in {channel.mention}.")
+            return
+        try:
+            await self._post(interaction, record, channel)
+        except Exception:
+            await bot.run_blocking(bot.state.release_handoff, record.id)  # a later click may try again
+            raise
+        await send_ephemeral(interaction, f"Passed on to the moderators in {channel.mention}.")
+
+    @staticmethod
+    async def _post(interaction: discord.Interaction, record: AnswerRecord, channel) -> None:
         source = interaction.message
         original = source.reference.message_id if source and source.reference else (source.id if source else None)
         link = jump_url(interaction.guild_id, source.channel.id, original) if original else None
@@ -106,4 +120,3 @@ class HandOff(discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:hand
         if link:
             embed.add_field(name="Where", value=f"[original message](<{link}>)")
         await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
-        await send_ephemeral(interaction, f"Passed on to the moderators in {channel.mention}.")
