@@ -66,22 +66,47 @@ def canonical_name(text: str, aliases: AliasTable) -> str:
 
 def best_sentence(sentences: Sequence[str], vectors: np.ndarray, query: np.ndarray,
                   mentions: Callable[[str], bool]) -> str | None:
-    """The sentence that names it and is closest in meaning to it; any closest one if none names it."""
+    """The sentence that names it and is closest in meaning to it; any closest one if none names it.
+
+    A sentence that opens with the name is about it ("Tencent bought..."), one that names it in
+    passing less so ("..., as Alibaba had done"): the earlier the name, the small bonus.
+    """
     if not sentences:
         return None
     scores = vectors @ query.reshape(-1) if len(vectors) else np.zeros(len(sentences))
     naming = [i for i, s in enumerate(sentences) if mentions(s)]
-    pool = naming or range(len(sentences))
-    return sentences[max(pool, key=lambda i: (float(scores[i]), -i))]
+    if not naming:
+        return sentences[max(range(len(sentences)), key=lambda i: (float(scores[i]), -i))]
+
+    def opening(i: int) -> float:
+        words = sentences[i].split()
+        first = next((n for n in range(len(words)) if mentions(" ".join(words[:n + 1]))), len(words))
+        return 0.1 * (1 - min(first, 10) / 10)
+
+    return sentences[max(naming, key=lambda i: (float(scores[i]) + opening(i), -i))]
+
+
+def _copy_key(p: Passage) -> tuple:
+    return (" ".join(p.title.casefold().split()), p.published)
 
 
 def build_entries(passages: Sequence[Passage], split: Callable[[Sequence[Passage]], list[tuple[list[str], np.ndarray]]],
                   query: np.ndarray, mentions: Callable[[str], bool]) -> list[TimelineEntry]:
-    """One entry per roundup that mentions the name, in date order, with its most relevant sentence."""
+    """One entry per roundup that mentions the name, in date order, with its most relevant sentence.
+
+    Stored copies of one roundup (same title and date, or same link) make one entry.
+    """
     by_article: dict[str, list[Passage]] = {}
+    article_of: dict[tuple, str] = {}
     for p in passages:
-        if mentions(p.text) or mentions(p.section or ""):
-            by_article.setdefault(p.article_id, []).append(p)
+        if not (mentions(p.text) or mentions(p.section or "")):
+            continue
+        keys = [_copy_key(p), ("url", p.url)]
+        article = next((article_of[k] for k in keys if k in article_of), p.article_id)
+        for k in keys:
+            article_of.setdefault(k, article)
+        if article == p.article_id:  # else a copy of a roundup already listed
+            by_article.setdefault(article, []).append(p)
     entries = []
     for group in by_article.values():
         sentences: list[str] = []

@@ -227,8 +227,8 @@ class Ask(commands.Cog):
             if not enabled:
                 return
         question = self._strip_mentions(message.content)
-        if context is not None and not mentioned and is_chatter(question):
-            return  # "thanks!" in an answer's thread is for the people there
+        if not mentioned and is_chatter(question):
+            return  # "thanks!" in an answer's thread or a DM is not a question
         if not question:
             await self._send(message, content="Ask me about Chinese tech, e.g. *Where does TikTok keep American "
                                               "users' data?* or use `/ask`.")
@@ -264,7 +264,7 @@ class Ask(commands.Cog):
             log.exception("answering a message failed")
             await self._send(message, content=SORRY)
             return
-        if auto == "channel" and reply.answered:
+        if auto == "channel":
             await self._answer_in_new_thread(message, question, reply)
             return
         sent = await self._send(message, reply=reply)
