@@ -121,7 +121,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = create_encoder(self.settings.model, threads=self.settings.encoder_threads or None)
+            self._encoder = create_encoder(self.settings.model, threads=self.settings.encoder_threads or None, backend=self.settings.encoder_backend, cache_dir=self.settings.data_dir / "models")
         return self._encoder
 
     def _check_data_dir(self) -> None:

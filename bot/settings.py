@@ -24,6 +24,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     index_type: str = "flat"
     encoder_threads: int = 1  # torch threads; 0 = torch's default (all cores)
+    encoder_backend: str = "torch"  # torch | onnx | onnx-int8 (README, "Encoder backends")
     # Retrieval (see README, "Retrieval quality", for how each default was chosen on the eval set).
     retrieval: str = "hybrid"  # dense | bm25 | hybrid
     fusion: str = "weighted"  # weighted (sum of cosine and BM25 coverage) | rrf (reciprocal rank fusion)

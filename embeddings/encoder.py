@@ -1,4 +1,4 @@
-"""Text to normalised vectors. One small interface; sentence-transformers behind it."""
+"""Text to normalised vectors. One small interface; sentence-transformers (torch) or ONNX Runtime behind it."""
 from __future__ import annotations
 
 import logging
@@ -110,13 +110,25 @@ class SentenceTransformerEncoder:
         return self.encode_queries([text])
 
 
-_shared: dict[str, Encoder] = {}
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+_shared: dict[tuple, Encoder] = {}
 _shared_lock = threading.Lock()
 
 
-def create_encoder(name: str = DEFAULT_MODEL, **kwargs) -> Encoder:
-    """Factory: picks the implementation for a model setting, one shared instance per model per process."""
+def create_encoder(name: str = DEFAULT_MODEL, *, backend: str = "torch", cache_dir=None, **kwargs) -> Encoder:
+    """Factory: picks the implementation for the model and backend settings, one shared instance
+    per (model, backend, cache) per process. `cache_dir` is where ONNX exports live (onnx backends)."""
+    if backend not in BACKENDS:
+        raise EncoderError(f"unknown encoder backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    key = (name, backend, str(cache_dir) if backend != "torch" else None)
     with _shared_lock:
-        if name not in _shared:
-            _shared[name] = SentenceTransformerEncoder(name, **kwargs)
-        return _shared[name]
+        if key not in _shared:
+            if backend == "torch":
+                _shared[key] = SentenceTransformerEncoder(name, **kwargs)
+            else:
+                from embeddings.onnx_encoder import OnnxEncoder  # onnxruntime only when asked for
+
+                variant = "int8" if backend == "onnx-int8" else "fp32"
+                _shared[key] = OnnxEncoder(name, variant=variant, cache_dir=cache_dir, **kwargs)
+        return _shared[key]
