@@ -156,7 +156,9 @@ def _export_fp32(files: ModelFiles, out: Path) -> None:
     """Token embeddings (last_hidden_state) with dynamic batch and sequence axes."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     model = AutoModel.from_pretrained(str(files.transformer), attn_implementation="eager").eval()
 
     class TokenEmbeddings(torch.nn.Module):
