@@ -20,9 +20,13 @@ from embeddings.onnx_export import ModelFiles, default_cache_dir, ensure_onnx
 log = logging.getLogger(__name__)
 
 
+BATCH_MIN = 16  # encode_queries with this many texts or more is batch work (digests, sentence vectors)
+
+
 class OnnxEncoder:
     """Loads lazily, once. Two sessions by job: `threads` for questions (one keeps p99 low on a busy
-    box), `batch_threads` for passages (0 = every core); they share one session when equal."""
+    box), `batch_threads` for passages and other large batches (0 = every core); they share one
+    session when equal."""
 
     def __init__(self, name: str = DEFAULT_MODEL, *, variant: str = "fp32", cache_dir: Path | None = None,
                  batch_size: int = 64, threads: int | None = 1, batch_threads: int | None = 0):
@@ -72,7 +76,7 @@ class OnnxEncoder:
         return vecs
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.threads)
+        return self._encode(texts, self.batch_threads if len(texts) >= BATCH_MIN else self.threads)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self._encode([text], self.threads)

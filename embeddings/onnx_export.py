@@ -137,7 +137,10 @@ def _build(files: ModelFiles, target: Path, variant: str) -> None:
     manifest = _read_json(target / MANIFEST, default=None)
     if check_cache(target, files, "fp32") is not None:
         manifest = None  # a new fp32 export invalidates anything derived from the old one
-        _atomic_write(target / VARIANTS["fp32"], lambda tmp: _export_fp32(files, tmp))
+        try:
+            _atomic_write(target / VARIANTS["fp32"], lambda tmp: _export_fp32(files, tmp))
+        except Exception as exc:  # no torch, an architecture the exporter cannot trace, a full disk...
+            raise EncoderError(f"cannot export {files.root} to ONNX: {exc}".splitlines()[0]) from exc
     st = files.weights.stat()
     manifest = manifest or {
         "format": FORMAT,

@@ -208,3 +208,23 @@ def test_cli_ask_on_onnx_never_imports_torch(onnx_cache, bundled_copy):
     assert proc.returncode == 0, proc.stderr[-2000:]
     answer = json.loads(proc.stdout.strip().splitlines()[-1])
     assert answer["answered"] and "Singapore" in json.dumps(answer), answer
+
+
+def test_large_batches_use_the_batch_session_questions_the_query_one(onnx_cache):
+    enc = OnnxEncoder(cache_dir=onnx_cache, threads=1, batch_threads=2)
+    enc.encode_query("one question")
+    enc.encode_queries(["a few", "sentences"])
+    assert set(enc._sessions) == {1}
+    enc.encode_queries([f"sentence {i}" for i in range(20)])
+    assert set(enc._sessions) == {1, 2}
+    assert enc._sessions[2].get_session_options().intra_op_num_threads == 2
+
+
+def test_a_model_without_weights_is_a_clear_error(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "modules.json").write_text("[]")
+    with pytest.raises(EncoderError, match="no Transformer module"):
+        OnnxEncoder(str(tmp_path / "broken"), cache_dir=tmp_path / "cache").encode_query("x")
+    (tmp_path / "broken" / "modules.json").write_text('[{"path": "", "type": "sentence_transformers.models.Transformer"}]')
+    with pytest.raises(EncoderError, match="lacks weights or tokenizer.json"):
+        OnnxEncoder(str(tmp_path / "broken"), cache_dir=tmp_path / "cache").encode_query("x")
