@@ -19,7 +19,6 @@ from embeddings.onnx_export import ModelFiles, default_cache_dir, ensure_onnx
 
 log = logging.getLogger(__name__)
 
-
 BATCH_MIN = 16  # encode_queries with this many texts or more is batch work (digests, sentence vectors)
 
 
@@ -48,6 +47,7 @@ class OnnxEncoder:
                 if self._loaded is None:
                     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                     files, path = ensure_onnx(self.name, self.cache_dir, self.variant)
+                    log.info("loading ONNX model %s (%s)", path, self.variant)
                     session = _open_session(path, self.threads)
                     self._loaded = _Loaded.open(files, path, session)
                     self._sessions[self.threads] = session

@@ -225,6 +225,7 @@ def test_a_model_without_weights_is_a_clear_error(tmp_path):
     (tmp_path / "broken" / "modules.json").write_text("[]")
     with pytest.raises(EncoderError, match="no Transformer module"):
         OnnxEncoder(str(tmp_path / "broken"), cache_dir=tmp_path / "cache").encode_query("x")
-    (tmp_path / "broken" / "modules.json").write_text('[{"path": "", "type": "sentence_transformers.models.Transformer"}]')
+    modules = [{"path": "", "type": "sentence_transformers.models.Transformer"}]
+    (tmp_path / "broken" / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(EncoderError, match="lacks weights or tokenizer.json"):
         OnnxEncoder(str(tmp_path / "broken"), cache_dir=tmp_path / "cache").encode_query("x")
