@@ -96,12 +96,21 @@ def corpus_passages(data_dir: Path | None) -> list[str]:
     return texts
 
 
-def run_cli(args: list[str], data_dir: Path, backend: str) -> tuple[subprocess.CompletedProcess, float]:
+# VmHWM, not getrusage: Linux carries ru_maxrss over from the parent through fork and exec.
+RUN_CLI = ("import re, sys\nfrom bot.cli import main\nrc = main(sys.argv[1:])\n"
+           "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+           "print(f'maxrss_kb={hwm}', file=sys.stderr)\nsys.exit(rc)\n")
+
+
+def run_cli(args: list[str], data_dir: Path, backend: str) -> tuple[subprocess.CompletedProcess, float, float]:
+    """A new process running the CLI: its output, wall seconds and peak RSS in MB."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ROUNDUP_DATA_DIR": str(data_dir),
            "ROUNDUP_ENCODER_BACKEND": backend}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    return proc, time.perf_counter() - t0
+    proc = subprocess.run([sys.executable, "-c", RUN_CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    rss = [line.split("=", 1)[1] for line in proc.stderr.splitlines() if line.startswith("maxrss_kb=")]
+    return proc, wall, int(rss[-1]) / 1024 if rss else float("nan")
 
 
 def eval_rows(backend: str, cache: Path, work: Path) -> list[list[str]]:
@@ -109,17 +118,18 @@ def eval_rows(backend: str, cache: Path, work: Path) -> list[list[str]]:
     data = work / backend
     if backend != "torch":
         shutil.copytree(cache, data / "models")
-    proc, first_s = run_cli(["eval", str(EVAL_FILE), "--json"], data, backend)
+    proc, first_s, _ = run_cli(["eval", str(EVAL_FILE), "--json"], data, backend)
     if proc.returncode != 0:
-        return [[backend, "error", proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "?"]]
+        lines = [x for x in proc.stderr.splitlines() if x.strip() and not x.startswith("maxrss_kb=")]
+        return [[backend, "error", lines[-1] if lines else "?"]]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    _, cold_s = run_cli(["ask", COLD_QUESTION], data, backend)
+    _, cold_s, cold_mb = run_cli(["ask", COLD_QUESTION], data, backend)
     rows = []
     for system in ("dense", "hybrid"):
         s = report["systems"][system]
         rows.append([backend, system, f"{s['recall_at_1']:.3f}", f"{s['mrr_at_10']:.3f}", f"{s['answer_rate']:.3f}",
                      f"{s['refusal_rate']:.3f}", f"{s['correct_answer_rate']:.3f}", f"{first_s:.0f}",
-                     f"{cold_s:.1f}"])
+                     f"{cold_s:.1f}", f"{cold_mb:.0f}"])
     return rows
 
 
@@ -157,9 +167,9 @@ def main() -> None:
                             ["backend", "threads", "passages/s", "query p50 ms", "query p99 ms", "load+1st s*"], rows))
         if quality:
             console.print(table(f"Eval ({EVAL_FILE.relative_to(ROOT)}), each backend in a fresh data dir; "
-                                "first run = ingest + eval; cold ask = a new process answering one question",
+                                "first run = ingest + eval; cold ask = a new process answering one question (wall, peak RSS)",
                                 ["backend", "system", "recall@1", "MRR@10", "answered", "refused", "right answer",
-                                 "first run s", "cold ask s"], quality))
+                                 "first run s", "cold ask s", "cold ask MB"], quality))
 
 
 if __name__ == "__main__":
