@@ -213,13 +213,8 @@ def _plain_paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
-def parse_plain_text(
-    text: str,
-    *,
-    url: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    defaults: Mapping[str, Any] | None = None,
-) -> Article:
+def parse_plain_text(text: str, *, url: str | None = None, overrides: Mapping[str, Any] | None = None,
+                     defaults: Mapping[str, Any] | None = None) -> Article:
     """Plain text: a short line without final punctuation, followed by a paragraph, is a heading.
 
     Plain text carries no metadata, so title/url come from `overrides`, `url` or `defaults`.
@@ -317,13 +312,8 @@ def _markdown_blocks(body: str) -> tuple[str | None, list[tuple[str | None, str]
     return h1, blocks
 
 
-def parse_markdown(
-    text: str,
-    *,
-    url: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    defaults: Mapping[str, Any] | None = None,
-) -> Article:
+def parse_markdown(text: str, *, url: str | None = None, overrides: Mapping[str, Any] | None = None,
+                   defaults: Mapping[str, Any] | None = None) -> Article:
     """Markdown with optional front matter; a leading `# H1` is the title if none is given.
 
     `##`/`###` (and deeper, and later H1s) start sections; each list item is a paragraph.
