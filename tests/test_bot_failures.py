@@ -174,3 +174,22 @@ async def test_mention_spam_gets_one_hourglass_and_no_extra_threads(world):
     await env.advance_time(11)
     await alice.send(channel, f"<@{me}> Why did Tencent stop streaming NBA preseason games?")
     assert "NBA" in last_with_embed(channel).embeds[0].description
+
+
+async def test_a_failing_typing_indicator_costs_no_answer(world):
+    env, _, channel, _, _, alice, _ = world
+    env.inject_error("POST", f"/channels/{channel.id}/typing", status=500, times=None)
+    await alice.send(channel, f"<@{env.bot.user.id}> {TIKTOK}")
+    assert "Singapore" in last_with_embed(channel).embeds[0].description
+
+
+async def test_a_broken_store_still_answers_a_mention_with_a_short_error(world, caplog):
+    env, _, channel, _, _, alice, _ = world
+    env.bot.state.mentions_enabled = boom
+    with caplog.at_level(logging.ERROR):
+        await alice.send(channel, f"<@{env.bot.user.id}> {TIKTOK}")
+    assert channel.history()[-1].content == SORRY
+    assert "handling a message failed" in caplog.text
+    before = len(channel.history())
+    await alice.send(channel, "just chatting, no mention")  # not addressed to the bot: no reply
+    assert len(channel.history()) == before + 1

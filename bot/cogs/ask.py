@@ -1,6 +1,7 @@
 """/ask, @mentions, follow-ups and auto-answer channels: questions in, cited roundup passages out."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -77,6 +78,22 @@ def refusal_view(answer_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(HandOff(answer_id))
     return view
+
+
+@contextlib.asynccontextmanager
+async def typing(channel: discord.abc.Messageable):
+    """"Roundup Bot is typing..." while retrieving, if Discord lets us; a failure there costs no answer."""
+    indicator = channel.typing()
+    try:
+        await indicator.__aenter__()
+    except discord.HTTPException as exc:
+        log.info("typing indicator failed (%s); answering anyway", exc.status)
+        indicator = None
+    try:
+        yield
+    finally:
+        if indicator is not None:
+            await indicator.__aexit__(None, None, None)
 
 
 @dataclass
@@ -214,6 +231,14 @@ class Ask(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self.bot.user is None:
             return
+        try:
+            await self._on_message(message)
+        except Exception:  # a broken store or a bug: whoever addressed the bot still hears back
+            log.exception("handling a message failed")
+            if self.bot.user in message.mentions or message.guild is None:
+                await self._send(message, content=SORRY)
+
+    async def _on_message(self, message: discord.Message) -> None:
         mentioned = self.bot.user in message.mentions and not message.mention_everyone
         context = None
         if message.reference is not None or isinstance(message.channel, discord.Thread):
@@ -253,7 +278,7 @@ class Ask(commands.Cog):
                               auto: str | None) -> None:
         via = auto and "auto" or ("dm" if message.guild is None else "mention")
         try:
-            async with message.channel.typing():
+            async with typing(message.channel):
                 reply = await self.answer(
                     question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None,
                     channel_id=message.channel.id, context=context, via=via)
