@@ -131,12 +131,22 @@ def quote(hit: Hit, limit: int = QUOTE_MAX) -> str:
     return md(clip(" ".join(text.split()), limit))
 
 
+def tidy_notes(notes: list[str]) -> list[str]:
+    """Each note once, and in "read 'a' as A, 'a' as A" each reading once (a name typed 300 times)."""
+    out = []
+    for note in dict.fromkeys(notes):
+        if note.startswith("read "):
+            note = "read " + ", ".join(dict.fromkeys(re.split(r", (?=')", note[5:])))
+        out.append(note)
+    return out
+
+
 def answer_footer(answer: Answer, *, articles: int, passages: int, follow_up_of: str | None = None) -> str:
     """Small print: how the question was read, what the answer rests on."""
     parts = [f"{passages} passage{'s' * (passages != 1)} from {articles} roundup{'s' * (articles != 1)}"
              f" · {answer.elapsed_ms:.0f} ms"]
     if answer.notes:
-        parts.insert(0, clip("; ".join(answer.notes), 300))
+        parts.insert(0, clip("; ".join(tidy_notes(answer.notes)), 300))
     if follow_up_of:
         parts.insert(0, clip(f"Follow-up to: {clean_question(follow_up_of)}", 200))
     return clip("\n".join(parts), FOOTER_MAX)
@@ -187,7 +197,7 @@ def not_found_embed(answer: Answer, *, first: str | None, last: str | None) -> d
     """An honest 'not in the roundups', pointing at what the corpus does cover nearby."""
     embed = discord.Embed(title=clip(clean_question(answer.question), TITLE_MAX), colour=NOT_FOUND_COLOUR)
     lines = ["That isn't in the roundups I have, so I won't guess."]
-    lines += [f"_{md(note)}_" for note in answer.notes[:2]]  # e.g. "nothing from November 2020"
+    lines += [f"_{md(clip(note, 300))}_" for note in tidy_notes(answer.notes)[:2]]  # e.g. "nothing from November 2020"
     near = []
     seen: set[str] = set()
     for hit in answer.hits:
@@ -195,7 +205,7 @@ def not_found_embed(answer: Answer, *, first: str | None, last: str | None) -> d
         if label in seen:
             continue
         seen.add(label)
-        near.append(f"• {md(label)} ({hit.passage.published})")
+        near.append(f"• {md(clip(label, 100))} ({hit.passage.published})")
         if len(near) == 3:
             break
     if near:

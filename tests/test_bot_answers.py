@@ -164,3 +164,42 @@ async def test_help_on_an_empty_corpus_has_no_examples(world, tmp_path, encoder)
         if bot.session is not None and not bot.session.closed:
             await bot.session.close()
         bot.service.close()
+
+
+def chinese_roundups(path):
+    """Three Chinese-language roundups (an English lead-in names the story) with long paragraphs and titles."""
+    from local_site import CHINESE_PARAGRAPHS
+
+    lines = []
+    for n in range(3):
+        day = f"2022-0{n + 1}-1{n}"
+        lead = f"Huawei said its smartphone shipments grew {60 + n}% in the quarter, Chinese media reported: "
+        body = [lead + CHINESE_PARAGRAPHS[1] * 4, CHINESE_PARAGRAPHS[0] * 6,
+                "华为的芯片供应仍受美国限制。" + CHINESE_PARAGRAPHS[1] * 3]
+        lines.append(json.dumps({
+            "id": f"zh-{n}", "title": "中国科技周报：" + "华为手机出货量持续增长，字节跳动迁移海外数据" * 6 + f"（第{n + 1}期）",
+            "url": f"https://example.cn/{'zhoubao/' * 20}{n}", "published": day, "source": "科技周报" * 10,
+            "sections": [{"heading": "华为" * 30, "paragraphs": body}]}, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+async def test_chinese_passages_stay_within_limits(world, tmp_path):
+    import asyncio
+
+    env, _, channel, members = world
+    report = await asyncio.to_thread(env.bot.service.ingest, [chinese_roundups(tmp_path / "zh.jsonl")])
+    assert report.ok, report.errors
+    long_q = "华为 " * 300
+    result = await members[1].slash(channel, "ask", question=long_q[:1000], since="2022-01-01")
+    embed = result.response.embeds[0]
+    show(embed, "Chinese, 1,000 characters")
+    assert_fits(embed)
+    assert embed.to_dict().__repr__().count("'华为' as Huawei") == 1  # each reading noted once
+    for member, q in zip(members, ["华为智能手机出货量增长了多少？"]):
+        result = await member.slash(channel, "ask", question=q, since="2022-01-01")
+        embed = result.response.embeds[0]
+        show(embed, f"Chinese: {q[:20]}")
+        check_answer_embed(embed)
+        assert all("中国科技周报" in line for line in sources(embed))
+        assert re.search("[\u4e00-\u9fff]", embed.description + sources(embed)[0])
