@@ -291,10 +291,11 @@ def timeline_embed(timeline, page: int = 0) -> discord.Embed:
     """One line per roundup (date, the sentence about the name, its link), ten to a page."""
     span = " ".join(x for x in (f"from {timeline.since}" if timeline.since else "",
                                 f"to {timeline.until}" if timeline.until else "") if x)
-    embed = discord.Embed(title=clip(f"Timeline: {timeline.name}", TITLE_MAX), colour=COLOUR)
+    embed = discord.Embed(title=clip(f"Timeline: {clean_question(timeline.name)}", TITLE_MAX), colour=COLOUR)
     if not timeline.entries:
         embed.colour = NOT_FOUND_COLOUR
-        lines = [f"The roundups I have don't mention **{md(clip(timeline.name, 100))}**{' ' + span if span else ''}."]
+        lines = [f"The roundups I have don't mention **{md(clip(clean_question(timeline.name), 100))}**"
+                 f"{' ' + span if span else ''}."]
         if timeline.suggestions:
             lines.append("Names they do cover: " + ", ".join(f"`{md(s)}`" for s in timeline.suggestions))
         embed.description = clip("\n".join(lines), DESCRIPTION_MAX)
@@ -310,7 +311,7 @@ def timeline_embed(timeline, page: int = 0) -> discord.Embed:
     if timeline.pages > 1:
         notes.insert(0, f"Page {page + 1}/{timeline.pages}")
     if timeline.asked.lower() != timeline.name.lower():
-        notes.append(f"read {timeline.asked!r} as {timeline.name}")
+        notes.append(f"read {clean_question(timeline.asked)!r} as {clean_question(timeline.name)}")
     embed.set_footer(text=clip(" · ".join(notes), FOOTER_MAX))
     return fit(embed)
 
@@ -332,10 +333,11 @@ def stats_embed(stats, *, days: int = 14) -> discord.Embed:
     votes = [f"👍 {stats.up} · 👎 {stats.down}"]
     if stats.reasons:
         votes.append(", ".join(f"{REASONS.get(k, k)}: {v}" for k, v in stats.reasons.most_common()))
-    votes += [f"> {md(clip(d, 150))}" for d in stats.details[-3:]]
+    votes += [f"> {md(clip(clean_question(d), 150))}" for d in stats.details[-3:]]
     embed.add_field(name="Feedback", value=clip("\n".join(votes), FIELD_VALUE_MAX), inline=False)
     if stats.gaps:
-        lines = [f"• {md(clip(g.question, 150))}" + (f" (×{g.count})" if g.count > 1 else "") for g in stats.gaps]
+        lines = [f"• {md(clip(clean_question(g.question), 150))}" + (f" (×{g.count})" if g.count > 1 else "")
+                 for g in stats.gaps]
         embed.add_field(name="Not covered yet (unanswered questions)", value=clip("\n".join(lines), FIELD_VALUE_MAX),
                         inline=False)
     return fit(embed)

@@ -42,6 +42,8 @@ async def test_a_question_in_an_autoanswer_channel_is_answered_in_a_thread(world
     env, guild, qa, admin, alice = world
     r = await admin.slash(qa, "config autoanswer", channel=qa, enabled="on")
     assert r.ephemeral and "thread" in r.response.content
+    shown = await admin.slash(qa, "config show")
+    assert f"Auto-answer: <#{qa.id}>" in shown.response.content and "hand-off: off" in shown.response.content
     question = await alice.send(qa, TIKTOK)
     (thread,) = qa.threads
     answer = last_with_embed(thread)
