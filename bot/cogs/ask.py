@@ -269,6 +269,8 @@ class Ask(commands.Cog):
         if now - self._waiting.get(message.author.id, -1e9) < self.cooldowns.per:
             return
         self._waiting[message.author.id] = now
+        if len(self._waiting) > 10_000:  # forget windows long past
+            self._waiting = {k: t for k, t in self._waiting.items() if now - t < self.cooldowns.per}
         try:
             await message.add_reaction(WAIT_EMOJI)
         except discord.HTTPException as exc:
