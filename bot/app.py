@@ -158,6 +158,17 @@ class AnswerButton:
         return cls(int(match["answer"]))
 
 
+async def send_private_error(interaction: discord.Interaction, content: str) -> None:
+    """An error after a public `defer(thinking=True)`: Discord makes the first follow-up public
+    whatever its flags, so the public "thinking..." goes first and the error follows privately."""
+    if interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.warning("could not remove the deferred reply (%s %s)", exc.status, exc.code)
+    await send_ephemeral(interaction, content)
+
+
 async def send_ephemeral(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
     """Reply privately whether or not the interaction was already answered; never raise."""
     try:

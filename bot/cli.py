@@ -30,6 +30,7 @@ from embeddings.search import MODES, QuestionError, check_question
 log = logging.getLogger(__name__)
 
 DEMO_QUESTION = "Where does TikTok say it keeps American users' data?"
+QUIT_WORDS = frozenset({":q", ":quit", "/q", "/quit", "/exit", "exit", "quit"})  # chat: leave, never ask
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -264,6 +265,8 @@ def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
         # Piped or empty stdin (e.g. `make run </dev/null`): answer what comes, or one demo question.
         questions = [line.strip() for line in sys.stdin if line.strip()] or [DEMO_QUESTION]
         for q in questions:
+            if q.lower() in QUIT_WORDS:
+                break
             out.print(f"[bold magenta]Q:[/] {escape(q)}")
             try:
                 print_answer(out, svc.ask(q, k=3))
@@ -292,7 +295,7 @@ def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
             except KeyboardInterrupt:
                 out.print()
                 continue
-            if q in {":q", ":quit", "exit", "quit"}:
+            if q.lower() in QUIT_WORDS:
                 break
             if not q:
                 continue

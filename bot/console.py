@@ -22,6 +22,11 @@ _MARKS = {"failed": "[red]failed[/]", "partial": "[yellow]partly[/]", "ok": "[gr
 
 # -- results -------------------------------------------------------------------------------
 
+
+def plural(n: int, word: str) -> str:
+    """`1 passage`, `3 passages`: counts read as English."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
 def print_answer(console: Console, answer: Answer) -> None:
     if not answer.answered:
         console.print(f"[yellow]Not found in the roundups.[/] Nothing scored above the relevance floor for "
@@ -70,7 +75,7 @@ def print_digest(console: Console, digest: Digest) -> None:
 def print_trend(console: Console, trend: Trend, chart: Path | None) -> None:
     active = [(m, n) for m, n in trend.months if n]
     how = "by name" if trend.mode == "name" else "by meaning"
-    console.print(f"[bold]{escape(trend.name)}[/]: {trend.total} passages in {len(active)} of "
+    console.print(f"[bold]{escape(trend.name)}[/]: {plural(trend.total, 'passage')} in {len(active)} of "
                   f"{len(trend.months)} months [dim](matched {how})[/]")
     if active:
         top = max(n for _, n in active)
@@ -101,7 +106,7 @@ def print_ingest(console: Console, report: IngestReport) -> None:
     t = report.totals()
     console.print(f"[bold]{t['articles_added']} articles added, {t['articles_updated']} updated, "
                   f"{t['articles_unchanged']} unchanged; {t['passages_embedded']} passages embedded, "
-                  f"{len(report.errors)} errors[/] in {report.elapsed_s:.1f}s")
+                  f"{plural(len(report.errors), 'error')}[/] in {report.elapsed_s:.1f}s")
 
 
 def print_status(console: Console, st: dict) -> None:
@@ -178,7 +183,7 @@ def print_timeline(console: Console, tl: Timeline) -> None:
             console.print("Names they do cover: " + ", ".join(escape(s) for s in tl.suggestions))
         return
     read = f" [dim](read {escape(repr(tl.asked))} as {escape(tl.name)})[/]" if tl.asked.lower() != tl.name.lower() else ""
-    console.print(f"[bold]{escape(tl.name)}[/]: {len(tl.entries)} roundups{read}")
+    console.print(f"[bold]{escape(tl.name)}[/]: {plural(len(tl.entries), 'roundup')}{read}")
     for e in tl.entries:
         console.print(f"[bold]{e.published}[/] {escape(e.sentence)}")
         console.print(f"           [dim]{escape(e.title)}[/] [blue]{escape(e.url)}[/]")

@@ -258,15 +258,15 @@ class RoundupService:
                         report.sources.append(SourceReport(shown_path(file), errors=[str(exc)]))
                         self.store.log_ingest(shown_path(file), "failed", detail=str(exc))
                         continue
-                    src = self._store_articles(shown_path(file), result.articles)
-                    src.errors.extend(result.errors)
+                    src = self._store_articles(shown_path(file), result.articles, result.errors)
                     report.sources.append(src)
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
         return report
 
-    def _store_articles(self, origin: str, articles: list[Article]) -> SourceReport:
-        src = SourceReport(origin)
+    def _store_articles(self, origin: str, articles: list[Article], errors: list[str] | None = None) -> SourceReport:
+        """Store one source's articles and log it, with the errors met reading it (a bad line)."""
+        src = SourceReport(origin, errors=list(errors or []))
         for article in articles:
             passages = split_article(article)
             if not passages:

@@ -23,7 +23,7 @@ from corpus.text import clean_question, normalize_text, split_sentences
 from embeddings.encoder import Encoder
 from embeddings.index import VectorIndex
 from embeddings.query import DateSpan, Understanding, mentions_period, understand
-from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, weighted_sum
+from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, roundup_key, weighted_sum
 from embeddings.ranking import diversify as pick_diverse
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
@@ -312,7 +312,7 @@ class Retriever:
         head = order[: 3 * s.limit + 10]
         similarity = self._similarity(head) if diverse and (cfg.mmr_lambda < 1.0 or cfg.same_story) else None
         picks = pick_diverse(head, s.ranking, limit=s.limit,
-                             group_of={i: c.passage.article_id for i, c in s.cands.items()},
+                             group_of={i: roundup_key(c.passage) for i, c in s.cands.items()},
                              similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
                              distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
         return [Hit(s.cands[p.id].passage, p.score, relevance=s.relevance[p.id]) for p in picks]

@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot import render
-from bot.app import RoundupBot, send_ephemeral
+from bot.app import RoundupBot, send_ephemeral, send_private_error
 from bot.charts import chart_filename
 from bot.digest_schedule import WEEKDAYS, DigestSchedules, Schedule, due, next_post
 from digests.periods import PERIOD_HELP, PeriodError, parse_period, week_key
@@ -65,13 +65,14 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Cited su
             check_period(period)
             check_topic(topic)
         except (PeriodError, DigestError) as exc:
-            await send_ephemeral(interaction, f"{exc}.\nPeriods: {PERIOD_HELP}.")
+            hint = "" if PERIOD_HELP in str(exc) else f"\nPeriods: {PERIOD_HELP}."
+            await send_ephemeral(interaction, f"{exc}{hint}")
             return
         await interaction.response.defer(thinking=True)
         try:
             digest = await self.bot.run_blocking(self.bot.service.digest, period, topic=topic, items=items)
         except (PeriodError, DigestError) as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await send_private_error(interaction, str(exc))
             return
         await interaction.followup.send(embed=render.digest_embed(digest))
 

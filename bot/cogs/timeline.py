@@ -8,7 +8,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.app import RoundupBot, guarded, send_ephemeral
+from bot.app import RoundupBot, guarded, send_ephemeral, send_private_error
 from bot.cogs.ask import parse_day
 from bot.service import ServiceError
 from bot.timeline import Timeline
@@ -89,7 +89,7 @@ class TimelineCog(commands.Cog, name="Timeline"):
         try:
             tl = await self.bot.run_blocking(self.bot.service.timeline, name, since=since, until=until)
         except (ServiceError, ValueError) as exc:  # a bad name: one line, privately
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await send_private_error(interaction, str(exc))
             return
         kwargs = {"embed": render.timeline_embed(tl)}
         view = pages_view(tl)
