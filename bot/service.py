@@ -27,10 +27,11 @@ from corpus.model import Article
 from corpus.periods import Period, parse_period
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file
-from corpus.store import Store, StoreError
+from corpus.store import SAMPLE, SHARED, Store, StoreError
 from corpus.text import split_sentences
 from embeddings.digest import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
                                summarise)
+from embeddings.alerts import AlertMatch, match_alert
 from embeddings.encoder import Encoder, create_encoder
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, SearchConfig, check_question, embed_text
@@ -92,6 +93,25 @@ class IngestReport:
         }
 
 
+@dataclass
+class RemovalReport:
+    articles: list[dict]  # what matched: id, title, url, published, source, passages, owners
+    dry_run: bool = False
+    guild: int | None = None
+    deleted: int = 0  # articles gone from the store (others only lost this server's claim)
+    passages: int = 0
+    vectors_removed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _removal_row(r) -> dict:
+    owners = sorted(int(o) for o in (r["owners"] or "").split(",") if o)
+    return {"id": r["id"], "title": r["title"], "url": r["url"], "published": r["published"],
+            "source": r["source"], "passages": r["passages"], "owners": owners}
+
+
 class RoundupService:
     def __init__(self, settings: Settings, *, encoder: Encoder | None = None):
         self.settings = settings
@@ -105,6 +125,7 @@ class RoundupService:
         self._lock = threading.RLock()
         self._topics: dict[tuple[int, str], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
+        self._visible: dict[tuple[int, int | None], frozenset[int] | None] = {}
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -203,9 +224,10 @@ class RoundupService:
 
     def _bootstrap(self, on_progress=None) -> None:
         """The first command on an empty data directory ingests the bundled sample roundups."""
-        if self.settings.auto_ingest_bundled and self.store.counts()["articles"] == 0:
+        s = self.settings
+        if s.auto_ingest_bundled and s.sample and self.store.counts()["articles"] == 0:
             log.warning("empty data directory: ingesting the bundled sample roundups")
-            self._ingest_paths([bundled_dir()], on_progress=on_progress)
+            self._ingest_paths([bundled_dir()], on_progress=on_progress, owners=(SAMPLE,))
 
     def _load_and_sync(self, on_progress=None) -> SyncReport:
         enc = self.encoder
@@ -240,20 +262,24 @@ class RoundupService:
     # -- ingest ----------------------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str | Path], *, overrides: dict | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+               on_progress: Callable[[int, int], None] | None = None,
+               owners: Iterable[int] = (SHARED,)) -> IngestReport:
         with self._lock:
             self._bootstrap(on_progress)
-            return self._ingest_paths([Path(p) for p in paths], overrides=overrides, on_progress=on_progress)
+            return self._ingest_paths([Path(p) for p in paths], overrides=overrides, on_progress=on_progress,
+                                      owners=tuple(owners))
 
     def ingest_articles(self, articles: list[Article], *, origin: str,
-                        on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
-        """For sources that are not files (feeds, pages): store, then embed what is new."""
+                        on_progress: Callable[[int, int], None] | None = None,
+                        owners: Iterable[int] = (SHARED,)) -> IngestReport:
+        """For sources that are not files (feeds, pages): store, then embed what is new.
+        `owners`: the servers whose feeds or backfills brought them (SHARED: the operator's)."""
         start = time.perf_counter()
         report = IngestReport()
         with self._lock:
             self._bootstrap(on_progress)
         with self._lock, self._write_lock():
-            report.sources.append(self._store_articles(origin, articles))
+            report.sources.append(self._store_articles(origin, articles, tuple(owners)))
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
         return report
@@ -268,7 +294,7 @@ class RoundupService:
                                  on_progress=on_progress)
 
     def _ingest_paths(self, paths: list[Path], *, overrides: dict | None = None,
-                      on_progress=None) -> IngestReport:
+                      on_progress=None, owners: tuple[int, ...] = (SHARED,)) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
         with self._write_lock():
@@ -290,21 +316,22 @@ class RoundupService:
                         report.sources.append(SourceReport(str(file), errors=[str(exc)]))
                         self.store.log_ingest(str(file), "failed", detail=str(exc))
                         continue
-                    src = self._store_articles(str(file), result.articles)
+                    src = self._store_articles(str(file), result.articles, owners)
                     src.errors.extend(result.errors)
                     report.sources.append(src)
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
         return report
 
-    def _store_articles(self, origin: str, articles: list[Article]) -> SourceReport:
+    def _store_articles(self, origin: str, articles: list[Article],
+                        owners: tuple[int, ...] = (SHARED,)) -> SourceReport:
         src = SourceReport(origin)
         for article in articles:
             passages = split_article(article)
             if not passages:
                 src.errors.append(f"{origin}: article {article.id!r} has no text after cleaning")
                 continue
-            res = self.store.upsert_article(article, passages, origin=origin)
+            res = self.store.upsert_article(article, passages, origin=origin, owners=owners)
             setattr(src, res.status, getattr(src, res.status) + 1)
             src.passages_added += res.passages_added
         status = "failed" if src.failed else ("partial" if src.errors else "ok")
@@ -323,6 +350,40 @@ class RoundupService:
         report.embedded += sync.added
         report.removed += sync.removed
         self._generation = self.store.generation()
+
+    # -- taking things out -----------------------------------------------------------------
+
+    def remove(self, *, url: str | None = None, source: str | None = None, before: str | None = None,
+               guild: int | None = None, dry_run: bool = False) -> RemovalReport:
+        """Take articles out by address (or the feed/page they came from), source name or date.
+
+        The operator (`guild` None) removes them for everyone; a server only lets go of its own
+        articles, and one another owner still holds stays. The store commits first, in
+        batches; the vectors, keyword and sentence indexes then follow it by the usual sync, so
+        a kill at any point leaves the next command to finish bringing them in step.
+        """
+        if url is None and source is None and before is None:
+            raise ServiceError("say what to remove: --url, --source or --before")
+        if before is not None:
+            try:
+                before = date.fromisoformat(before.strip()).isoformat()
+            except ValueError:
+                raise ServiceError(f"--before wants a date as YYYY-MM-DD, not {before!r}") from None
+        if guild == SHARED:
+            guild = None  # the shared corpus is the operator's
+        rows = self.store.find_articles(url=url.strip() if url else None, source=source, before=before,
+                                        owner=guild)
+        report = RemovalReport([_removal_row(r) for r in rows], dry_run=dry_run, guild=guild)
+        if dry_run or not rows:
+            return report
+        with self._lock, self._write_lock():
+            deleted, passages = self.store.remove_articles([r["id"] for r in rows], owner=guild)
+            log.warning("removed %d articles (%d passages)%s", deleted, passages,
+                        f" for guild {guild}" if guild is not None else "")
+            sync = IngestReport()
+            self._embed_missing(sync, None)
+        report.deleted, report.passages, report.vectors_removed = deleted, passages, sync.removed
+        return report
 
     # -- questions -------------------------------------------------------------------------
 
@@ -352,13 +413,48 @@ class RoundupService:
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
             offset: int = 0, with_best_sentence: bool = True, mode: str | None = None,
-            diverse: bool = True) -> Answer:
+            diverse: bool = True, guild: int | None = None) -> Answer:
         """Answer from the roundups. `mode` overrides the retrieval setting (dense, bm25, hybrid);
-        `diverse=False` lets one roundup fill the top three (when a member asks for more of it)."""
+        `diverse=False` lets one roundup fill the top three (when a member asks for more of it);
+        `guild` answers from what that server sees (see `scope_owners`)."""
         question = check_question(question)
-        return self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
-                                       offset=offset, mode=mode, diverse=diverse,
-                                       best_sentence=with_best_sentence)
+        retriever = self.retriever()
+        return retriever.search(question, k=k or self.settings.top_k, since=since, until=until,
+                                offset=offset, mode=mode, diverse=diverse, best_sentence=with_best_sentence,
+                                restrict=self.visible(guild))
+
+    # -- who sees what ---------------------------------------------------------------------
+
+    def scope_owners(self, guild: int | None) -> set[int] | None:
+        """The owners whose articles `guild` sees: a server sees the shared corpus, the sample
+        (unless switched off) and its own articles; SHARED (DMs) the first two; None (the
+        operator at the CLI) everything. None back means no restriction at all."""
+        sample = self.settings.sample
+        if guild is None:
+            return None if sample else self.store.owner_ids() - {SAMPLE}
+        owners = {SHARED} if guild == SHARED else {SHARED, int(guild)}
+        if sample:
+            owners.add(SAMPLE)
+        return owners
+
+    def visible(self, guild: int | None) -> frozenset[int] | None:
+        """Passage ids `guild` may see (None: all), cached per store generation."""
+        if guild is None and self.settings.sample:
+            return None
+        key = (self.store.generation(), guild)
+        cached = self._visible.get(key, False)
+        if cached is False:
+            owners = self.scope_owners(guild)
+            cached = None if owners is None else frozenset(self.store.visible_passage_ids(owners))
+            if len(self._visible) > 256:
+                self._visible.clear()
+            self._visible[key] = cached
+        return cached
+
+    def _visible_between(self, since: str | None, until: str | None, guild: int | None) -> list[int]:
+        ids = self.store.passage_ids_between(since, until)
+        visible = self.visible(guild)
+        return ids if visible is None else [i for i in ids if i in visible]
 
     # -- digests and trends -----------------------------------------------------------------
 
@@ -385,37 +481,40 @@ class RoundupService:
         return self._sentence_vectors
 
     def period(self, period: str | None = None, *, since: str | None = None, until: str | None = None,
-               topic: str | None = None) -> Period:
-        """Default: the latest week with roundups, or for a topic every roundup. Raises PeriodError."""
-        counts = self.store.counts()
+               topic: str | None = None, guild: int | None = None) -> Period:
+        """Default: the latest week with roundups (that `guild` sees), or for a topic every
+        roundup. Raises PeriodError."""
+        counts = self.store.counts(self.scope_owners(guild))
         if not period and not since and not until:
             period = "all" if topic else "latest"
         return parse_period(period, since=since, until=until, newest=counts["last"], oldest=counts["first"])
 
     def digest(self, period: str | None = None, topic: str | None = None, items: int | None = None,
-               since: str | None = None, until: str | None = None) -> Digest:
+               since: str | None = None, until: str | None = None, guild: int | None = None) -> Digest:
         """An extractive digest of a period (optionally on a topic): see embeddings/digest.py."""
         topic = check_topic(topic)
         items = check_items(items, self.settings.digest_items)
         index = self.ensure_ready()
-        counts = self.store.counts()
-        span = self.period(period, since=since, until=until, topic=topic)
-        passages = self.store.passages(self.store.passage_ids_between(span.since, span.until))
+        counts = self.store.counts(self.scope_owners(guild))
+        span = self.period(period, since=since, until=until, topic=topic, guild=guild)
+        passages = self.store.passages(self._visible_between(span.since, span.until, guild))
         vectors = index.vectors([p.id for p in passages])
         return summarise(passages, vectors, self.sentence_vectors, span,
                          topic=self.topic(topic) if topic else None, options=DigestOptions(items=items),
                          coverage=(counts["first"], counts["last"]))
 
-    def trend(self, name: str, *, chart: bool = True) -> Trend:
-        """Passages mentioning `name` per month over the whole corpus, with a PNG bar chart."""
+    def trend(self, name: str, *, chart: bool = True, guild: int | None = None) -> Trend:
+        """Passages mentioning `name` per month over the corpus `guild` sees, with a PNG bar chart."""
         topic = self.topic(name)
         index = self.ensure_ready()
-        counts = self.store.counts()
+        counts = self.store.counts(self.scope_owners(guild))
+        visible = self.visible(guild)
         if topic.matcher is not None:
             rows = self.store.execute("SELECT id, text FROM passages")
-            ids = [r[0] for r in rows if topic.matcher(r[1])]
+            ids = [r[0] for r in rows if topic.matcher(r[1]) and (visible is None or r[0] in visible)]
         else:
-            ids = [i for i, score in index.search(topic.vector, len(index)) if score >= topic.floor]
+            ids = [i for i, score in index.search(topic.vector, len(index), allowed=visible)
+                   if score >= topic.floor]
         trend = monthly_trend(topic.text, topic.mode, self.store.passages(ids), (counts["first"], counts["last"]))
         if chart and trend.total:
             from bot.charts import trend_png
@@ -423,10 +522,23 @@ class RoundupService:
             trend = dataclasses.replace(trend, png=trend_png(trend))
         return trend
 
+    def alert_matches(self, topic: str, passage_ids: list[int]) -> list[AlertMatch]:
+        """Which of these passages are about `topic` (as `/digest topic:` reads it), the best
+        one per roundup: see embeddings/alerts.py."""
+        if not passage_ids:
+            return []
+        t = self.topic(topic)
+        index = self.ensure_ready()
+        passages = self.store.passages(passage_ids)
+        vectors = index.vectors([p.id for p in passages])
+        return match_alert(passages, vectors, query=t.vector, matcher=t.matcher, floor=t.floor)
+
     # -- what we know ----------------------------------------------------------------------
 
-    def status(self) -> dict:
-        counts = self.store.counts()
+    def status(self, guild: int | None = None) -> dict:
+        """What the store and indexes hold; with `guild`, the corpus that server sees and what it owns."""
+        owners = self.scope_owners(guild)
+        counts = self.store.counts(owners)
         manifest_path = self.settings.index_dir / "index.json"
         index_info: dict = {"type": self.settings.index_type, "vectors": None, "built_at": None}
         if manifest_path.exists():
@@ -454,6 +566,13 @@ class RoundupService:
             "articles": counts["articles"], "passages": counts["passages"],
             "first_published": counts["first"], "last_published": counts["last"],
             "model": self.settings.model, "index": index_info,
-            "sources": [{"source": s, "articles": n} for s, n in self.store.sources()],
+            "sources": [{"source": s, "articles": n} for s, n in self.store.sources(owners)],
             "last_ingest": self.store.last_ingest(),
+            "sample": self.settings.sample,
+            **({"guild": guild, "owned": self._owned(guild)} if guild is not None else {}),
         }
+
+    def _owned(self, guild: int) -> dict:
+        counts = self.store.counts({guild})
+        return {"articles": counts["articles"], "passages": counts["passages"],
+                "sources": [{"source": s, "articles": n} for s, n in self.store.sources({guild})]}

@@ -184,8 +184,11 @@ class Retriever:
 
     def search(self, question: str, *, k: int = 5, since: str | None = None, until: str | None = None,
                offset: int = 0, mode: str | None = None, diverse: bool = True,
-               best_sentence: bool = False, keep_below_floor: bool = False, as_typed: bool = False) -> Answer:
+               best_sentence: bool = False, keep_below_floor: bool = False, as_typed: bool = False,
+               restrict: set[int] | frozenset[int] | None = None) -> Answer:
         """Ranked hits for `question`; `answered` says whether the top one clears the floor.
+
+        `restrict` limits the search to those passage ids (what one server may see).
 
         Hits under the floor are dropped from an answer (kept when refused, to show the
         closest miss); `keep_below_floor` keeps them always, for the evaluation. `as_typed`
@@ -219,6 +222,10 @@ class Retriever:
         if allowed is not None and not allowed:
             notes.append(_nothing_between(lo, hi, self.first, self.anchor))
             return done([], False)
+        if restrict is not None:
+            allowed = set(restrict) if allowed is None else allowed & set(restrict)
+            if not allowed:
+                return done([], False)
         periods = u.dates.periods
         window = None
         if periods:
