@@ -16,7 +16,7 @@ from corpus.store import Store, utcnow
 
 if TYPE_CHECKING:
     from bot.service import RoundupService
-    from embeddings.alerts import AlertMatch
+    from digests.alerts import AlertMatch
 
 MAX_ALERTS_PER_GUILD = 25
 

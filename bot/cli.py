@@ -16,16 +16,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bot.charts import chart_filename
 from bot.settings import Settings, SettingsError
 from bot.serve import TokenError
 from bot.service import IngestReport, RoundupService, ServiceError
-from corpus.periods import PERIOD_HELP, PeriodError
 from corpus.readers import CorpusError
-from embeddings.digest import MAX_ITEMS, Digest, DigestError, check_topic
+from digests.periods import PERIOD_HELP, PeriodError
+from digests.summary import MAX_ITEMS, Digest, DigestError, check_topic
+from digests.trend import Trend
 from embeddings.encoder import EncoderError
 from embeddings.evaluation import EvalError
 from embeddings.search import MODES, Answer, QuestionError, check_question
-from embeddings.trend import Trend
 
 log = logging.getLogger(__name__)
 
@@ -408,17 +409,11 @@ def cmd_digest(svc: RoundupService, args, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def _slug(name: str) -> str:
-    import re
-
-    return re.sub(r"[^\w]+", "-", name.lower()).strip("-")[:60] or "trend"
-
-
 def cmd_trend(svc: RoundupService, args, out: Console, err: Console) -> int:
     trend = svc.trend(args.name)
     chart = None
     if trend.png:
-        chart = args.out or Path(f"trend-{_slug(trend.name)}.png")
+        chart = args.out or Path(chart_filename(trend.name))
         try:
             chart.write_bytes(trend.png)
         except OSError as exc:

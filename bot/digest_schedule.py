@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from corpus.periods import week_key
 from corpus.store import Store, utcnow
+from digests.periods import week_key
 
 log = logging.getLogger(__name__)
 

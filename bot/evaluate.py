@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from embeddings.evaluation import (DUPLICATE_COSINE, EvalQuestion, ModeSummary, Outcome, first_relevant_rank, loo_correct,
-                                   resolve_labels, summarise)
+                                   resolve_labels, summarise_outcomes)
 from embeddings.ranking import choose_floor
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def run_eval(service, questions: Sequence[EvalQuestion], *, systems: Sequence[st
             outcomes.append(Outcome(q, ranked, answer.answered, float(top or 0.0), ms, rank,
                                     _repeats_story(retriever, [h.passage.id for h in answer.hits[:3]])))
         report.outcomes[name] = outcomes
-        report.summaries[name] = summarise(name, cfg.floor_for(mode), outcomes)
+        report.summaries[name] = summarise_outcomes(name, cfg.floor_for(mode), outcomes)
         if calibrate:
             tops = [o.top_relevance if o.ranked else 0.0 for o in outcomes]
             answerable = [o.question.answerable for o in outcomes]
@@ -101,5 +101,5 @@ def run_eval(service, questions: Sequence[EvalQuestion], *, systems: Sequence[st
             floor, count = choose_floor(tops, answerable, correct)
             report.calibrated[name] = {"floor": floor, "correct": count, "of": len(outcomes),
                                        "loo": loo_correct(tops, answerable, correct),
-                                       "summary": summarise(name, floor, at_floor(outcomes, floor))}
+                                       "summary": summarise_outcomes(name, floor, at_floor(outcomes, floor))}
     return report

@@ -24,20 +24,20 @@ from corpus.aliases import AliasError, default_table
 from corpus.bundled import bundled_dir
 from corpus.mentions import mention_matcher
 from corpus.model import Article
-from corpus.periods import Period, parse_period
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file
 from corpus.store import SAMPLE, SHARED, Store, StoreError
 from corpus.text import split_sentences
-from embeddings.digest import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
-                               summarise)
-from embeddings.alerts import AlertMatch, match_alert
+from digests.periods import Period, parse_period
+from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
+                             summarise)
+from digests.trend import Trend, monthly_trend
+from digests.alerts import AlertMatch, match_alert
 from embeddings.encoder import Encoder, create_encoder
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, SearchConfig, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
-from embeddings.trend import Trend, monthly_trend
 
 log = logging.getLogger(__name__)
 
@@ -491,7 +491,7 @@ class RoundupService:
 
     def digest(self, period: str | None = None, topic: str | None = None, items: int | None = None,
                since: str | None = None, until: str | None = None, guild: int | None = None) -> Digest:
-        """An extractive digest of a period (optionally on a topic): see embeddings/digest.py."""
+        """An extractive digest of a period (optionally on a topic): see digests/summary.py."""
         topic = check_topic(topic)
         items = check_items(items, self.settings.digest_items)
         index = self.ensure_ready()

@@ -168,7 +168,8 @@ class ModeSummary:
     unanswered: list[str] = field(default_factory=list)  # answerable ids refused
 
 
-def summarise(mode: str, floor: float, outcomes: Sequence[Outcome]) -> ModeSummary:
+def summarise_outcomes(mode: str, floor: float, outcomes: Sequence[Outcome]) -> ModeSummary:
+    """One retriever's figures over its per-question outcomes: recall, MRR, answers, refusals, latency."""
     from embeddings.ranking import percentile
 
     ans = [o for o in outcomes if o.question.answerable]

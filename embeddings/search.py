@@ -21,7 +21,7 @@ from corpus.model import Passage
 from corpus.text import normalize_text, split_sentences
 from embeddings.encoder import Encoder
 from embeddings.index import VectorIndex
-from embeddings.query import Period, Understanding, mentions_period, understand
+from embeddings.query import DateSpan, Understanding, mentions_period, understand
 from embeddings.ranking import FUSIONS, diversify, rank_by, reciprocal_rank_fusion, weighted_sum
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
@@ -386,7 +386,7 @@ def _describe(u: Understanding) -> dict:
     return out
 
 
-def _in_periods(p: Passage, periods: tuple[Period, ...], slack: timedelta) -> bool:
+def _in_periods(p: Passage, periods: tuple[DateSpan, ...], slack: timedelta) -> bool:
     """Published during a period (or within `slack` after it), or naming it in its text."""
     published = date.fromisoformat(p.published) if p.published else None
     for period in periods:

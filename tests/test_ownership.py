@@ -12,7 +12,7 @@ from bot.service import ServiceError
 from corpus.model import Article, Section
 from corpus.passages import split_article
 from corpus.store import SAMPLE, SHARED, Store
-from embeddings.alerts import match_alert
+from digests.alerts import match_alert
 from embeddings.index import VectorIndex
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex

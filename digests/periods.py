@@ -5,10 +5,11 @@ calendar: a bundled corpus may be years old, and "this week" would then always b
 """
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+from corpus.dates import month_end
 
 PERIOD_HELP = ("latest, all, week:YYYY-MM-DD, month:YYYY-MM, year:YYYY or YYYY-MM-DD..YYYY-MM-DD "
                "(either end may be left open)")
@@ -57,7 +58,7 @@ def _month(text: str) -> tuple[date, date]:
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise PeriodError(f"{text!r} is not a month in YYYY-MM form")
     year, month = int(m.group(1)), int(m.group(2))
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    return date(year, month, 1), month_end(year, month)
 
 
 def _year(text: str) -> tuple[date, date]:
