@@ -84,6 +84,10 @@ class Settings:
     # "host" or "host:port" fetched even when private (a self-hosted RSSHub on the LAN), unlike
     # allow_private_urls, which opens every private address
     allowed_private_hosts: tuple[str, ...] = ()
+    # Archive backfill (ingest --crawl, /feeds backfill): seconds between requests to one host
+    # (robots.txt may ask for more) and listing/sitemap pages per run.
+    crawl_delay: float = 1.0
+    crawl_max_pages: int = 50
     extra: dict = field(default_factory=dict)
 
     @property
