@@ -31,6 +31,8 @@ EXTENSIONS = (
     "bot.cogs.digest",
     "bot.cogs.admin",
     "bot.cogs.feeds",
+    "bot.cogs.sources",
+    "bot.cogs.alerts",
 )
 
 SORRY = "Something went wrong on my side; it has been logged. Please try again in a moment."

@@ -118,16 +118,8 @@ def commit_batch(service: "RoundupService", origin: str, fetched: list[Fetched],
             report.embedded += ingest.embedded
             report.errors.extend(src.errors)
         if originals:
-            report.granted += grant_by_url(store, originals, owners)
+            report.granted += sum(store.grant_urls(originals, owner) for owner in owners)
     return result
-
-
-def grant_by_url(store: "Store", urls: Iterable[str | None], owners: Iterable[int]) -> int:
-    urls = [u for u in dict.fromkeys(urls) if u]
-    if not urls:
-        return 0
-    ids = [r[0] for r in store.execute(f"SELECT id FROM articles WHERE url IN ({','.join('?' * len(urls))})", urls)]
-    return sum(store.grant(ids, owner) for owner in owners)
 
 
 def grant_crawled(store: "Store", crawl_url: str, owners: Iterable[int], since: str | None = None) -> int:

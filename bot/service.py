@@ -112,6 +112,11 @@ def _removal_row(r) -> dict:
             "source": r["source"], "passages": r["passages"], "owners": owners}
 
 
+def guild_scope(guild_id: int | None) -> int:
+    """The corpus a Discord place sees: a server's (shared + its own), or in DMs the shared one."""
+    return int(guild_id) if guild_id else SHARED
+
+
 class RoundupService:
     def __init__(self, settings: Settings, *, encoder: Encoder | None = None):
         self.settings = settings
@@ -285,13 +290,14 @@ class RoundupService:
         return report
 
     async def ingest_urls(self, urls: Iterable[str], session=None, *, force: bool = False, on_event=None,
-                          on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+                          on_progress: Callable[[int, int], None] | None = None,
+                          owners: dict[str, tuple[int, ...]] | None = None) -> IngestReport:
         """Feeds and article pages over HTTP, for the CLI and the bot's event loop: network I/O in
         asyncio (on `session` if given), storing and embedding in threads via `ingest_articles`."""
         from bot.web_ingest import ingest_urls
 
         return await ingest_urls(self, list(urls), session, force=force, on_event=on_event,
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, owners=owners)
 
     def _ingest_paths(self, paths: list[Path], *, overrides: dict | None = None,
                       on_progress=None, owners: tuple[int, ...] = (SHARED,)) -> IngestReport:

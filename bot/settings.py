@@ -88,6 +88,7 @@ class Settings:
     # (robots.txt may ask for more) and listing/sitemap pages per run.
     crawl_delay: float = 1.0
     crawl_max_pages: int = 50
+    backfill_status_seconds: float = 5.0  # /feeds backfill edits its status message at most this often
     extra: dict = field(default_factory=dict)
 
     @property

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from aiohttp.abc import AbstractResolver
@@ -21,6 +21,7 @@ from bot.settings import Settings
 from corpus.dedup import DuplicateIndex
 from corpus.feeds import EventCallback, FeedState, SourceResult, collect
 from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
+from corpus.store import SHARED
 
 if TYPE_CHECKING:
     import aiohttp
@@ -48,7 +49,9 @@ def fetch_config(settings: Settings) -> FetchConfig:
 async def ingest_urls(service: "RoundupService", urls: list[str], session: "aiohttp.ClientSession | None" = None,
                       *, force: bool = False, on_event: EventCallback | None = None,
                       on_progress: Callable[[int, int], None] | None = None,
-                      resolver: AbstractResolver | None = None) -> "IngestReport":
+                      resolver: AbstractResolver | None = None,
+                      owners: Mapping[str, Iterable[int]] | None = None) -> "IngestReport":
+    """`owners`: whose articles each URL's are (the servers following a feed); SHARED if not given."""
     from bot.service import IngestReport
 
     start = time.perf_counter()
@@ -60,7 +63,8 @@ async def ingest_urls(service: "RoundupService", urls: list[str], session: "aioh
     async with Fetcher(fetch_config(service.settings), session=session, cache=cache, resolver=resolver) as fetcher:
         async def one(url: str) -> tuple["SourceReport", int, int]:
             src = await collect(url, fetcher, state, force=force, on_event=on_event)
-            return await asyncio.to_thread(commit_source, service, src, state, cache, on_progress)
+            return await asyncio.to_thread(commit_source, service, src, state, cache, on_progress,
+                                           tuple((owners or {}).get(url, (SHARED,))))
 
         for source, embedded, removed in await asyncio.gather(*(one(u) for u in urls)):
             report.sources.append(source)
@@ -72,8 +76,10 @@ async def ingest_urls(service: "RoundupService", urls: list[str], session: "aioh
 
 
 def commit_source(service: "RoundupService", src: SourceResult, state: FeedState, cache: ValidatorCache,
-                  on_progress: Callable[[int, int], None] | None = None) -> tuple["SourceReport", int, int]:
-    """Store what one source yielded; blocking. Returns (report, passages embedded, removed)."""
+                  on_progress: Callable[[int, int], None] | None = None,
+                  owners: tuple[int, ...] = (SHARED,)) -> tuple["SourceReport", int, int]:
+    """Store what one source yielded for `owners`; blocking. Returns (report, passages embedded,
+    removed). The original of a republished copy goes to `owners` too, so they see the story."""
     from bot.service import SourceReport
 
     with _COMMIT_LOCK:
@@ -100,13 +106,15 @@ def commit_source(service: "RoundupService", src: SourceResult, state: FeedState
                     out.duplicates += 1
                     out.notes.append(f"{fetched.article.url}: a republished copy of {outcome.duplicate_of}; "
                                      "not stored again")
+                    for owner in owners:
+                        store.grant_urls([outcome.duplicate_of], owner)
                     continue
                 if outcome.dropped:
                     out.notes.append(f"{fetched.article.url}: {outcome.dropped} paragraphs already stored from "
                                      f"{outcome.duplicate_of} left out")
                 kept.append(outcome.article)
             if kept:
-                result = service.ingest_articles(kept, origin=src.url, on_progress=on_progress)
+                result = service.ingest_articles(kept, origin=src.url, on_progress=on_progress, owners=owners)
                 stored = result.sources[0]
                 out.added, out.updated = stored.added, stored.updated
                 out.unchanged += stored.unchanged

@@ -301,6 +301,16 @@ class Store:
                 _bump_generation(conn)
         return added
 
+    def grant_urls(self, urls: Iterable[str], owner: int) -> int:
+        """`grant` by article address (the originals of republished copies a server's feed carried)."""
+        urls = list(dict.fromkeys(u for u in urls if u))
+        ids: list[str] = []
+        for start in range(0, len(urls), 500):
+            chunk = urls[start:start + 500]
+            ids += [r[0] for r in self.execute(f"SELECT id FROM articles WHERE url IN ({','.join('?' * len(chunk))})",
+                                               chunk)]
+        return self.grant(ids, owner) if ids else 0
+
     def owners(self, article_id: str) -> set[int]:
         return {r[0] for r in self.execute("SELECT owner FROM article_owners WHERE article_id = ?", (article_id,))}
 

@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot import render
 from bot.app import SORRY, RoundupBot, send_ephemeral
 from bot.ratelimit import Cooldowns
+from bot.service import guild_scope
 from bot.state import AnswerRecord
 from embeddings.search import Answer, QuestionError, check_question
 
@@ -50,7 +51,8 @@ class MoreResults(discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         answer = await bot.run_blocking(bot.service.ask, record.question, k=MORE, since=record.since,
-                                        until=record.until, offset=record.shown)
+                                        until=record.until, offset=record.shown,
+                                        guild=guild_scope(interaction.guild_id))
         if not answer.answered or not answer.hits:
             await interaction.followup.send("That's everything the roundups have on it.", ephemeral=True)
             return
@@ -113,7 +115,7 @@ class Ask(commands.Cog):
         if context:
             since, until = since or context.since, until or context.until
         answer: Answer = await self.bot.run_blocking(self.bot.service.ask, query, k=shown + 1, since=since,
-                                                     until=until)
+                                                     until=until, guild=guild_scope(guild_id))
         answer.question = question
         if not answer.answered:
             counts = await self.bot.run_blocking(self.bot.service.store.counts)

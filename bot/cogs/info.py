@@ -1,4 +1,4 @@
-"""/sources and /help: what the bot knows and how to ask it."""
+"""/help: how to ask the bot, with example questions from the corpus (/sources lives in sources.py)."""
 from __future__ import annotations
 
 import logging
@@ -26,20 +26,6 @@ class Info(commands.Cog):
     def __init__(self, bot: RoundupBot):
         self.bot = bot
 
-    @app_commands.command(name="sources", description="What the bot knows: roundups, dates and sources")
-    async def sources(self, interaction: discord.Interaction[RoundupBot]) -> None:
-        st = await self.bot.run_blocking(self.bot.service.status)
-        embed = discord.Embed(title="What I know", colour=render.COLOUR)
-        embed.description = (f"**{st['articles']}** roundups split into **{st['passages']}** passages, "
-                             f"from **{st['first_published'] or '-'}** to **{st['last_published'] or '-'}**.")
-        srcs = "\n".join(f"• {render.md(s['source'])}: {s['articles']}" for s in st["sources"]) or "none yet"
-        embed.add_field(name="Sources", value=render.clip(srcs, render.FIELD_VALUE_MAX), inline=False)
-        last = st["last_ingest"]
-        if last:
-            embed.add_field(name="Last update", value=f"{last['at'][:16].replace('T', ' ')} UTC", inline=True)
-        embed.add_field(name="Model", value=render.clip(st["model"], 200), inline=True)
-        await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
-
     @app_commands.command(name="help", description="How to ask Roundup Bot questions")
     async def help(self, interaction: discord.Interaction[RoundupBot]) -> None:
         examples = await self.bot.run_blocking(example_questions, self.bot.service.store)
@@ -56,8 +42,10 @@ class Info(commands.Cog):
             "`/digest show`: a cited summary of the newest roundup week (or a period/topic)\n"
             "`/digest schedule`: post one every week (Manage Server)\n"
             "`/trend`: a chart of how often the roundups mention a name\n"
-            "`/sources`: what I know\n`/config`: mention answering per channel (Manage Server)\n"
-            "`/feeds`: the RSS/Atom feeds I read for this server (Manage Server)"), inline=False)
+            "`/sources show`: what I know here; `/sources remove`: take this server's own articles out\n"
+            "`/config`: mention answering per channel (Manage Server)\n"
+            "`/feeds`: the feeds and archives I read for this server, OPML import/export (Manage Server)\n"
+            "`/alerts`: post new roundups about a topic in a channel (Manage Server)"), inline=False)
         if examples:
             embed.add_field(name="Try", value="\n".join(f"• {render.md(q)}" for q in examples), inline=False)
         await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
