@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING
 
 from aiohttp.abc import AbstractResolver
 
+from bot.web_ingest import ArticleSink
 from corpus.crawl import Backfill, CrawlConfig, CrawlEvent, CrawlProgress, CrawlState, run_backfill
 from corpus.dedup import DuplicateIndex
 from corpus.feeds import Fetched
-from corpus.fetch import Fetcher, ValidatorCache
+from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
 from corpus.model import article_id_for_url
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from bot.service import RoundupService
+    from bot.settings import Settings
     from corpus.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,20 +51,17 @@ class BackfillReport:
         return asdict(self)
 
 
-def crawl_config(service: "RoundupService", *, max_pages: int | None = None, since: str | None = None,
+def crawl_config(s: "Settings", *, max_pages: int | None = None, since: str | None = None,
                  newest_first: bool = False) -> CrawlConfig:
-    s = service.settings
     return CrawlConfig(max_pages=max_pages or s.crawl_max_pages, since=since, newest_first=newest_first,
                        delay=s.crawl_delay)
 
 
-async def backfill(service: "RoundupService", url: str, session: "aiohttp.ClientSession | None" = None, *,
-                   config: CrawlConfig, owners: Iterable[int], batch: int = 10,
+async def backfill(service: ArticleSink, url: str, session: "aiohttp.ClientSession | None" = None, *,
+                   config: CrawlConfig, fetch: FetchConfig, owners: Iterable[int], batch: int = 10,
                    on_event: Callable[[CrawlEvent], None] | None = None,
                    resolver: AbstractResolver | None = None) -> BackfillReport:
     """One backfill run; raises CrawlError when the start URL cannot be crawled at all."""
-    from bot.web_ingest import fetch_config
-
     start = time.perf_counter()
     owners = tuple(owners)
     report = BackfillReport(url)
@@ -73,7 +71,7 @@ async def backfill(service: "RoundupService", url: str, session: "aiohttp.Client
     async def commit(fetched: list[Fetched]) -> list[str]:
         return await asyncio.to_thread(commit_batch, service, url, fetched, owners, report)
 
-    async with Fetcher(fetch_config(service.settings), session=session, cache=cache, resolver=resolver) as fetcher:
+    async with Fetcher(fetch, session=session, cache=cache, resolver=resolver) as fetcher:
         run = Backfill(url, fetcher, state, config)
 
         def seen(event: CrawlEvent) -> None:
@@ -90,13 +88,11 @@ async def backfill(service: "RoundupService", url: str, session: "aiohttp.Client
     return report
 
 
-def commit_batch(service: "RoundupService", origin: str, fetched: list[Fetched], owners: tuple[int, ...],
+def commit_batch(service: ArticleSink, origin: str, fetched: list[Fetched], owners: tuple[int, ...],
                  report: BackfillReport) -> list[str]:
     """Store one batch (blocking): copies of stored stories are left out (their originals go to
     `owners`), the rest stored and embedded. Returns each article's outcome for `settle`."""
-    from bot.web_ingest import _COMMIT_LOCK
-
-    with _COMMIT_LOCK:
+    with service.write_lock():
         service.ensure_ready()  # the bundled corpus first, so copies of it are seen as such
         store = service.store
         articles = [f.article for f in fetched if f.article is not None]

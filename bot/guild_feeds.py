@@ -25,8 +25,6 @@ CREATE TABLE IF NOT EXISTS guild_feeds (
     title TEXT,
     added_by INTEGER,
     added_at TEXT NOT NULL,
-    folder TEXT,
-    html_url TEXT,
     PRIMARY KEY (guild_id, url)
 );
 CREATE TABLE IF NOT EXISTS feed_refreshes (
@@ -38,25 +36,36 @@ CREATE TABLE IF NOT EXISTS feed_refreshes (
 );
 """
 
+# Step 2: where a feed sat in the OPML list it was imported from, for export.
+_OUTLINES = """
+CREATE TABLE IF NOT EXISTS guild_feed_outlines (
+    guild_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    folder TEXT,
+    html_url TEXT,
+    PRIMARY KEY (guild_id, url)
+);
+"""
+
 
 class GuildFeeds:
     def __init__(self, store: Store):
         self.store = store
-        store.ensure_schema(_SCHEMA)
-        store.ensure_schema(FeedState.DDL)
-        have = {r[1] for r in store.execute("PRAGMA table_info(guild_feeds)")}
-        for column in ("folder", "html_url"):  # lists made before OPML import kept neither
-            if column not in have:
-                store.execute(f"ALTER TABLE guild_feeds ADD COLUMN {column} TEXT")
+        store.migrate("guild_feeds", (_SCHEMA, _OUTLINES))  # append a step to change these tables
+        FeedState(store)  # its feed_entries say which articles a feed already brought
 
     def add(self, guild_id: int, url: str, *, title: str | None, by: int | None, folder: str | None = None,
             html_url: str | None = None) -> bool:
         """False if the server already follows it. Articles already read from it become the server's."""
         with self.store.transaction() as conn:
             cur = conn.execute(
-                """INSERT OR IGNORE INTO guild_feeds(guild_id, url, title, added_by, added_at, folder, html_url)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""", (guild_id, url, title, by, utcnow(), folder, html_url))
+                "INSERT OR IGNORE INTO guild_feeds(guild_id, url, title, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
+                (guild_id, url, title, by, utcnow()))
             added = cur.rowcount == 1
+            if added and (folder or html_url):
+                conn.execute("""INSERT INTO guild_feed_outlines(guild_id, url, folder, html_url) VALUES (?, ?, ?, ?)
+                                ON CONFLICT(guild_id, url) DO UPDATE SET folder = excluded.folder,
+                                  html_url = excluded.html_url""", (guild_id, url, folder, html_url))
         if added:
             self.grant_read(url, (guild_id,))
         return added
@@ -78,8 +87,10 @@ class GuildFeeds:
         return added, already, over
 
     def export(self, guild_id: int) -> list[OpmlFeed]:
-        rows = self.store.execute("SELECT url, title, folder, html_url FROM guild_feeds WHERE guild_id = ? "
-                                  "ORDER BY added_at, url", (guild_id,))
+        rows = self.store.execute(
+            """SELECT g.url, g.title, o.folder, o.html_url FROM guild_feeds g
+               LEFT JOIN guild_feed_outlines o ON o.guild_id = g.guild_id AND o.url = g.url
+               WHERE g.guild_id = ? ORDER BY g.added_at, g.url""", (guild_id,))
         return [OpmlFeed(r["url"], r["title"], r["folder"], r["html_url"]) for r in rows]
 
     def owners(self, url: str, operator: Iterable[str] = ()) -> tuple[int, ...]:
@@ -99,6 +110,7 @@ class GuildFeeds:
 
     def remove(self, guild_id: int, url: str) -> bool:
         with self.store.transaction() as conn:
+            conn.execute("DELETE FROM guild_feed_outlines WHERE guild_id = ? AND url = ?", (guild_id, url))
             return conn.execute("DELETE FROM guild_feeds WHERE guild_id = ? AND url = ?",
                                 (guild_id, url)).rowcount == 1
 

@@ -13,15 +13,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
+from bot import web_ingest
+from bot.reports import IngestReport, RemovalReport, SourceReport, removal_row
 from bot.settings import Settings
 from corpus.aliases import AliasError, default_table
 from corpus.bundled import bundled_dir
+from corpus.errors import RoundupError
 from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.passages import split_article
@@ -44,72 +46,8 @@ log = logging.getLogger(__name__)
 EMBED_FORMAT = "section+text/v1"  # bump when embed_text changes: old vectors are then rebuilt
 
 
-class ServiceError(Exception):
+class ServiceError(RoundupError):
     """A failure with a one-line message fit for the user."""
-
-
-@dataclass
-class SourceReport:
-    source: str
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    passages_added: int = 0
-    errors: list[str] = field(default_factory=list)
-    kind: str = "file"  # file | feed | page | unknown (a URL that could not be fetched)
-    http_status: int | None = None
-    duplicates: int = 0  # web articles skipped as republished copies of stored ones
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) and not (self.added or self.updated or self.unchanged)
-
-
-@dataclass
-class IngestReport:
-    sources: list[SourceReport] = field(default_factory=list)
-    embedded: int = 0
-    removed: int = 0
-    elapsed_s: float = 0.0
-
-    @property
-    def errors(self) -> list[str]:
-        return [e for s in self.sources for e in s.errors]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def totals(self) -> dict:
-        return {
-            "articles_added": sum(s.added for s in self.sources),
-            "articles_updated": sum(s.updated for s in self.sources),
-            "articles_unchanged": sum(s.unchanged for s in self.sources),
-            "passages_added": sum(s.passages_added for s in self.sources),
-            "passages_embedded": self.embedded,
-            "duplicates_skipped": sum(s.duplicates for s in self.sources),
-            "errors": len(self.errors),
-        }
-
-
-@dataclass
-class RemovalReport:
-    articles: list[dict]  # what matched: id, title, url, published, source, passages, owners
-    dry_run: bool = False
-    guild: int | None = None
-    deleted: int = 0  # articles gone from the store (others only lost this server's claim)
-    passages: int = 0
-    vectors_removed: int = 0
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def _removal_row(r) -> dict:
-    owners = sorted(int(o) for o in (r["owners"] or "").split(",") if o)
-    return {"id": r["id"], "title": r["title"], "url": r["url"], "published": r["published"],
-            "source": r["source"], "passages": r["passages"], "owners": owners}
 
 
 def guild_scope(guild_id: int | None) -> int:
@@ -128,6 +66,7 @@ class RoundupService:
         self._dates: tuple[date | None, date | None] = (None, None)
         self._generation = -1
         self._lock = threading.RLock()
+        self._write_depth = 0  # write_lock nesting in the thread holding _lock
         self._topics: dict[tuple[int, str], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
         self._visible: dict[tuple[int, int | None], frozenset[int] | None] = {}
@@ -160,15 +99,27 @@ class RoundupService:
             raise ServiceError(f"the data directory {d} is not writable; choose another with --data-dir")
 
     @contextmanager
-    def _write_lock(self):
-        """Serialise writers across threads and processes (a CLI ingest beside a running bot)."""
-        self._check_data_dir()
-        with self._lock, open(self.settings.data_dir / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def write_lock(self):
+        """The one place writes are serialised, across threads and processes (a CLI ingest beside
+        a running bot). Re-entrant in the holding thread: a web commit holds it across its duplicate
+        check and `ingest_articles`, which takes it again (a second flock would deadlock)."""
+        with self._lock:
+            if self._write_depth:
+                self._write_depth += 1
+                try:
+                    yield
+                finally:
+                    self._write_depth -= 1
+                return
+            self._check_data_dir()
+            with open(self.settings.data_dir / ".lock", "w") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                self._write_depth = 1
+                try:
+                    yield
+                finally:
+                    self._write_depth = 0
+                    fcntl.flock(fh, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._store is not None:
@@ -222,7 +173,7 @@ class RoundupService:
             self._bootstrap(on_progress)
             generation = self.store.generation()
             if self._index is None or generation != self._generation:
-                with self._write_lock():
+                with self.write_lock():
                     self._load_and_sync(on_progress)
                 self._generation = generation
             return self._index
@@ -252,7 +203,7 @@ class RoundupService:
         return SyncReport(report.added, report.removed, rebuilt=bool(reason), reason=reason)
 
     def rebuild(self, on_progress=None) -> SyncReport:
-        with self._lock, self._write_lock():
+        with self._lock, self.write_lock():
             index = VectorIndex(self.settings.index_dir, model=self.settings.model, dim=self.encoder.dim,
                                 index_type=self.settings.index_type, embed_format=EMBED_FORMAT)
             store_ids = self.store.passage_ids()
@@ -283,7 +234,7 @@ class RoundupService:
         report = IngestReport()
         with self._lock:
             self._bootstrap(on_progress)
-        with self._lock, self._write_lock():
+        with self._lock, self.write_lock():
             report.sources.append(self._store_articles(origin, articles, tuple(owners)))
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
@@ -294,16 +245,15 @@ class RoundupService:
                           owners: dict[str, tuple[int, ...]] | None = None) -> IngestReport:
         """Feeds and article pages over HTTP, for the CLI and the bot's event loop: network I/O in
         asyncio (on `session` if given), storing and embedding in threads via `ingest_articles`."""
-        from bot.web_ingest import ingest_urls
-
-        return await ingest_urls(self, list(urls), session, force=force, on_event=on_event,
-                                 on_progress=on_progress, owners=owners)
+        return await web_ingest.ingest_urls(self, list(urls), session, config=web_ingest.fetch_config(self.settings),
+                                            force=force, on_event=on_event, on_progress=on_progress,
+                                            owners=owners)
 
     def _ingest_paths(self, paths: list[Path], *, overrides: dict | None = None,
                       on_progress=None, owners: tuple[int, ...] = (SHARED,)) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
-        with self._write_lock():
+        with self.write_lock():
             for path in paths:
                 try:
                     files = list(iter_source_files(path))
@@ -340,8 +290,7 @@ class RoundupService:
             res = self.store.upsert_article(article, passages, origin=origin, owners=owners)
             setattr(src, res.status, getattr(src, res.status) + 1)
             src.passages_added += res.passages_added
-        status = "failed" if src.failed else ("partial" if src.errors else "ok")
-        self.store.log_ingest(origin, status, added=src.added, updated=src.updated, skipped=src.unchanged,
+        self.store.log_ingest(origin, src.status, added=src.added, updated=src.updated, skipped=src.unchanged,
                               passages=src.passages_added, detail="; ".join(src.errors)[:2000] or None)
         return src
 
@@ -379,10 +328,10 @@ class RoundupService:
             guild = None  # the shared corpus is the operator's
         rows = self.store.find_articles(url=url.strip() if url else None, source=source, before=before,
                                         owner=guild)
-        report = RemovalReport([_removal_row(r) for r in rows], dry_run=dry_run, guild=guild)
+        report = RemovalReport([removal_row(r) for r in rows], dry_run=dry_run, guild=guild)
         if dry_run or not rows:
             return report
-        with self._lock, self._write_lock():
+        with self._lock, self.write_lock():
             deleted, passages = self.store.remove_articles([r["id"] for r in rows], owner=guild)
             log.warning("removed %d articles (%d passages)%s", deleted, passages,
                         f" for guild {guild}" if guild is not None else "")
@@ -419,15 +368,16 @@ class RoundupService:
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
             offset: int = 0, with_best_sentence: bool = True, mode: str | None = None,
-            diverse: bool = True, guild: int | None = None) -> Answer:
+            diverse: bool = True, checked: bool = False, guild: int | None = None) -> Answer:
         """Answer from the roundups. `mode` overrides the retrieval setting (dense, bm25, hybrid);
         `diverse=False` lets one roundup fill the top three (when a member asks for more of it);
-        `guild` answers from what that server sees (see `scope_owners`)."""
-        question = check_question(question)
-        retriever = self.retriever()
-        return retriever.search(question, k=k or self.settings.top_k, since=since, until=until,
-                                offset=offset, mode=mode, diverse=diverse, best_sentence=with_best_sentence,
-                                restrict=self.visible(guild))
+        `guild` answers from what that server sees (see `scope_owners`).
+        The question is checked here once (`checked=True`: the caller already did, at its edge)."""
+        if not checked:
+            question = check_question(question)
+        return self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
+                                       offset=offset, mode=mode, diverse=diverse,
+                                       best_sentence=with_best_sentence, checked=True, restrict=self.visible(guild))
 
     # -- who sees what ---------------------------------------------------------------------
 

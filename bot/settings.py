@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.errors import RoundupError
 from embeddings.encoder import DEFAULT_MODEL
 
 ENV_PREFIX = "ROUNDUP_"
 
 
-class SettingsError(ValueError):
+class SettingsError(RoundupError, ValueError):
     pass
 
 

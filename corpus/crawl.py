@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+from .errors import RoundupError
 from .feeds import Fetched, UrlFailure, canonical_url, looks_like_feed, page_article
 from .fetch import FetchError, FetchResult, Fetcher
 from .listing import Listed, ListingPage, parse_listing, same_host, under_root
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 MAX_ARTICLE_FAILURES = 3  # an article page that failed this many runs is left alone
 
 
-class CrawlError(Exception):
+class CrawlError(RoundupError):
     """The start URL cannot be crawled at all; one line."""
 
 
@@ -155,7 +156,7 @@ class CrawlState:
 
     def __init__(self, store: "Store"):
         self.store = store
-        store.ensure_schema(self.DDL)
+        store.migrate("crawl", (self.DDL,))  # append a step to change these tables
 
     def crawl(self, url: str) -> dict | None:
         rows = self.store.execute("SELECT kind, complete, finished_at FROM crawls WHERE url = ?", (url,))

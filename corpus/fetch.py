@@ -38,6 +38,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from corpus.errors import RoundupError
+
 if TYPE_CHECKING:
     from corpus.store import Store
 
@@ -53,7 +55,7 @@ _CHUNK = 64 * 1024
 
 # --- errors -------------------------------------------------------------------------------
 
-class FetchError(Exception):
+class FetchError(RoundupError):
     """A URL that could not be fetched; str() is the one-line reason, `status` the HTTP status if any."""
 
     kind = "error"
@@ -93,7 +95,7 @@ class ConnectError(FetchError):
     kind = "connect"
 
 
-class BlockedAddressError(OSError):
+class BlockedAddressError(RoundupError, OSError):
     """Raised at connect time (resolver or socket factory); an OSError so aiohttp passes it through."""
 
     MARK = "blocked: "  # survives aiohttp folding several connect errors into one message
@@ -310,7 +312,7 @@ class ValidatorCache:
 
     def __init__(self, store: "Store"):
         self.store = store
-        store.ensure_schema(self.DDL)
+        store.migrate("validators", (self.DDL,))  # append a step to change these tables
 
     def get(self, url: str) -> Validators | None:
         rows = self.store.execute("SELECT etag, last_modified FROM http_validators WHERE url = ?", (url,))

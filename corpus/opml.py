@@ -23,6 +23,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from corpus.errors import InputError
+
 log = logging.getLogger(__name__)
 
 MAX_OPML_BYTES = 1_000_000
@@ -30,7 +32,7 @@ MAX_OPML_FEEDS = 5_000
 FOLDER_SEP = "/"
 
 
-class OpmlError(Exception):
+class OpmlError(InputError):
     """An OPML file that cannot be imported; str() is one line."""
 
 

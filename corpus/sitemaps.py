@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
+from .errors import RoundupError
 from .listing import Listed
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one uncompressed file
@@ -19,7 +20,7 @@ MAX_SITEMAP_URLS = 50_000  # likewise
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class SitemapError(Exception):
+class SitemapError(RoundupError):
     """A sitemap that cannot be used; one line."""
 
 

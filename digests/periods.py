@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from corpus.dates import month_end
+from corpus.errors import InputError
 
 PERIOD_HELP = ("latest, all, week:YYYY-MM-DD, month:YYYY-MM, year:YYYY or YYYY-MM-DD..YYYY-MM-DD "
                "(either end may be left open)")
 
 
-class PeriodError(ValueError):
+class PeriodError(InputError, ValueError):
     """A period we cannot read, with a message fit to show the user as is."""
 
 

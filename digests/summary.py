@@ -23,6 +23,7 @@ from datetime import date
 import faiss
 import numpy as np
 
+from corpus.errors import InputError
 from corpus.mentions import NameVocabulary, capitalised_names
 from corpus.model import Passage
 from corpus.text import normalize_text, split_sentences, word_count
@@ -36,7 +37,7 @@ MAX_TOPIC_CHARS = 100
 MAX_ITEMS = 10
 
 
-class DigestError(ValueError):
+class DigestError(InputError, ValueError):
     """Digest arguments we refuse, with a message fit to show the user as is."""
 
 

@@ -8,6 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
+from corpus.errors import RoundupError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -28,7 +30,7 @@ class Encoder(Protocol):
     def encode_query(self, text: str) -> np.ndarray: ...
 
 
-class EncoderError(Exception):
+class EncoderError(RoundupError):
     pass
 
 

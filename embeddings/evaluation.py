@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import normalize_text
 
@@ -21,7 +22,7 @@ from corpus.text import normalize_text
 DUPLICATE_COSINE = 0.85
 
 
-class EvalError(ValueError):
+class EvalError(InputError, ValueError):
     """A malformed eval file or a label that matches no passage (one line, with the place)."""
 
 

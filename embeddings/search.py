@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from corpus.aliases import AliasTable
+from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import normalize_text, split_sentences
 from embeddings.encoder import Encoder
@@ -39,7 +40,7 @@ class PassageSource(Protocol):
     def passage_ids_between(self, since: str | None, until: str | None) -> list[int]: ...
 
 
-class QuestionError(ValueError):
+class QuestionError(InputError, ValueError):
     """A question we refuse to run, with a message fit to show the user as is."""
 
 
@@ -185,6 +186,7 @@ class Retriever:
     def search(self, question: str, *, k: int = 5, since: str | None = None, until: str | None = None,
                offset: int = 0, mode: str | None = None, diverse: bool = True,
                best_sentence: bool = False, keep_below_floor: bool = False, as_typed: bool = False,
+               checked: bool = False,
                restrict: set[int] | frozenset[int] | None = None) -> Answer:
         """Ranked hits for `question`; `answered` says whether the top one clears the floor.
 
@@ -193,10 +195,11 @@ class Retriever:
         Hits under the floor are dropped from an answer (kept when refused, to show the
         closest miss); `keep_below_floor` keeps them always, for the evaluation. `as_typed`
         skips query understanding (no aliases, no dates): the baselines the eval compares with.
+        `checked`: the caller already ran `check_question` on it (the service does, once per ask).
         """
         start = time.perf_counter()
         cfg = self.config
-        q = check_question(question)
+        q = question if checked else check_question(question)
         mode = mode or cfg.mode
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}")

@@ -26,7 +26,7 @@ from bot import render
 from bot.app import RoundupBot, send_ephemeral
 from bot.backfill import BackfillReport, backfill, crawl_config
 from bot.guild_feeds import MAX_FEEDS_PER_GUILD, GuildFeeds
-from bot.service import IngestReport, SourceReport
+from bot.reports import IngestReport
 from bot.web_ingest import fetch_config
 from corpus.crawl import CrawlError, CrawlEvent
 from corpus.feeds import FeedError, probe_feed
@@ -37,10 +37,6 @@ from corpus.store import utcnow
 log = logging.getLogger(__name__)
 
 
-def _status(src: SourceReport) -> str:
-    return "failed" if src.failed else ("partial" if src.errors else "ok")
-
-
 def refresh_embed(report: IngestReport) -> discord.Embed:
     t = report.totals()
     embed = discord.Embed(title="Feeds refreshed", colour=render.COLOUR, description=(
@@ -49,7 +45,7 @@ def refresh_embed(report: IngestReport) -> discord.Embed:
         f"{len(report.errors)} errors."))
     lines = []
     for src in report.sources:
-        mark = {"ok": "✅", "partial": "⚠️", "failed": "❌"}[_status(src)]
+        mark = {"ok": "✅", "partial": "⚠️", "failed": "❌"}[src.status]
         what = ("not modified" if src.http_status == 304 else
                 f"{src.added} new, {src.updated} updated" + (f", {src.duplicates} copies" if src.duplicates else ""))
         line = f"{mark} <{src.source}>: {what}"
@@ -153,7 +149,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
     def _record(self, report: IngestReport, started: str) -> None:
         """Keep each feed's outcome for /feeds list and log what was added (blocking)."""
         for src in report.sources:
-            status = _status(src)
+            status = src.status
             self.feeds.note_refresh(src.source, status, src.added, "; ".join(src.errors)[:500] or None)
             titles = self.feeds.titles_since(src.source, started) if (src.added or src.updated) else []
             log.log(logging.WARNING if src.errors else logging.INFO,
@@ -255,7 +251,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
             await send_ephemeral(interaction, f"A backfill of <{self.backfills[guild]}> is already running here.")
             return
         try:
-            config = crawl_config(self.bot.service, max_pages=max_pages, since=since)
+            config = crawl_config(self.bot.settings, max_pages=max_pages, since=since)
         except CrawlError as exc:
             await send_ephemeral(interaction, render.md(str(exc)))
             return
@@ -266,7 +262,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
             status = StatusMessage(interaction, url, self.bot.settings.backfill_status_seconds)
             try:
                 report = await backfill(self.bot.service, url, self.bot.session, config=config, owners=(guild,),
-                                        on_event=status.update)
+                                        fetch=fetch_config(self.bot.settings), on_event=status.update)
             except (CrawlError, FetchError) as exc:
                 await status.finish(f"I couldn't backfill <{url}>: {render.md(str(exc))}")
                 return
