@@ -57,7 +57,7 @@ def _alert(r: sqlite3.Row) -> Alert:
 class Alerts:
     def __init__(self, store: Store):
         self.store = store
-        store.ensure_schema(_SCHEMA)
+        store.migrate("alerts", (_SCHEMA,))  # append a step to change these tables
 
     def add(self, guild_id: int, channel_id: int, topic: str, *, by: int | None) -> Alert | None:
         """None if this server already has that alert in that channel."""

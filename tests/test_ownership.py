@@ -52,13 +52,13 @@ def test_store_owners_shared_once_and_released_one_at_a_time(tmp_path):
     assert store.execute("SELECT COUNT(*) FROM article_owners")[0][0] == 0
 
 
-def test_store_from_before_owners_gets_them_filled_in(tmp_path):
+def test_a_store_from_before_owners_migrates_to_them(tmp_path):
     store = Store(tmp_path / "s.sqlite3")
     a, b = _article("old1", QUILL), _article("old2", ORCHID)
     store.upsert_article(a, split_article(a), origin="/srv/app/corpus/data/sample.jsonl")
     store.upsert_article(b, split_article(b), origin="/home/me/roundups.jsonl")
-    store.execute("DELETE FROM article_owners")
-    store.execute("DELETE FROM meta WHERE key = 'owners_v1'")
+    store.execute("DROP TABLE article_owners")  # as a version-2 store (before owners) had it
+    store.execute("PRAGMA user_version = 2")
     store.close()
     store = Store(tmp_path / "s.sqlite3")
     assert store.owners("old1") == {SAMPLE} and store.owners("old2") == {SHARED}
