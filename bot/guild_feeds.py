@@ -90,7 +90,7 @@ class GuildFeeds:
         rows = self.store.execute(
             """SELECT g.url, g.title, o.folder, o.html_url FROM guild_feeds g
                LEFT JOIN guild_feed_outlines o ON o.guild_id = g.guild_id AND o.url = g.url
-               WHERE g.guild_id = ? ORDER BY g.added_at, g.url""", (guild_id,))
+               WHERE g.guild_id = ? ORDER BY g.rowid""", (guild_id,))
         return [OpmlFeed(r["url"], r["title"], r["folder"], r["html_url"]) for r in rows]
 
     def owners(self, url: str, operator: Iterable[str] = ()) -> tuple[int, ...]:
@@ -121,7 +121,7 @@ class GuildFeeds:
         return self.store.execute(
             """SELECT g.url, g.title, g.added_at, r.at AS refreshed_at, r.status, r.added, r.detail
                FROM guild_feeds g LEFT JOIN feed_refreshes r ON r.url = g.url
-               WHERE g.guild_id = ? ORDER BY g.added_at, g.url""", (guild_id,))
+               WHERE g.guild_id = ? ORDER BY g.rowid""", (guild_id,))
 
     def all_urls(self, extra: Iterable[str] = ()) -> list[str]:
         """Every feed to refresh: all servers' plus the operator's (settings), each once."""
