@@ -21,7 +21,6 @@ from bot.backfill import BackfillReport, backfill, crawl_config
 from bot.guild_feeds import GuildFeeds
 from bot.reports import RemovalReport
 from bot.service import RoundupService, ServiceError
-from bot.web_ingest import fetch_config
 from corpus.crawl import CrawlEvent
 from corpus.errors import InputError
 from corpus.opml import export_opml, read_opml
@@ -76,7 +75,7 @@ def cmd_crawl(svc: RoundupService, args, out: Console, err: Console) -> int:
     config = crawl_config(svc.settings, max_pages=args.max_pages, since=args.since,
                           newest_first=args.newest_first)
     with _CrawlProgress(err) as show:
-        report = asyncio.run(backfill(svc, args.crawl, config=config, fetch=fetch_config(svc.settings),
+        report = asyncio.run(backfill(svc, args.crawl, config=config, fetch=svc.settings.fetch,
                                       owners=(owner_of(args),), on_event=show.event))
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
@@ -208,7 +207,7 @@ def _feeds_add(svc: RoundupService, feeds: GuildFeeds, owner: int, args, out: Co
     url = args.url.strip()
 
     async def probe():
-        async with Fetcher(fetch_config(svc.settings)) as fetcher:
+        async with Fetcher(svc.settings.fetch) as fetcher:
             return await probe_feed(url, fetcher)
 
     feed = asyncio.run(probe())

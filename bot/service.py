@@ -27,7 +27,7 @@ from corpus.errors import RoundupError
 from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.passages import split_article
-from corpus.readers import CorpusError, iter_source_files, read_file
+from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
 from corpus.store import SAMPLE, SHARED, Store, StoreError
 from corpus.text import split_sentences
 from digests.periods import Period, parse_period
@@ -35,9 +35,9 @@ from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, chec
                              summarise)
 from digests.trend import Trend, monthly_trend
 from digests.alerts import AlertMatch, match_alert
-from embeddings.encoder import Encoder, create_encoder
+from embeddings.encoder import Encoder, encoder_for
 from embeddings.index import SyncReport, VectorIndex
-from embeddings.search import Answer, Retriever, SearchConfig, check_question, embed_text
+from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
 
@@ -86,7 +86,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = create_encoder(self.settings.model, threads=self.settings.encoder_threads or None)
+            self._encoder = encoder_for(self.settings.encoder)
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -153,9 +153,9 @@ class RoundupService:
         if self._sentences is None or fresh:
             path = s.index_dir / SENTENCES_FILE
             if fresh:
-                sentences, reason = SentenceIndex(path, model=s.model, embed_format=EMBED_FORMAT), None
+                sentences, reason = SentenceIndex(path, model=s.encoder.model, embed_format=EMBED_FORMAT), None
             else:
-                sentences, reason = SentenceIndex.load(path, model=s.model, embed_format=EMBED_FORMAT)
+                sentences, reason = SentenceIndex.load(path, model=s.encoder.model, embed_format=EMBED_FORMAT)
             if reason:
                 log.warning("re-embedding sentences from the store: %s", reason)
             self._sentences = sentences
@@ -188,7 +188,7 @@ class RoundupService:
     def _load_and_sync(self, on_progress=None) -> SyncReport:
         enc = self.encoder
         index, reason = VectorIndex.load(
-            self.settings.index_dir, model=self.settings.model, dim=enc.dim,
+            self.settings.index_dir, model=self.settings.encoder.model, dim=enc.dim,
             index_type=self.settings.index_type, embed_format=EMBED_FORMAT,
         )
         if reason:
@@ -204,7 +204,7 @@ class RoundupService:
 
     def rebuild(self, on_progress=None) -> SyncReport:
         with self._lock, self.write_lock():
-            index = VectorIndex(self.settings.index_dir, model=self.settings.model, dim=self.encoder.dim,
+            index = VectorIndex(self.settings.index_dir, model=self.settings.encoder.model, dim=self.encoder.dim,
                                 index_type=self.settings.index_type, embed_format=EMBED_FORMAT)
             store_ids = self.store.passage_ids()
             report = index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
@@ -245,7 +245,7 @@ class RoundupService:
                           owners: dict[str, tuple[int, ...]] | None = None) -> IngestReport:
         """Feeds and article pages over HTTP, for the CLI and the bot's event loop: network I/O in
         asyncio (on `session` if given), storing and embedding in threads via `ingest_articles`."""
-        return await web_ingest.ingest_urls(self, list(urls), session, config=web_ingest.fetch_config(self.settings),
+        return await web_ingest.ingest_urls(self, list(urls), session, config=self.settings.fetch,
                                             force=force, on_event=on_event, on_progress=on_progress,
                                             owners=owners)
 
@@ -258,21 +258,21 @@ class RoundupService:
                 try:
                     files = list(iter_source_files(path))
                 except CorpusError as exc:
-                    report.sources.append(SourceReport(str(path), errors=[str(exc)]))
-                    self.store.log_ingest(str(path), "failed", detail=str(exc))
+                    report.sources.append(SourceReport(shown_path(path), errors=[str(exc)]))
+                    self.store.log_ingest(shown_path(path), "failed", detail=str(exc))
                     continue
                 if not files:
-                    msg = f"{path}: no supported roundup files found"
-                    report.sources.append(SourceReport(str(path), errors=[msg]))
+                    msg = f"{shown_path(path)}: no supported roundup files found"
+                    report.sources.append(SourceReport(shown_path(path), errors=[msg]))
                     continue
                 for file in files:
                     try:
                         result = read_file(file, overrides=overrides)
                     except CorpusError as exc:
-                        report.sources.append(SourceReport(str(file), errors=[str(exc)]))
-                        self.store.log_ingest(str(file), "failed", detail=str(exc))
+                        report.sources.append(SourceReport(shown_path(file), errors=[str(exc)]))
+                        self.store.log_ingest(shown_path(file), "failed", detail=str(exc))
                         continue
-                    src = self._store_articles(str(file), result.articles, owners)
+                    src = self._store_articles(shown_path(file), result.articles, owners)
                     src.errors.extend(result.errors)
                     report.sources.append(src)
             self._embed_missing(report, on_progress)
@@ -342,18 +342,6 @@ class RoundupService:
 
     # -- questions -------------------------------------------------------------------------
 
-    def search_config(self) -> SearchConfig:
-        s = self.settings
-        try:
-            return SearchConfig(
-                mode=s.retrieval, fusion=s.fusion, dense_weight=s.dense_weight, rrf_k=s.rrf_k,
-                floor=s.relevance_floor, dense_floor=s.dense_floor, bm25_floor=s.bm25_floor, pool=s.candidate_pool,
-                mmr_lambda=s.mmr_lambda, distinct_top=s.distinct_top, same_story=s.same_story, period_slack_days=s.period_slack_days,
-                expansion_weight=s.expansion_weight, parent_weight=s.parent_weight, recency_boost=s.recency_boost, secondary_floor=s.secondary_floor,
-            )
-        except ValueError as exc:
-            raise ServiceError(f"bad retrieval setting: {exc}") from None
-
     def retriever(self) -> Retriever:
         index = self.ensure_ready()
         try:
@@ -363,8 +351,11 @@ class RoundupService:
         with self._lock:  # writers sync under this lock: the snapshot is whole
             sparse = self._sparse.snapshot() if self._sparse is not None else None
             first, last = self._dates
-        return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
-                         aliases=aliases, config=self.search_config(), anchor=last, first=first)
+        try:
+            return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
+                             aliases=aliases, config=self.settings.search, anchor=last, first=first)
+        except ValueError as exc:
+            raise ServiceError(f"bad retrieval setting: {exc}") from None
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
             offset: int = 0, with_best_sentence: bool = True, mode: str | None = None,
@@ -495,33 +486,11 @@ class RoundupService:
         """What the store and indexes hold; with `guild`, the corpus that server sees and what it owns."""
         owners = self.scope_owners(guild)
         counts = self.store.counts(owners)
-        manifest_path = self.settings.index_dir / "index.json"
-        index_info: dict = {"type": self.settings.index_type, "vectors": None, "built_at": None}
-        if manifest_path.exists():
-            import json
-
-            try:
-                m = json.loads(manifest_path.read_text("utf-8"))
-                index_info.update(vectors=m.get("count"), built_at=m.get("built_at"), model=m.get("model"))
-            except ValueError:
-                index_info["error"] = "manifest unreadable"
-        index_file = self.settings.index_dir / "index.faiss"
-        index_info["bytes"] = index_file.stat().st_size if index_file.exists() else 0
-        sparse_manifest = self.settings.index_dir / "sparse.json"
-        if sparse_manifest.exists():
-            import json
-
-            try:
-                m = json.loads(sparse_manifest.read_text("utf-8"))
-                index_info["keyword"] = {"passages": m.get("count"), "built_at": m.get("built_at")}
-            except ValueError:
-                index_info["keyword"] = {"error": "manifest unreadable"}
-        index_info["retrieval"] = self.settings.retrieval
         return {
             "data_dir": str(self.settings.data_dir),
             "articles": counts["articles"], "passages": counts["passages"],
             "first_published": counts["first"], "last_published": counts["last"],
-            "model": self.settings.model, "index": index_info,
+            "model": self.settings.encoder.model, "index": self._index_status(),
             "sources": [{"source": s, "articles": n} for s, n in self.store.sources(owners)],
             "last_ingest": self.store.last_ingest(),
             "sample": self.settings.sample,
@@ -532,3 +501,22 @@ class RoundupService:
         counts = self.store.counts({guild})
         return {"articles": counts["articles"], "passages": counts["passages"],
                 "sources": [{"source": s, "articles": n} for s, n in self.store.sources({guild})]}
+
+    def _index_status(self) -> dict:
+        """Each stored part's figures from its manifest (embeddings/stored.py); nothing is loaded."""
+        d = self.settings.index_dir
+        dense, keyword, sentences = VectorIndex.describe(d), SparseIndex.describe(d), SentenceIndex.describe(d)
+        info: dict = {"type": self.settings.index_type, "vectors": dense.get("count"),
+                      "built_at": dense.get("built_at"), "bytes": dense.get("bytes", 0)}
+        if "error" in dense:
+            info["error"] = dense["error"]
+        elif dense.get("params"):
+            info["model"] = dense["params"].get("model")
+        if "error" in keyword or keyword.get("built_at"):
+            info["keyword"] = keyword if "error" in keyword else {"passages": keyword["count"],
+                                                                   "built_at": keyword["built_at"]}
+        info["sentences"] = sentences if "error" in sentences else {"passages": sentences["count"],
+                                                                    "built_at": sentences["built_at"],
+                                                                    "bytes": sentences["bytes"]}
+        info["retrieval"] = self.settings.search.mode
+        return info

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp.abc import AbstractResolver
 
 from bot.reports import IngestReport, SourceReport
-from bot.settings import Settings
 from corpus.dedup import DuplicateIndex
 from corpus.feeds import EventCallback, Fetched, FeedState, SourceResult, collect
 from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
@@ -56,17 +55,6 @@ class ArticleSink(Protocol):
         """Held across the duplicate check and the store, so two sources carrying the same story
         in one run (or a CLI ingest beside the bot) see each other's writes. Re-entrant."""
         ...
-
-
-def fetch_config(settings: Settings) -> FetchConfig:
-    return FetchConfig(
-        user_agent=settings.user_agent, max_body_bytes=settings.max_body_bytes,
-        connect_timeout=min(settings.fetch_connect_timeout, settings.fetch_timeout),
-        total_timeout=settings.fetch_timeout, retries=settings.fetch_retries, backoff=settings.fetch_backoff,
-        backoff_max=settings.fetch_backoff_max, retry_after_max=settings.fetch_retry_after_max,
-        concurrency=settings.fetch_concurrency, per_host=settings.fetch_per_host, keepalive=settings.fetch_keepalive,
-        allow_private=settings.allow_private_urls, allowed_hosts=frozenset(settings.allowed_private_hosts),
-    )
 
 
 async def ingest_urls(sink: ArticleSink, urls: list[str], session: "aiohttp.ClientSession | None" = None,

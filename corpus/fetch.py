@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USER_AGENT = "RoundupBot/0.1 (China tech roundup reader; polite feed fetcher)"
+DEFAULT_USER_AGENT = "RoundupBot/0.1 (+https://github.com/roundup-bot; China tech roundup reader)"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524})
 ACCEPT_ANY = ("application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, "
@@ -60,6 +60,11 @@ class FetchError(RoundupError):
 
     kind = "error"
 
+    def __init_subclass__(cls, kind: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind  # reports and the ingest log group failures by it
+
     def __init__(self, reason: str, *, url: str | None = None, status: int | None = None):
         super().__init__(reason)
         self.reason = reason
@@ -67,32 +72,28 @@ class FetchError(RoundupError):
         self.status = status
 
 
-class BlockedURLError(FetchError):
+class BlockedURLError(FetchError, kind="blocked"):
     """Refused before any connection: a scheme other than http(s) or a non-public address."""
 
-    kind = "blocked"
+
+class HTTPStatusError(FetchError, kind="http"):
+    """An error status (4xx, or 5xx after the retries): `status` holds it."""
 
 
-class HTTPStatusError(FetchError):
-    kind = "http"
+class TooLargeError(FetchError, kind="too_large"):
+    """The body passed `max_body_bytes`; reading stopped there."""
 
 
-class TooLargeError(FetchError):
-    kind = "too_large"
+class TooManyRedirectsError(FetchError, kind="redirects"):
+    """A redirect loop, or more hops than the fetcher follows."""
 
 
-class TooManyRedirectsError(FetchError):
-    kind = "redirects"
+class FetchTimeoutError(FetchError, kind="timeout"):
+    """The connect or total timeout ran out, after the retries."""
 
 
-class FetchTimeoutError(FetchError):
-    kind = "timeout"
-
-
-class ConnectError(FetchError):
+class ConnectError(FetchError, kind="connect"):
     """DNS failure, refused or dropped connection, broken response."""
-
-    kind = "connect"
 
 
 class BlockedAddressError(RoundupError, OSError):
@@ -470,8 +471,8 @@ class Fetcher:
         self._sleep = sleep
         self._total = asyncio.Semaphore(max(1, self.config.concurrency))
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._timeout = aiohttp.ClientTimeout(total=self.config.total_timeout, connect=self.config.connect_timeout,
-                                              sock_connect=self.config.connect_timeout)
+        connect = min(self.config.connect_timeout, self.config.total_timeout)  # never longer than the whole
+        self._timeout = aiohttp.ClientTimeout(total=self.config.total_timeout, connect=connect, sock_connect=connect)
         self.requests = 0  # HTTP requests sent, redirects and retries included
 
     async def __aenter__(self) -> "Fetcher":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -14,6 +15,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Which model embeds, and how; bot.settings.Settings holds one (ROUNDUP_MODEL, ROUNDUP_ENCODER_THREADS)."""
+
+    model: str = DEFAULT_MODEL  # any sentence-transformers name or path; the default is the bundled copy
+    threads: int = 1  # torch threads; 0 = torch's default (all cores)
 
 
 class Encoder(Protocol):
@@ -114,6 +123,11 @@ class SentenceTransformerEncoder:
 
 _shared: dict[str, Encoder] = {}
 _shared_lock = threading.Lock()
+
+
+def encoder_for(config: EncoderConfig) -> Encoder:
+    """The shared encoder for these settings."""
+    return create_encoder(config.model, threads=config.threads or None)
 
 
 def create_encoder(name: str = DEFAULT_MODEL, **kwargs) -> Encoder:

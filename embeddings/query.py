@@ -354,6 +354,26 @@ class Understanding:
     rewrites: list[tuple[str, str]] = field(default_factory=list)  # (as typed, read as)
 
 
+def _rewrite(text: str, matches: list[Match]) -> tuple[str, list[tuple[str, str]]]:
+    """The question with names and Chinese words in the roundups' English, and what was rewritten."""
+    pieces, pos = [], 0
+    rewrites: list[tuple[str, str]] = []
+    for m in matches:
+        pieces.append(text[pos:m.start])
+        if m.rewrites:
+            pieces.append(f" {m.replacement} ")
+            rewrites.append((m.surface, m.replacement))
+        else:
+            pieces.append(m.surface)
+        pos = m.end
+    pieces.append(text[pos:])
+    rewritten = " ".join("".join(pieces).split())
+    if _LATIN_RE.search(rewritten):
+        # Chinese left over after the names and words we know is noise to an English model.
+        rewritten = " ".join(_CJK_RE.sub(" ", rewritten).split()) or rewritten
+    return rewritten, rewrites
+
+
 def understand(question: str, *, aliases: AliasTable | None = None, anchor: date | None = None,
                known: Callable[[str], bool] | None = None, expansion_weight: float = 1.0,
                parent_weight: float = 0.5) -> Understanding:
@@ -380,22 +400,7 @@ def understand(question: str, *, aliases: AliasTable | None = None, anchor: date
                 matches.append(Match(w.start(), w.end(), word, "fuzzy", entity.name, entity))
         matches.sort(key=lambda m: m.start)
 
-    pieces, pos = [], 0
-    rewrites: list[tuple[str, str]] = []
-    for m in matches:
-        pieces.append(text[pos:m.start])
-        if m.rewrites:
-            pieces.append(f" {m.replacement} ")
-            rewrites.append((m.surface, m.replacement))
-        else:
-            pieces.append(m.surface)
-        pos = m.end
-    pieces.append(text[pos:])
-    rewritten = " ".join("".join(pieces).split())
-    if _LATIN_RE.search(rewritten):
-        # Chinese left over after the names and words we know is noise to an English model.
-        rewritten = " ".join(_CJK_RE.sub(" ", rewritten).split()) or rewritten
-
+    rewritten, rewrites = _rewrite(text, matches)
     phrases: list[tuple[str, float]] = [(rewritten, 1.0)]
     names: list[str] = []
     mentioned = {rewritten}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Protocol
 
@@ -19,11 +19,12 @@ import numpy as np
 from corpus.aliases import AliasTable
 from corpus.errors import InputError
 from corpus.model import Passage
-from corpus.text import normalize_text, split_sentences
+from corpus.text import clean_question, normalize_text, split_sentences
 from embeddings.encoder import Encoder
 from embeddings.index import VectorIndex
 from embeddings.query import DateSpan, Understanding, mentions_period, understand
-from embeddings.ranking import FUSIONS, diversify, rank_by, reciprocal_rank_fusion, weighted_sum
+from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, weighted_sum
+from embeddings.ranking import diversify as pick_diverse
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
 
@@ -86,7 +87,7 @@ class Answer:
 
 
 def check_question(question: str) -> str:
-    q = " ".join((question or "").split())
+    q = " ".join(clean_question(question or "").split())
     if not q:
         raise QuestionError("the question is empty: ask something, e.g. \"What did Huawei ship in 2019?\"")
     if len(q) > MAX_QUESTION_CHARS:
@@ -103,7 +104,7 @@ def embed_text(passage: Passage) -> str:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """How questions are searched; bot.settings.Settings fills it from ROUNDUP_* settings.
+    """How questions are searched; bot.settings.Settings holds one, read from ROUNDUP_* settings.
 
     Defaults are the values chosen on tests/eval/questions.jsonl (see README, "Retrieval quality").
     """
@@ -125,7 +126,9 @@ class SearchConfig:
     recency_boost: float = 0.05  # "latest ...": the newest roundup gains this much
     secondary_floor: float = 0.8  # once answering, hits after the first need this share of the floor
 
-    def __post_init__(self):
+    def check(self) -> "SearchConfig":
+        """Raise ValueError for a setting out of range. Not done on construction: Settings holds
+        one from the moment it loads, and a bad retrieval setting must not stop `status`."""
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r} (use {', '.join(MODES)})")
         if self.fusion not in FUSIONS:
@@ -134,6 +137,7 @@ class SearchConfig:
             raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
         if not 0.0 < self.mmr_lambda <= 1.0:
             raise ValueError(f"mmr_lambda must be in (0, 1], got {self.mmr_lambda}")
+        return self
 
     def floor_for(self, mode: str) -> float:
         return {"hybrid": self.floor, "dense": self.dense_floor, "bm25": self.bm25_floor}[mode]
@@ -145,6 +149,30 @@ class _Candidate:
     cosine: float = 0.0
     bm25: float = 0.0
     coverage: float = 0.0
+
+
+@dataclass
+class Search:
+    """One question on its way through the stages of `Retriever.search`; each stage fills a part."""
+
+    question: str  # checked
+    understanding: Understanding
+    mode: str  # dense | bm25 | hybrid, as settled for this question
+    limit: int  # hits wanted, counting those skipped by `offset`
+    lo: str | None = None  # hard date bounds
+    hi: str | None = None
+    allowed: set[int] | None = None  # passages within them (None: no bounds)
+    window: set[int] | None = None  # passages published in the periods the question names
+    qvec: np.ndarray | None = None
+    dense_scores: dict[int, float] = field(default_factory=dict)
+    terms: dict[str, float] = field(default_factory=dict)  # keyword query, weighted
+    own: set[str] = field(default_factory=set)  # the question's own terms
+    sparse_scores: np.ndarray | None = None  # BM25 of every passage, aligned with the keyword index
+    coverage: np.ndarray | None = None
+    cands: dict[int, _Candidate] = field(default_factory=dict)
+    relevance: dict[int, float] = field(default_factory=dict)  # absolute: the floor applies to it
+    ranking: dict[int, float] = field(default_factory=dict)  # what orders the list
+    notes: list[str] = field(default_factory=list)
 
 
 class Retriever:
@@ -161,7 +189,8 @@ class Retriever:
             # The original dense-only form: Retriever(store, index, encoder, floor=0.3)
             config = SearchConfig(mode="hybrid" if sparse is not None else "dense")
         if floor is not None:
-            config = SearchConfig(**{**config.__dict__, "floor": floor, "dense_floor": floor})
+            config = replace(config, floor=floor, dense_floor=floor)
+        config.check()
         self.store = store
         self.index = index
         self.encoder = encoder
@@ -195,139 +224,154 @@ class Retriever:
         Hits under the floor are dropped from an answer (kept when refused, to show the
         closest miss); `keep_below_floor` keeps them always, for the evaluation. `as_typed`
         skips query understanding (no aliases, no dates): the baselines the eval compares with.
-        `checked`: the caller already ran `check_question` on it (the service does, once per ask).
+        The stages below each take the `Search` the one before filled; a test can run any alone.
         """
         start = time.perf_counter()
-        cfg = self.config
+        s = self.prepare(question, k=k, offset=offset, mode=mode, as_typed=as_typed, checked=checked)
+        understood = _describe(s.understanding)
+        hits: list[Hit] = []
+        answered = False
+        if self.bounds(s, since, until, restrict) and self.candidates(s):
+            self.fuse(s)
+            self.recency(s)
+            hits, answered = self.decide(s, self.diversify(s, diverse=diverse), offset=offset,
+                                         keep_below_floor=keep_below_floor, best_sentence=best_sentence)
+        return Answer(s.question, answered, hits, (time.perf_counter() - start) * 1000, since, until, s.notes,
+                      s.mode, understood)
+
+    # -- the stages --------------------------------------------------------------------
+
+    def prepare(self, question: str, *, k: int = 5, offset: int = 0, mode: str | None = None,
+                as_typed: bool = False, checked: bool = False) -> Search:
+        """The question checked and understood (names, dates), and the retrieval mode settled."""
         q = question if checked else check_question(question)
-        mode = mode or cfg.mode
+        mode = mode or self.config.mode
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}")
         if mode != "dense" and (self.sparse is None or not len(self.sparse)):
             mode = "dense"  # no keyword index (an empty store, or the old dense-only form)
         u = Understanding(q, normalize_text(q).lower(), [(q, 1.0)]) if as_typed else self.understand(q)
-        notes: list[str] = []
-        understood = _describe(u)
+        s = Search(q, u, mode, limit=k + offset)
         if u.rewrites:
-            notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
+            s.notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
+        return s
 
-        def done(hits: list[Hit], answered: bool) -> Answer:
-            return Answer(q, answered, hits, (time.perf_counter() - start) * 1000, since, until, notes, mode,
-                          understood)
-
-        # Hard bounds: the caller's, narrowed by "since 2020" / "before 2015" in the question.
-        lo = max(filter(None, [since, u.dates.since.isoformat() if u.dates.since else None]), default=None)
-        hi = min(filter(None, [until, u.dates.until.isoformat() if u.dates.until else None]), default=None)
+    def bounds(self, s: Search, since: str | None = None, until: str | None = None,
+               restrict: set[int] | frozenset[int] | None = None) -> bool:
+        """Hard date bounds (the caller's, narrowed by "since 2020" / "before 2015" in the question),
+        kept to `restrict` when given, and the window of the periods it names. False, with a note,
+        when no passage can qualify."""
+        s.lo, s.hi = date_bounds(s.understanding, since, until)
+        lo, hi = s.lo, s.hi
         if lo and hi and lo > hi:
-            notes.append(f"no dates are both on or after {lo} and on or before {hi}")
-            return done([], False)
-        allowed = set(self.store.passage_ids_between(lo, hi)) if (lo or hi) else None
-        if allowed is not None and not allowed:
-            notes.append(_nothing_between(lo, hi, self.first, self.anchor))
-            return done([], False)
-        if restrict is not None:
-            allowed = set(restrict) if allowed is None else allowed & set(restrict)
-            if not allowed:
-                return done([], False)
-        periods = u.dates.periods
-        window = None
+            s.notes.append(f"no dates are both on or after {lo} and on or before {hi}")
+            return False
+        s.allowed = set(self.store.passage_ids_between(lo, hi)) if (lo or hi) else None
+        if s.allowed is not None and not s.allowed:
+            s.notes.append(_nothing_between(lo, hi, self.first, self.anchor))
+            return False
+        if restrict is not None:  # what one server may see
+            s.allowed = set(restrict) if s.allowed is None else s.allowed & set(restrict)
+            if not s.allowed:
+                return False
+        periods = s.understanding.dates.periods
         if periods:
-            window = set()
+            slack = timedelta(days=self.config.period_slack_days)
+            s.window = set()
             for p in periods:
-                window |= set(self.store.passage_ids_between(
-                    p.start.isoformat(), (p.end + timedelta(days=cfg.period_slack_days)).isoformat()))
-            if allowed is not None:
-                window &= allowed
+                s.window |= set(self.store.passage_ids_between(p.start.isoformat(), (p.end + slack).isoformat()))
+            if s.allowed is not None:
+                s.window &= s.allowed
+        return True
 
-        limit = k + offset
-        pool = max(cfg.pool, 3 * limit)
-        cands: dict[int, _Candidate] = {}
-        qvec = None
-        dense_rank: list[int] = []
-        if mode in ("dense", "hybrid"):
-            qvec = self.encoder.encode_query(u.dense_text)
-            pairs = self.index.search(qvec, pool, allowed=allowed)
-            if window:
-                pairs += self.index.search(qvec, pool, allowed=window)
-            dense_scores = dict(pairs)
-            dense_rank = rank_by(dense_scores)
-        sparse_scores = coverage = None
-        terms: dict[str, float] = {}
-        own: set[str] = set()
-        if mode in ("bm25", "hybrid"):
-            terms, own = query_terms(u.phrases)
-            sparse_scores = self.sparse.scores(terms)
-            coverage = self.sparse.coverage(sparse_scores, terms, own)
-            top_ids = self._top_sparse(sparse_scores, pool, allowed) + (
-                self._top_sparse(sparse_scores, pool, window) if window else [])
-        else:
-            top_ids = []
-        ids = list(dict.fromkeys([*dense_rank, *top_ids]))
-        for p in self.store.passages(ids):
-            cands[p.id] = _Candidate(p)
+    def candidates(self, s: Search) -> bool:
+        """Each retriever's best (overall and within the periods' window), kept to the periods,
+        with both scores for every candidate. False when none is left."""
+        ids = list(dict.fromkeys([*self._dense_candidates(s), *self._sparse_candidates(s)]))
+        s.cands = {p.id: _Candidate(p) for p in self.store.passages(ids)}
+        periods = s.understanding.dates.periods
         if periods:
-            slack = timedelta(days=cfg.period_slack_days)
-            cands = {i: c for i, c in cands.items() if _in_periods(c.passage, periods, slack)}
-            if not cands:
+            slack = timedelta(days=self.config.period_slack_days)
+            s.cands = {i: c for i, c in s.cands.items() if _in_periods(c.passage, periods, slack)}
+            if not s.cands:
                 labels = " or ".join(p.label for p in periods)
-                notes.append(f"the roundups have nothing from {labels}"
-                             + (f"; they cover {self.first} to {self.anchor}" if self.first and self.anchor else ""))
-                return done([], False)
-        if not cands:
-            return done([], False)
+                s.notes.append(f"the roundups have nothing from {labels}"
+                               + (f"; they cover {self.first} to {self.anchor}" if self.first and self.anchor else ""))
+                return False
+        if not s.cands:
+            return False
+        self._score_candidates(s)
+        return True
 
-        order_ids = list(cands)
-        if qvec is not None:
-            missing = [i for i in order_ids if i not in dense_scores]
-            if missing:
-                dense_scores.update(zip(missing, (self.index.vectors(missing) @ qvec.reshape(-1)).tolist()))
-            for i in order_ids:
-                cands[i].cosine = float(dense_scores[i])
-        if sparse_scores is not None:
-            for i, row in zip(order_ids, self.sparse.rows(order_ids)):
-                if row is not None:
-                    cands[i].bm25 = float(sparse_scores[row])
-                    cands[i].coverage = float(coverage[row])
+    def fuse(self, s: Search) -> None:
+        """Scores -> relevance (what the floor applies to) and ranking (what orders the list)."""
+        s.relevance, s.ranking = fuse_scores(s.cands, s.mode, self.config)
 
-        cos = {i: c.cosine for i, c in cands.items()}
-        cov = {i: c.coverage for i, c in cands.items()}
-        if mode == "dense":
-            relevance = ranking = cos
-        elif mode == "bm25":
-            relevance = ranking = cov
-        else:
-            relevance = weighted_sum(cos, cov, cfg.dense_weight)
-            if cfg.fusion == "rrf":
-                ranking = reciprocal_rank_fusion(
-                    [rank_by(cos), [i for i in rank_by(cov) if cov[i] > 0]], k=cfg.rrf_k)
-            else:
-                ranking = relevance
-        if u.dates.recent and cfg.recency_boost and self.first and self.anchor and self.anchor > self.first:
-            span = (self.anchor - self.first).days
-            ranking = {i: s + cfg.recency_boost * _age_share(cands[i].passage, self.first, span)
-                       for i, s in ranking.items()}
-        order = rank_by(ranking, tiebreak=relevance)
+    def recency(self, s: Search) -> None:
+        """"Latest ..." questions: newer roundups gain up to `recency_boost` in the ranking."""
+        cfg = self.config
+        if s.understanding.dates.recent and cfg.recency_boost and self.first and self.anchor \
+                and self.anchor > self.first:
+            s.ranking = recency_boosted(s.ranking, s.cands, self.first, self.anchor, cfg.recency_boost)
 
-        head = order[: 3 * limit + 10]
+    def diversify(self, s: Search, *, diverse: bool = True) -> list[Hit]:
+        """The first `limit` hits by ranking, spread over roundups and stories (MMR)."""
+        cfg = self.config
+        order = rank_by(s.ranking, tiebreak=s.relevance)
+        head = order[: 3 * s.limit + 10]
         similarity = self._similarity(head) if diverse and (cfg.mmr_lambda < 1.0 or cfg.same_story) else None
-        picks = diversify(head, ranking, limit=limit,
-                          group_of={i: c.passage.article_id for i, c in cands.items()},
-                          similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
-                          distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
-        hits = [Hit(cands[p.id].passage, p.score, relevance=relevance[p.id]) for p in picks]
-        floor = cfg.floor_for(mode)
-        answered = bool(hits) and hits[0].relevance >= floor
-        first = hits[0] if hits else None
-        hits = hits[offset:]
-        if answered and not keep_below_floor:
-            # The floor decides whether to answer at all; a further passage just under it still
-            # belongs in "More results", one far under it is noise.
-            hits = [h for h in hits if h.relevance >= floor * cfg.secondary_floor or h is first]
+        picks = pick_diverse(head, s.ranking, limit=s.limit,
+                             group_of={i: c.passage.article_id for i, c in s.cands.items()},
+                             similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
+                             distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
+        return [Hit(s.cands[p.id].passage, p.score, relevance=s.relevance[p.id]) for p in picks]
+
+    def decide(self, s: Search, hits: list[Hit], *, offset: int = 0, keep_below_floor: bool = False,
+               best_sentence: bool = False) -> tuple[list[Hit], bool]:
+        """Answer or refuse by the floor, drop the noise after the first hit, mark best sentences."""
+        hits, answered = apply_floor(hits, self.config.floor_for(s.mode), self.config.secondary_floor,
+                                     offset=offset, keep_below_floor=keep_below_floor)
         if best_sentence and hits:
-            self._mark_best_sentences(hits, qvec, terms, own, mode)
-        return done(hits, answered)
+            self._mark_best_sentences(hits, s.qvec, s.terms, s.own, s.mode)
+        return hits, answered
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _dense_candidates(self, s: Search) -> list[int]:
+        if s.mode not in ("dense", "hybrid"):
+            return []
+        pool = max(self.config.pool, 3 * s.limit)
+        s.qvec = self.encoder.encode_query(s.understanding.dense_text)
+        pairs = self.index.search(s.qvec, pool, allowed=s.allowed)
+        if s.window:
+            pairs += self.index.search(s.qvec, pool, allowed=s.window)
+        s.dense_scores = dict(pairs)
+        return rank_by(s.dense_scores)
+
+    def _sparse_candidates(self, s: Search) -> list[int]:
+        if s.mode not in ("bm25", "hybrid"):
+            return []
+        pool = max(self.config.pool, 3 * s.limit)
+        s.terms, s.own = query_terms(s.understanding.phrases)
+        s.sparse_scores = self.sparse.scores(s.terms)
+        s.coverage = self.sparse.coverage(s.sparse_scores, s.terms, s.own)
+        return self._top_sparse(s.sparse_scores, pool, s.allowed) + (
+            self._top_sparse(s.sparse_scores, pool, s.window) if s.window else [])
+
+    def _score_candidates(self, s: Search) -> None:
+        """Both scores for every candidate, including those only one retriever found."""
+        order_ids = list(s.cands)
+        if s.qvec is not None:
+            missing = [i for i in order_ids if i not in s.dense_scores]
+            if missing:
+                s.dense_scores.update(zip(missing, (self.index.vectors(missing) @ s.qvec.reshape(-1)).tolist()))
+            for i in order_ids:
+                s.cands[i].cosine = float(s.dense_scores[i])
+        if s.sparse_scores is not None:
+            for i, row in zip(order_ids, self.sparse.rows(order_ids)):
+                if row is not None:
+                    s.cands[i].bm25 = float(s.sparse_scores[row])
+                    s.cands[i].coverage = float(s.coverage[row])
 
     def _top_sparse(self, scores: np.ndarray, n: int, restrict: set[int] | None) -> list[int]:
         ids = self.sparse.ids
@@ -371,6 +415,50 @@ class Retriever:
                     lexical[n] = sum(terms.get(t, 1.0) * v for t, v in idf.items() if t in toks) / total
             combined = w * dense + (1 - w) * lexical
             hit.best_sentence = sents[int(np.argmax(combined))]
+
+
+def date_bounds(u: Understanding, since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """The narrower of the caller's bounds and the question's own ("since 2020", "before 2015")."""
+    lo = max(filter(None, [since, u.dates.since.isoformat() if u.dates.since else None]), default=None)
+    hi = min(filter(None, [until, u.dates.until.isoformat() if u.dates.until else None]), default=None)
+    return lo, hi
+
+
+def fuse_scores(cands: dict[int, _Candidate], mode: str, cfg: SearchConfig) -> tuple[dict, dict]:
+    """(relevance, ranking) per candidate id: the cosine, the BM25 coverage, or both fused."""
+    cos = {i: c.cosine for i, c in cands.items()}
+    cov = {i: c.coverage for i, c in cands.items()}
+    if mode == "dense":
+        return cos, cos
+    if mode == "bm25":
+        return cov, cov
+    relevance = weighted_sum(cos, cov, cfg.dense_weight)
+    if cfg.fusion == "rrf":
+        return relevance, reciprocal_rank_fusion([rank_by(cos), [i for i in rank_by(cov) if cov[i] > 0]],
+                                                 k=cfg.rrf_k)
+    return relevance, relevance
+
+
+def recency_boosted(ranking: dict[int, float], cands: dict[int, _Candidate], first: date, anchor: date,
+                    boost: float) -> dict[int, float]:
+    """Each ranking score plus `boost` times how late in the corpus's span its roundup came."""
+    span = (anchor - first).days
+    return {i: s + boost * _age_share(cands[i].passage, first, span) for i, s in ranking.items()}
+
+
+def apply_floor(hits: list[Hit], floor: float, secondary: float, *, offset: int = 0,
+                keep_below_floor: bool = False) -> tuple[list[Hit], bool]:
+    """Answered when the first hit clears the floor; then later hits need `secondary` of it.
+
+    The floor decides whether to answer at all; a further passage just under it still
+    belongs in "More results", one far under it is noise.
+    """
+    answered = bool(hits) and hits[0].relevance >= floor
+    first = hits[0] if hits else None
+    hits = hits[offset:]
+    if answered and not keep_below_floor:
+        hits = [h for h in hits if h.relevance >= floor * secondary or h is first]
+    return hits, answered
 
 
 def _describe(u: Understanding) -> dict:

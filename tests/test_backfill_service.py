@@ -5,7 +5,6 @@ import asyncio
 
 from archive_site import COLUMN, archive, archive_server  # noqa: F401
 from bot.backfill import backfill, crawl_config
-from bot.web_ingest import fetch_config
 from corpus.store import SHARED
 
 A, B = 1111, 2222
@@ -22,7 +21,7 @@ def test_backfill_belongs_to_the_server_and_a_second_server_gains_it_without_fet
     svc = _service(make_service, tmp_path, archive.port, "d")
     url = archive.url(COLUMN)
     events = []
-    first = asyncio.run(backfill(svc, url, config=crawl_config(svc.settings), fetch=fetch_config(svc.settings), owners=(A,), on_event=events.append))
+    first = asyncio.run(backfill(svc, url, config=crawl_config(svc.settings), fetch=svc.settings.fetch, owners=(A,), on_event=events.append))
     n = len(archive.roundups())
     # the archive reuses a dozen roundups' text week after week: later weeks are republished copies
     assert first.added + first.duplicates == n and first.added >= 10
@@ -35,7 +34,7 @@ def test_backfill_belongs_to_the_server_and_a_second_server_gains_it_without_fet
     assert not svc.ask("China Roundup", guild=B).hits
 
     requests = len(archive.hits)
-    second = asyncio.run(backfill(svc, url, config=crawl_config(svc.settings), fetch=fetch_config(svc.settings), owners=(B,)))
+    second = asyncio.run(backfill(svc, url, config=crawl_config(svc.settings), fetch=svc.settings.fetch, owners=(B,)))
     assert second.added == 0 and second.progress.fetched == 0
     assert second.granted == owned  # B now sees the archive too, stored once
     assert svc.store.counts()["articles"] == owned and svc.store.counts({B})["articles"] == owned

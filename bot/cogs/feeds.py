@@ -27,7 +27,6 @@ from bot.app import RoundupBot, send_ephemeral
 from bot.backfill import BackfillReport, backfill, crawl_config
 from bot.guild_feeds import MAX_FEEDS_PER_GUILD, GuildFeeds
 from bot.reports import IngestReport
-from bot.web_ingest import fetch_config
 from corpus.crawl import CrawlError, CrawlEvent
 from corpus.feeds import FeedError, probe_feed
 from corpus.fetch import FetchError, Fetcher
@@ -182,7 +181,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            async with Fetcher(fetch_config(self.bot.settings), session=self.bot.session) as fetcher:
+            async with Fetcher(self.bot.settings.fetch, session=self.bot.session) as fetcher:
                 feed = await probe_feed(url, fetcher)
         except (FetchError, FeedError) as exc:
             await interaction.followup.send(f"I couldn't add <{url}>: {render.md(str(exc))}", ephemeral=True)
@@ -262,7 +261,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
             status = StatusMessage(interaction, url, self.bot.settings.backfill_status_seconds)
             try:
                 report = await backfill(self.bot.service, url, self.bot.session, config=config, owners=(guild,),
-                                        fetch=fetch_config(self.bot.settings), on_event=status.update)
+                                        fetch=self.bot.settings.fetch, on_event=status.update)
             except (CrawlError, FetchError) as exc:
                 await status.finish(f"I couldn't backfill <{url}>: {render.md(str(exc))}")
                 return
