@@ -312,21 +312,33 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
             ephemeral=True)
 
 
+class Throttle:
+    """True at most once every `every` seconds (the first call only after `every` has passed)."""
+
+    def __init__(self, every: float, clock=time.monotonic):
+        self.every, self.clock = every, clock
+        self.last = clock()
+
+    def due(self) -> bool:
+        now = self.clock()
+        if now - self.last < self.every:
+            return False
+        self.last = now
+        return True
+
+
 class StatusMessage:
     """One ephemeral status message, edited as a backfill goes: at most once every `every` seconds
     (Discord rate-limits edits), and always once at the end."""
 
     def __init__(self, interaction: discord.Interaction, url: str, every: float):
-        self.interaction, self.url, self.every = interaction, url, every
-        self.last = time.monotonic()
+        self.interaction, self.url = interaction, url
+        self.throttle = Throttle(every)
         self.task: asyncio.Task | None = None
-        self.edits = 0
 
     def update(self, event: CrawlEvent) -> None:
-        now = time.monotonic()
-        if now - self.last < self.every or (self.task is not None and not self.task.done()):
+        if (self.task is not None and not self.task.done()) or not self.throttle.due():
             return
-        self.last = now
         p = event.progress
         text = (f"Backfilling <{self.url}>: {p.pages} listing pages read, {p.found} articles found, "
                 f"{p.fetched} fetched, {p.skipped} already here, {p.failed} failed…")
@@ -335,7 +347,6 @@ class StatusMessage:
     async def _edit(self, text: str) -> None:
         try:
             await self.interaction.edit_original_response(content=text)
-            self.edits += 1
         except discord.HTTPException as exc:  # an expired token after 15 minutes: the end still gets said
             log.info("backfill status edit failed: %s", exc)
 
