@@ -31,7 +31,7 @@ from corpus.crawl import CrawlError, CrawlEvent
 from corpus.feeds import FeedError, probe_feed
 from corpus.fetch import FetchError, Fetcher
 from corpus.opml import MAX_OPML_BYTES, OpmlError, export_opml, parse_opml
-from corpus.store import utcnow
+from corpus.store import SHARED, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def list_embed(rows, *, operator: tuple[str, ...], hours: float) -> discord.Embe
             lines.append(f"• {render.link(r['title'] or r['url'], r['url'], 120)}\n  {last}")
         embed.description = render.clip("\n".join(lines), render.DESCRIPTION_MAX)
     if operator:
-        embed.add_field(name="Also read for every server (bot settings)",
+        embed.add_field(name="Also read for every server (the operator's)",
                         value=render.clip("\n".join(f"• <{u}>" for u in operator), render.FIELD_VALUE_MAX),
                         inline=False)
     every = f"every {hours:g} hours" if hours > 0 else "only on /feeds refresh (scheduled refresh is off)"
@@ -166,9 +166,10 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
     @app_commands.checks.has_permissions(manage_guild=True)
     async def list_feeds(self, interaction: discord.Interaction[RoundupBot]) -> None:
         rows = await self.bot.run_blocking(self.feeds.for_guild, interaction.guild_id)
+        shared = [r["url"] for r in await self.bot.run_blocking(self.feeds.for_guild, SHARED)]
+        operator = tuple(dict.fromkeys([*self.bot.settings.feeds, *shared]))
         await interaction.response.send_message(
-            embed=list_embed(rows, operator=self.bot.settings.feeds, hours=self.bot.settings.refresh_hours),
-            ephemeral=True)
+            embed=list_embed(rows, operator=operator, hours=self.bot.settings.refresh_hours), ephemeral=True)
 
     @app_commands.command(name="add", description="Follow an RSS or Atom feed (fetched once now to check it)")
     @app_commands.describe(url="The feed's address, http or https")

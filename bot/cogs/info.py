@@ -9,16 +9,25 @@ from discord.ext import commands
 
 from bot import render
 from bot.app import RoundupBot
+from bot.service import guild_scope
 
 log = logging.getLogger(__name__)
 
 
-def example_questions(store, n: int = 3) -> list[str]:
-    """Questions drawn from the corpus's own section headings, newest roundups first."""
+def example_questions(store, n: int = 3, owners=None) -> list[str]:
+    """Questions drawn from the corpus's own section headings, newest roundups first; of the
+    articles `owners` hold when given (what this server sees)."""
+    visible = ""
+    params: list = []
+    if owners is not None:
+        owners = sorted(owners)
+        visible = (" AND EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = a.id AND o.owner IN "
+                   f"({','.join('?' * len(owners))}))")
+        params = owners
     rows = store.execute(
-        """SELECT p.section, a.published FROM passages p JOIN articles a ON a.id = p.article_id
-           WHERE p.section IS NOT NULL AND length(p.section) BETWEEN 8 AND 60
-           GROUP BY a.id ORDER BY a.published DESC LIMIT ?""", (n,))
+        f"""SELECT p.section, a.published FROM passages p JOIN articles a ON a.id = p.article_id
+           WHERE p.section IS NOT NULL AND length(p.section) BETWEEN 8 AND 60{visible}
+           GROUP BY a.id ORDER BY a.published DESC LIMIT ?""", (*params, n))
     return [f"What happened with {r['section'].rstrip('.')}?" for r in rows]
 
 
@@ -28,7 +37,8 @@ class Info(commands.Cog):
 
     @app_commands.command(name="help", description="How to ask Roundup Bot questions")
     async def help(self, interaction: discord.Interaction[RoundupBot]) -> None:
-        examples = await self.bot.run_blocking(example_questions, self.bot.service.store)
+        owners = await self.bot.run_blocking(self.bot.service.scope_owners, guild_scope(interaction.guild_id))
+        examples = await self.bot.run_blocking(example_questions, self.bot.service.store, owners=owners)
         me = self.bot.user.mention if self.bot.user else "@Roundup Bot"
         embed = discord.Embed(title="Roundup Bot", colour=render.COLOUR, description=(
             "I answer questions about Chinese tech (ByteDance, Tencent, Alibaba, Huawei, regulation, funding...) "
