@@ -86,7 +86,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = encoder_for(self.settings.encoder)
+            self._encoder = encoder_for(self.settings.encoder, cache_dir=self.settings.data_dir / "models")
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -153,9 +153,9 @@ class RoundupService:
         if self._sentences is None or fresh:
             path = s.index_dir / SENTENCES_FILE
             if fresh:
-                sentences, reason = SentenceIndex(path, model=s.encoder.model, embed_format=EMBED_FORMAT), None
+                sentences, reason = SentenceIndex(path, model=s.encoder.identity, embed_format=EMBED_FORMAT), None
             else:
-                sentences, reason = SentenceIndex.load(path, model=s.encoder.model, embed_format=EMBED_FORMAT)
+                sentences, reason = SentenceIndex.load(path, model=s.encoder.identity, embed_format=EMBED_FORMAT)
             if reason:
                 log.warning("re-embedding sentences from the store: %s", reason)
             self._sentences = sentences
@@ -188,7 +188,7 @@ class RoundupService:
     def _load_and_sync(self, on_progress=None) -> SyncReport:
         enc = self.encoder
         index, reason = VectorIndex.load(
-            self.settings.index_dir, model=self.settings.encoder.model, dim=enc.dim,
+            self.settings.index_dir, model=self.settings.encoder.identity, dim=enc.dim,
             index_type=self.settings.index_type, embed_format=EMBED_FORMAT,
         )
         if reason:
@@ -204,7 +204,7 @@ class RoundupService:
 
     def rebuild(self, on_progress=None) -> SyncReport:
         with self._lock, self.write_lock():
-            index = VectorIndex(self.settings.index_dir, model=self.settings.encoder.model, dim=self.encoder.dim,
+            index = VectorIndex(self.settings.index_dir, model=self.settings.encoder.identity, dim=self.encoder.dim,
                                 index_type=self.settings.index_type, embed_format=EMBED_FORMAT)
             store_ids = self.store.passage_ids()
             report = index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
