@@ -126,4 +126,4 @@ def due_matches(service: "RoundupService", alerts: Alerts, alert: Alert, *, toda
     `alert_recent_days`, not yet posted for it, about its topic (best passage of each)."""
     since = (today - timedelta(days=service.settings.alert_recent_days)).isoformat()
     ids = alerts.candidate_passages(alert, published_since=since, owners=service.scope_owners(alert.guild_id))
-    return service.alert_matches(alert.topic, ids)
+    return service.alert_matches(alert.topic, ids, alert.guild_id)

@@ -67,7 +67,7 @@ class RoundupService:
         self._generation = -1
         self._lock = threading.RLock()
         self._write_depth = 0  # write_lock nesting in the thread holding _lock
-        self._topics: dict[tuple[int, str], tuple[bool, np.ndarray]] = {}
+        self._topics: dict[tuple[int, str, int | None], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
         self._visible: dict[tuple[int, int | None], frozenset[int] | None] = {}
 
@@ -405,15 +405,17 @@ class RoundupService:
 
     # -- digests and trends -----------------------------------------------------------------
 
-    def topic(self, text: str) -> Topic:
-        """A name the corpus uses is matched by name (so "Huawei" keeps only Huawei); anything
-        else by meaning, above `digest_topic_floor`. Cached per corpus generation."""
+    def topic(self, text: str, guild: int | None = None) -> Topic:
+        """A name the corpus `guild` sees uses is matched by name (so "Huawei" keeps only
+        Huawei); anything else by meaning, above `digest_topic_floor`. Cached per corpus generation."""
         text = check_topic(text)
         matcher = mention_matcher(text)
-        key = (self.store.generation(), text)
+        key = (self.store.generation(), text, guild)
         cached = self._topics.get(key)
         if cached is None:
-            named = any(matcher(r[0]) for r in self.store.execute("SELECT text FROM passages"))
+            visible = self.visible(guild)
+            named = any(matcher(r[1]) for r in self.store.execute("SELECT id, text FROM passages")
+                        if visible is None or r[0] in visible)
             if len(self._topics) > 256:
                 self._topics.clear()
             cached = self._topics[key] = (named, self.encoder.encode_query(text)[0])
@@ -447,12 +449,12 @@ class RoundupService:
         passages = self.store.passages(self._visible_between(span.since, span.until, guild))
         vectors = index.vectors([p.id for p in passages])
         return summarise(passages, vectors, self.sentence_vectors, span,
-                         topic=self.topic(topic) if topic else None, options=DigestOptions(items=items),
+                         topic=self.topic(topic, guild) if topic else None, options=DigestOptions(items=items),
                          coverage=(counts["first"], counts["last"]))
 
     def trend(self, name: str, *, chart: bool = True, guild: int | None = None) -> Trend:
         """Passages mentioning `name` per month over the corpus `guild` sees, with a PNG bar chart."""
-        topic = self.topic(name)
+        topic = self.topic(name, guild)
         index = self.ensure_ready()
         counts = self.store.counts(self.scope_owners(guild))
         visible = self.visible(guild)
@@ -469,12 +471,12 @@ class RoundupService:
             trend = dataclasses.replace(trend, png=trend_png(trend))
         return trend
 
-    def alert_matches(self, topic: str, passage_ids: list[int]) -> list[AlertMatch]:
+    def alert_matches(self, topic: str, passage_ids: list[int], guild: int | None = None) -> list[AlertMatch]:
         """Which of these passages are about `topic` (as `/digest topic:` reads it), the best
         one per roundup: see embeddings/alerts.py."""
         if not passage_ids:
             return []
-        t = self.topic(topic)
+        t = self.topic(topic, guild)
         index = self.ensure_ready()
         passages = self.store.passages(passage_ids)
         vectors = index.vectors([p.id for p in passages])

@@ -141,6 +141,7 @@ async def test_sources_remove_takes_out_only_this_servers_claim(two):
 async def test_alert_fires_once_for_a_new_matching_roundup(two, fresh_bot):
     env, one, other = two
     minutes = env.bot.settings.alert_minutes
+    assert env.bot.get_cog("Alerts") is not None  # the feed refresh and backfills find it by this name
     assert "alerts" not in one.member.available_commands(one.channel)  # Manage Server only
     ok = await one.mod.slash(one.channel, "alerts add", topic="Quillmark", channel=one.alerts)
     assert "Alert #" in reply_text(ok)

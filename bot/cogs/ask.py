@@ -118,7 +118,8 @@ class Ask(commands.Cog):
                                                      until=until, guild=guild_scope(guild_id))
         answer.question = question
         if not answer.answered:
-            counts = await self.bot.run_blocking(self.bot.service.store.counts)
+            counts = await self.bot.run_blocking(self.bot.service.store.counts,
+                                                 self.bot.service.scope_owners(guild_scope(guild_id)))
             return render.not_found_embed(answer, first=counts["first"], last=counts["last"]), None, None
         answer_id = await self.bot.run_blocking(
             self.bot.state.record_answer, question=query, since=since, until=until,
