@@ -69,7 +69,7 @@ class RoundupService:
         self._write_depth = 0  # write_lock nesting in the thread holding _lock
         self._topics: dict[tuple[int, str, int | None], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
-        self._visible: dict[tuple[int, int | None], frozenset[int] | None] = {}
+        self._visible: dict[tuple, object] = {}  # per generation and guild: visible passage ids, dates
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -163,9 +163,15 @@ class RoundupService:
                                            self.encoder.encode_queries)
         return sparse_report, sent_report
 
-    def _corpus_dates(self) -> tuple[date | None, date | None]:
-        counts = self.store.counts()
+    def _corpus_dates(self, owners=None) -> tuple[date | None, date | None]:
+        counts = self.store.counts(owners)
         return tuple(date.fromisoformat(counts[k]) if counts[k] else None for k in ("first", "last"))
+
+    def _scoped_dates(self, guild: int | None) -> tuple[date | None, date | None]:
+        key = ("dates", self.store.generation(), guild)
+        if key not in self._visible:
+            self._visible[key] = self._corpus_dates(self.scope_owners(guild))
+        return self._visible[key]
 
     def ensure_ready(self, on_progress: Callable[[int, int], None] | None = None) -> VectorIndex:
         """The store has a corpus and the index holds exactly its passages; cheap when nothing changed."""
@@ -342,7 +348,9 @@ class RoundupService:
 
     # -- questions -------------------------------------------------------------------------
 
-    def retriever(self) -> Retriever:
+    def retriever(self, guild: int | None = None) -> Retriever:
+        """A retriever over the whole index; "latest" and the covered range are those of the
+        corpus `guild` sees (`ask` also restricts its search to it)."""
         index = self.ensure_ready()
         try:
             aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
@@ -351,6 +359,8 @@ class RoundupService:
         with self._lock:  # writers sync under this lock: the snapshot is whole
             sparse = self._sparse.snapshot() if self._sparse is not None else None
             first, last = self._dates
+        if self.visible(guild) is not None:
+            first, last = self._scoped_dates(guild)
         try:
             return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
                              aliases=aliases, config=self.settings.search, anchor=last, first=first)
@@ -366,7 +376,7 @@ class RoundupService:
         The question is checked here once (`checked=True`: the caller already did, at its edge)."""
         if not checked:
             question = check_question(question)
-        return self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
+        return self.retriever(guild).search(question, k=k or self.settings.top_k, since=since, until=until,
                                        offset=offset, mode=mode, diverse=diverse,
                                        best_sentence=with_best_sentence, checked=True, restrict=self.visible(guild))
 

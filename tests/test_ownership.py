@@ -194,3 +194,12 @@ def test_alert_due_only_for_new_recent_visible_roundups_and_claimed_once(make_se
     assert alerts.claim(alert.id, "new-quill", due[0].passage.id)
     assert not alerts.claim(alert.id, "new-quill", due[0].passage.id)
     assert due_matches(svc, alerts, alert, today=date.today()) == []
+
+
+def test_latest_means_the_newest_roundup_the_server_sees(make_service, bundled_copy):
+    svc = make_service(bundled_copy)
+    svc.ingest_articles([_article("quill", QUILL, published="2024-05-10")], origin="https://f.example.org/x",
+                        owners=(A,))
+    assert str(svc.retriever(A).anchor) == "2024-05-10"
+    assert str(svc.retriever(B).anchor) == "2021-09-18"  # the sample's newest: A's roundup is not B's "latest"
+    assert svc.period(guild=B).since < "2021-09-19" and svc.period(guild=A).since > "2024-05-01"
