@@ -15,6 +15,7 @@ import pytest
 
 from archive_site import COLUMN, archive, archive_server  # noqa: F401
 from bot.cli import main
+from corpus.model import article_id_for_url
 from corpus.opml import parse_opml
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
@@ -168,3 +169,48 @@ def test_sigkill_mid_removal_leaves_everything_in_step_after_the_next_command(bu
     assert after["store"] == after["faiss"] == after["bm25"] == after["sentences"] < before["store"]
     st = json.loads(_run(["status", "--json"], data).stdout)
     assert st["articles"] == 8 and st["index"]["vectors"] == st["passages"] == after["store"]
+
+
+def test_crawl_killed_half_way_completes_on_the_next_run_without_duplicates(tmp_path, archive):
+    data = tmp_path / "data"
+    env = {**_env(data), "ROUNDUP_ALLOWED_PRIVATE_HOSTS": f"127.0.0.1:{archive.port}", "ROUNDUP_CRAWL_DELAY": "0.05",
+           "ROUNDUP_FETCH_RETRIES": "0", "ROUNDUP_AUTO_INGEST_BUNDLED": "0"}
+    url = archive.url(COLUMN)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "ingest", "--crawl", url], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = data / "roundup.sqlite3"
+    deadline, stored = time.monotonic() + 180, 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    stored = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+            except sqlite3.OperationalError:  # the schema not made yet
+                stored = 0
+        if stored:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the crawl finished before it could be killed"
+    assert stored
+    with sqlite3.connect(db) as conn:
+        before_kill = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+
+    again = subprocess.run([sys.executable, "-m", "bot", "ingest", "--crawl", url, "--json"], cwd=ROOT, env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    with sqlite3.connect(db) as conn:
+        total, distinct = conn.execute("SELECT COUNT(*), COUNT(DISTINCT url) FROM articles").fetchone()
+    assert total == distinct == before_kill + report["added"]
+    assert report["progress"]["skipped"] >= before_kill  # what was stored is not fetched again
+    with sqlite3.connect(db) as conn:  # every roundup is now stored or known as a copy of a stored one
+        rows = conn.execute("SELECT url, state FROM crawl_articles").fetchall()
+        ids = {r[0] for r in conn.execute("SELECT id FROM articles")}
+    settled = {u for u, state in rows if state == "duplicate" or article_id_for_url(u) in ids}
+    assert {archive.url(r["path"]) for r in archive.roundups()} <= settled
+    third = subprocess.run([sys.executable, "-m", "bot", "ingest", "--crawl", url, "--json"], cwd=ROOT, env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert json.loads(third.stdout)["progress"]["fetched"] == 0
+
