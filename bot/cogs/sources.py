@@ -75,6 +75,9 @@ class Sources(commands.GroupCog, group_name="sources", group_description="What t
     @app_commands.checks.has_permissions(manage_guild=True)
     async def remove(self, interaction: discord.Interaction[RoundupBot], url: str | None = None,
                      source: str | None = None, before: str | None = None, confirm: bool = False) -> None:
+        if interaction.guild_id is None:  # never the operator's removal-for-everyone from a DM
+            await send_ephemeral(interaction, "That only works in a server.")
+            return
         if not (url or source or before):
             await send_ephemeral(interaction, "Say what to remove: `url`, `source` or `before`.")
             return
