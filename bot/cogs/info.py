@@ -1,7 +1,8 @@
-"""/help: how to ask the bot, with example questions from the corpus (/sources lives in sources.py)."""
+"""/help: how to ask the bot, with example questions it can answer here (/sources lives in sources.py)."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 import discord
 from discord import app_commands
@@ -10,35 +11,73 @@ from discord.ext import commands
 from bot import render
 from bot.app import RoundupBot
 from bot.service import guild_scope
+from corpus.mentions import mention_matcher
 
 log = logging.getLogger(__name__)
 
 
-def example_questions(store, n: int = 3, owners=None) -> list[str]:
-    """Questions drawn from the corpus's own section headings, newest roundups first; of the
-    articles `owners` hold when given (what this server sees)."""
-    visible = ""
-    params: list = []
+def example_questions(service, n: int = 3, guild: int | None = None) -> list[str]:
+    """Questions about what the corpus really covers: its most mentioned companies and a name from
+    the newest roundup `guild` sees, each kept only if asking it there gets an answer. Never built
+    from headings."""
+    known = service.known_names(guild)
+    if not known:
+        return []
+    companies = [f"What's the latest on {name}?" for name, _ in known.most_common(6)]
+    recent = []
+    owners = service.scope_owners(guild)
+    visible, params = "", []
     if owners is not None:
-        owners = sorted(owners)
-        visible = (" AND EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = a.id AND o.owner IN "
+        visible = (" AND EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = articles.id AND o.owner IN "
                    f"({','.join('?' * len(owners))}))")
-        params = owners
-    rows = store.execute(
-        f"""SELECT p.section, a.published FROM passages p JOIN articles a ON a.id = p.article_id
-           WHERE p.section IS NOT NULL AND length(p.section) BETWEEN 8 AND 60{visible}
-           GROUP BY a.id ORDER BY a.published DESC LIMIT ?""", (*params, n))
-    return [f"What happened with {r['section'].rstrip('.')}?" for r in rows]
+        params = sorted(owners)
+    rows = service.store.execute("SELECT id, published FROM articles WHERE published IS NOT NULL"
+                                 f"{visible} ORDER BY published DESC LIMIT 1", params)
+    if rows:
+        text = " ".join(r["text"] for r in service.store.execute(
+            "SELECT coalesce(section, '') || ' ' || text AS text FROM passages WHERE article_id = ?", (rows[0]["id"],)))
+        month = date.fromisoformat(rows[0]["published"]).strftime("%B %Y")
+        named = [name for name in known if mention_matcher(name)(text)]
+        named.sort(key=lambda name: (known[name], name))  # the rarest name is what that roundup was about
+        recent = [f"What happened with {name} in {month}?" for name in named[:3]]
+    out: list[str] = []
+    for pool, want in ((companies, n - 1 if recent else n), (recent, 1), (companies, n)):
+        for q in pool:
+            if len(out) >= n or sum(q2 in pool for q2 in out) >= want:
+                break
+            if q not in out and _answered(service, q, guild):
+                out.append(q)
+    return out
+
+
+def _answered(service, question: str, guild: int | None = None) -> bool:
+    try:
+        return service.ask(question, k=1, guild=guild).answered
+    except Exception:  # an example that cannot be asked is simply not shown
+        log.warning("help example %r could not be asked", question, exc_info=True)
+        return False
 
 
 class Info(commands.Cog):
     def __init__(self, bot: RoundupBot):
         self.bot = bot
+        self._examples: dict[int, tuple[int, list[str]]] = {}  # scope -> (corpus generation, questions)
+
+    def _cached_examples(self, scope: int) -> list[str]:
+        """Asking the candidates costs a few retrievals: done once per corpus generation and server."""
+        service = self.bot.service
+        generation = service.store.generation()
+        held = self._examples.get(scope)
+        if held is None or held[0] != generation:
+            if len(self._examples) > 1000:
+                self._examples.clear()
+            held = self._examples[scope] = (generation, example_questions(service, guild=scope))
+        return held[1]
 
     @app_commands.command(name="help", description="How to ask Roundup Bot questions")
     async def help(self, interaction: discord.Interaction[RoundupBot]) -> None:
-        owners = await self.bot.run_blocking(self.bot.service.scope_owners, guild_scope(interaction.guild_id))
-        examples = await self.bot.run_blocking(example_questions, self.bot.service.store, owners=owners)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the examples may take a moment
+        examples = await self.bot.run_blocking(self._cached_examples, guild_scope(interaction.guild_id))
         me = self.bot.user.mention if self.bot.user else "@Roundup Bot"
         embed = discord.Embed(title="Roundup Bot", colour=render.COLOUR, description=(
             "I answer questions about Chinese tech (ByteDance, Tencent, Alibaba, Huawei, regulation, funding...) "
@@ -52,13 +91,16 @@ class Info(commands.Cog):
             "`/digest show`: a cited summary of the newest roundup week (or a period/topic)\n"
             "`/digest schedule`: post one every week (Manage Server)\n"
             "`/trend`: a chart of how often the roundups mention a name\n"
+            "`/timeline`: what the roundups said about a name, roundup by roundup\n"
             "`/sources show`: what I know here; `/sources remove`: take this server's own articles out\n"
-            "`/config`: mention answering per channel (Manage Server)\n"
+            "`/stats`: questions, feedback and gaps (Manage Server)\n"
+            "`/config`: mentions, auto-answer channels, moderator hand-off (Manage Server)\n"
             "`/feeds`: the feeds and archives I read for this server, OPML import/export (Manage Server)\n"
             "`/alerts`: post new roundups about a topic in a channel (Manage Server)"), inline=False)
         if examples:
             embed.add_field(name="Try", value="\n".join(f"• {render.md(q)}" for q in examples), inline=False)
-        await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
+        embed.set_footer(text="Under an answer: 👍 if it helped, 👎 to say what was wrong.")
+        await interaction.followup.send(embed=render.fit(embed), ephemeral=True)
 
 
 async def setup(bot: RoundupBot) -> None:
