@@ -102,6 +102,11 @@ async def test_a_servers_feed_articles_stay_in_that_server(two):
     assert not t_other.response.attachments and t_one.response.attachments
     assert "Quillmark" in reply_text(t_one)
 
+    tl_one = await one.member.slash(one.channel, "timeline", name="Quillmark")
+    tl_other = await other.member.slash(other.channel, "timeline", name="Quillmark")
+    assert "feeds.example.org/quill" in reply_text(tl_one)
+    assert "feeds.example.org/quill" not in reply_text(tl_other) and "warehouse" not in reply_text(tl_other)
+
     s_one = reply_text(await one.member.slash(one.channel, "sources show"))
     s_other = reply_text(await other.member.slash(other.channel, "sources show"))
     assert "**13** roundups" in s_one and "**13** roundups" in s_other  # 12 sample + its own one
