@@ -141,6 +141,25 @@ def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class AnswerButton:
+    """Mixin for persistent buttons about one stored answer: the custom id `roundup:<kind>:<answer id>`
+    carries it, so the button still works after a restart. Subclasses also derive from
+    `discord.ui.DynamicItem[discord.ui.Button]` with a template capturing `answer`."""
+
+    kind = ""
+    label: str | None = None
+    emoji = ""
+
+    def __init__(self, answer_id: int):
+        super().__init__(discord.ui.Button(label=self.label, emoji=self.emoji, style=discord.ButtonStyle.secondary,
+                                           custom_id=f"roundup:{self.kind}:{answer_id}"))
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(int(match["answer"]))
+
+
 async def send_ephemeral(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
     """Reply privately whether or not the interaction was already answered; never raise."""
     try:

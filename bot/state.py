@@ -163,54 +163,50 @@ class BotState:
 
     # -- per-channel settings -----------------------------------------------------------------
 
-    def mentions_enabled(self, guild_id: int | None, channel_id: int) -> bool:
-        if guild_id is None:
-            return True  # DMs
-        rows = self.store.execute(
-            "SELECT mentions_enabled FROM bot_channel_settings WHERE guild_id = ? AND channel_id = ?",
-            (guild_id, channel_id),
-        )
-        return bool(rows[0][0]) if rows else True
+    # Per-channel switches in bot_channel_settings; the column names are ours, never a member's.
+    _FLAGS = {"mentions_enabled": True, "autoanswer": False}
 
-    def set_mentions(self, guild_id: int, channel_id: int, enabled: bool, *, by: int) -> None:
+    def _flag(self, column: str, guild_id: int | None, channel_id: int) -> bool:
+        rows = self.store.execute(
+            f"SELECT {column} FROM bot_channel_settings WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
+        return bool(rows[0][0]) if rows else self._FLAGS[column]
+
+    def _set_flag(self, column: str, guild_id: int, channel_id: int, enabled: bool, by: int) -> None:
+        assert column in self._FLAGS
         with self.store.transaction() as conn:
             conn.execute(
-                """INSERT INTO bot_channel_settings(guild_id, channel_id, mentions_enabled, updated_by, updated_at)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT(guild_id, channel_id) DO UPDATE SET mentions_enabled = excluded.mentions_enabled,
-                     updated_by = excluded.updated_by, updated_at = excluded.updated_at""",
+                f"""INSERT INTO bot_channel_settings(guild_id, channel_id, {column}, updated_by, updated_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(guild_id, channel_id) DO UPDATE SET {column} = excluded.{column},
+                      updated_by = excluded.updated_by, updated_at = excluded.updated_at""",
                 (guild_id, channel_id, int(enabled), by, utcnow()),
             )
 
-    def disabled_channels(self, guild_id: int) -> list[int]:
+    def _channels_with(self, column: str, value: bool, guild_id: int) -> list[int]:
+        assert column in self._FLAGS
         rows = self.store.execute(
-            "SELECT channel_id FROM bot_channel_settings WHERE guild_id = ? AND mentions_enabled = 0", (guild_id,)
-        )
+            f"SELECT channel_id FROM bot_channel_settings WHERE guild_id = ? AND {column} = ?", (guild_id, int(value)))
         return [r[0] for r in rows]
+
+    def mentions_enabled(self, guild_id: int | None, channel_id: int) -> bool:
+        return True if guild_id is None else self._flag("mentions_enabled", guild_id, channel_id)  # DMs: always
+
+    def set_mentions(self, guild_id: int, channel_id: int, enabled: bool, *, by: int) -> None:
+        self._set_flag("mentions_enabled", guild_id, channel_id, enabled, by)
+
+    def disabled_channels(self, guild_id: int) -> list[int]:
+        return self._channels_with("mentions_enabled", False, guild_id)
 
     # -- auto-answer channels and the moderator hand-off ------------------------------------------
 
     def autoanswer_enabled(self, guild_id: int | None, channel_id: int) -> bool:
-        if guild_id is None:
-            return False
-        rows = self.store.execute(
-            "SELECT autoanswer FROM bot_channel_settings WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
-        return bool(rows and rows[0][0])
+        return False if guild_id is None else self._flag("autoanswer", guild_id, channel_id)
 
     def set_autoanswer(self, guild_id: int, channel_id: int, enabled: bool, *, by: int) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(
-                """INSERT INTO bot_channel_settings(guild_id, channel_id, autoanswer, updated_by, updated_at)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT(guild_id, channel_id) DO UPDATE SET autoanswer = excluded.autoanswer,
-                     updated_by = excluded.updated_by, updated_at = excluded.updated_at""",
-                (guild_id, channel_id, int(enabled), by, utcnow()),
-            )
+        self._set_flag("autoanswer", guild_id, channel_id, enabled, by)
 
     def autoanswer_channels(self, guild_id: int) -> list[int]:
-        rows = self.store.execute(
-            "SELECT channel_id FROM bot_channel_settings WHERE guild_id = ? AND autoanswer = 1", (guild_id,))
-        return [r[0] for r in rows]
+        return self._channels_with("autoanswer", True, guild_id)
 
     def claim_handoff(self, answer_id: int) -> bool:
         """True the first time an answer is handed to the moderators; later clicks post nothing."""
@@ -245,24 +241,23 @@ class BotState:
         """Every question asked (answers and refusals), oldest first, with its votes summed."""
         sql = """SELECT a.id, a.question, a.answered, a.confidence, a.created_at, a.guild_id,
                         COALESCE(SUM(f.vote = 1), 0) AS up, COALESCE(SUM(f.vote = -1), 0) AS down
-                 FROM bot_answers a LEFT JOIN bot_feedback f ON f.answer_id = a.id WHERE 1 = 1"""
-        params: list = []
-        if guild_id is not None:
-            sql += " AND a.guild_id = ?"
-            params.append(guild_id)
-        if since:
-            sql += " AND a.created_at >= ?"
-            params.append(since)
-        sql += " GROUP BY a.id ORDER BY a.created_at, a.id"
-        return [dict(r) for r in self.store.execute(sql, params)]
+                 FROM bot_answers a LEFT JOIN bot_feedback f ON f.answer_id = a.id"""
+        where, params = _answers_where(guild_id, since)
+        return [dict(r) for r in self.store.execute(sql + where + " GROUP BY a.id ORDER BY a.created_at, a.id", params)]
 
     def feedback_rows(self, *, guild_id: int | None = None, since: str | None = None) -> list[dict]:
-        sql = """SELECT f.* FROM bot_feedback f JOIN bot_answers a ON a.id = f.answer_id WHERE 1 = 1"""
-        params: list = []
-        if guild_id is not None:
-            sql += " AND a.guild_id = ?"
-            params.append(guild_id)
-        if since:
-            sql += " AND a.created_at >= ?"
-            params.append(since)
-        return [dict(r) for r in self.store.execute(sql + " ORDER BY f.at", params)]
+        sql = "SELECT f.* FROM bot_feedback f JOIN bot_answers a ON a.id = f.answer_id"
+        where, params = _answers_where(guild_id, since)
+        return [dict(r) for r in self.store.execute(sql + where + " ORDER BY f.at", params)]
+
+
+def _answers_where(guild_id: int | None, since: str | None) -> tuple[str, list]:
+    """The WHERE clause /stats filters answers (alias `a`) by: one server, asked since a day."""
+    clauses, params = [], []
+    if guild_id is not None:
+        clauses.append("a.guild_id = ?")
+        params.append(guild_id)
+    if since:
+        clauses.append("a.created_at >= ?")
+        params.append(since)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

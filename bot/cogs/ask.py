@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.app import SORRY, RoundupBot, guarded, send_ephemeral
+from bot.app import SORRY, AnswerButton, RoundupBot, guarded, send_ephemeral
 from bot.cogs.feedback import Feedback, HandOff
 from bot.questions import follow_up_query, is_chatter, reads_as_question
 from bot.ratelimit import Cooldowns
@@ -36,17 +36,10 @@ def parse_day(value: str | None, name: str) -> str | None:
         raise QuestionError(f"`{name}` must be a date like 2020-06-15") from None
 
 
-class MoreResults(discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:more:(?P<answer>\d+)"):
-    """Persistent: the custom id carries the answer, so the button still works after a restart."""
+class MoreResults(AnswerButton, discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:more:(?P<answer>\d+)"):
+    """The next passages, privately; persistent like every answer button."""
 
-    def __init__(self, answer_id: int):
-        super().__init__(discord.ui.Button(label="More results", emoji="🔎", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"roundup:more:{answer_id}"))
-        self.answer_id = answer_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction, item, match):
-        return cls(int(match["answer"]))
+    kind, label, emoji = "more", "More results", "🔎"
 
     @guarded
     async def callback(self, interaction: discord.Interaction[RoundupBot]) -> None:

@@ -8,7 +8,7 @@ import logging
 import discord
 
 from bot import render
-from bot.app import RoundupBot, guarded, send_ephemeral
+from bot.app import AnswerButton, RoundupBot, guarded, send_ephemeral
 from bot.state import REASONS, AnswerRecord
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,10 @@ def jump_url(guild_id: int | None, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
 
 
-class HandOff(discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:handoff:(?P<answer>\d+)"):
+class HandOff(AnswerButton, discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:handoff:(?P<answer>\d+)"):
     """On a refusal: post the question in the server's moderator channel, linked, pinging no one."""
 
-    def __init__(self, answer_id: int):
-        super().__init__(discord.ui.Button(label="Ask a moderator", emoji="🙋", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"roundup:handoff:{answer_id}"))
-        self.answer_id = answer_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction, item, match):
-        return cls(int(match["answer"]))
+    kind, label, emoji = "handoff", "Ask a moderator", "🙋"
 
     @guarded
     async def callback(self, interaction: discord.Interaction[RoundupBot]) -> None:
