@@ -32,6 +32,8 @@ EXTENSIONS = (
     "bot.cogs.feeds",
     "bot.cogs.timeline",
     "bot.cogs.stats",
+    "bot.cogs.sources",
+    "bot.cogs.alerts",
 )
 
 SORRY = "Something went wrong on my side; it has been logged. Please try again in a moment."

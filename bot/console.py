@@ -128,6 +128,12 @@ def print_status(console: Console, st: dict) -> None:
     table.add_row("sources", "; ".join(f"{s['source']} ({s['articles']})" for s in st["sources"]) or "-")
     last = st["last_ingest"]
     table.add_row("last ingest", f"{last['at']} {last['source']} ({last['status']})" if last else "never")
+    if not st.get("sample", True):
+        table.add_row("sample", "switched off")
+    owned = st.get("owned")
+    if owned is not None:
+        table.add_row(f"server {st['guild']} owns", f"{owned['articles']} articles, {owned['passages']} passages: "
+                      + ("; ".join(f"{s['source']} ({s['articles']})" for s in owned["sources"]) or "-"))
     console.print(table)
 
 

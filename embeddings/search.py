@@ -215,8 +215,11 @@ class Retriever:
     def search(self, question: str, *, k: int = 5, since: str | None = None, until: str | None = None,
                offset: int = 0, mode: str | None = None, diverse: bool = True,
                best_sentence: bool = False, keep_below_floor: bool = False, as_typed: bool = False,
-               checked: bool = False) -> Answer:
+               checked: bool = False,
+               restrict: set[int] | frozenset[int] | None = None) -> Answer:
         """Ranked hits for `question`; `answered` says whether the top one clears the floor.
+
+        `restrict` limits the search to those passage ids (what one server may see).
 
         Hits under the floor are dropped from an answer (kept when refused, to show the
         closest miss); `keep_below_floor` keeps them always, for the evaluation. `as_typed`
@@ -228,7 +231,7 @@ class Retriever:
         understood = _describe(s.understanding)
         hits: list[Hit] = []
         answered = False
-        if self.bounds(s, since, until) and self.candidates(s):
+        if self.bounds(s, since, until, restrict) and self.candidates(s):
             self.fuse(s)
             self.recency(s)
             hits, answered = self.decide(s, self.diversify(s, diverse=diverse), offset=offset,
@@ -253,9 +256,11 @@ class Retriever:
             s.notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
         return s
 
-    def bounds(self, s: Search, since: str | None = None, until: str | None = None) -> bool:
-        """Hard date bounds (the caller's, narrowed by "since 2020" / "before 2015" in the question)
-        and the window of the periods it names. False, with a note, when no passage can qualify."""
+    def bounds(self, s: Search, since: str | None = None, until: str | None = None,
+               restrict: set[int] | frozenset[int] | None = None) -> bool:
+        """Hard date bounds (the caller's, narrowed by "since 2020" / "before 2015" in the question),
+        kept to `restrict` when given, and the window of the periods it names. False, with a note,
+        when no passage can qualify."""
         s.lo, s.hi = date_bounds(s.understanding, since, until)
         lo, hi = s.lo, s.hi
         if lo and hi and lo > hi:
@@ -265,6 +270,10 @@ class Retriever:
         if s.allowed is not None and not s.allowed:
             s.notes.append(_nothing_between(lo, hi, self.first, self.anchor))
             return False
+        if restrict is not None:  # what one server may see
+            s.allowed = set(restrict) if s.allowed is None else s.allowed & set(restrict)
+            if not s.allowed:
+                return False
         periods = s.understanding.dates.periods
         if periods:
             slack = timedelta(days=self.config.period_slack_days)
