@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from corpus.store import Store, utcnow
+from corpus.store import Store, owned_by, utcnow
 
 if TYPE_CHECKING:
     from bot.service import RoundupService
@@ -91,10 +91,9 @@ class Alerts:
                    AND NOT EXISTS (SELECT 1 FROM alert_posts x WHERE x.alert_id = ? AND x.article_id = a.id)"""
         params: list = [published_since, alert.created_at, alert.id]
         if owners is not None:
-            owners = sorted(owners)
-            sql += (" AND EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = a.id AND o.owner IN "
-                    f"({','.join('?' * len(owners))}))")
-            params += owners
+            clause, owner_params = owned_by("a.id", owners)
+            sql += " AND " + clause
+            params += owner_params
         return [r[0] for r in self.store.execute(sql + " ORDER BY a.published, p.id", params)]
 
     def claim(self, alert_id: int, article_id: str, passage_id: int) -> bool:

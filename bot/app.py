@@ -141,6 +141,13 @@ def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def start_every(loop, **interval: float) -> None:
+    """Start a feature's `tasks.loop` at its configured interval (e.g. `hours=6`); 0 switches it off."""
+    if all(v > 0 for v in interval.values()):
+        loop.change_interval(**interval)
+        loop.start()
+
+
 class AnswerButton:
     """Mixin for persistent buttons about one stored answer: the custom id `roundup:<kind>:<answer id>`
     carries it, so the button still works after a restart. Subclasses also derive from

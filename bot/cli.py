@@ -18,7 +18,7 @@ from rich.markup import escape
 from bot import community
 from bot.charts import chart_filename
 from bot.cli_sources import add_parsers, cmd_crawl, cmd_feeds, cmd_remove, guild_id, owner_of
-from bot.console import (_progress, _WebProgress, print_answer, print_digest, print_eval, print_ingest,
+from bot.console import (_progress, _WebProgress, print_answer, print_digest, print_eval, print_ingest, show,
                          print_status, print_trend)
 from bot.guild_feeds import GuildFeeds
 from bot.reports import IngestReport
@@ -212,10 +212,7 @@ def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
               "diverse": not args.no_diversity, "guild": args.guild}
     if args.question != "-":
         answer = svc.ask(args.question, checked=True, **kwargs)  # main checked it at the edge
-        if args.json:
-            print(json.dumps(answer.to_dict(), ensure_ascii=False))
-        else:
-            print_answer(out, answer)
+        show(out, answer, print_answer, as_json=args.json)
         return EXIT_OK
     failed = False
     for line in sys.stdin:
@@ -243,10 +240,7 @@ def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
 def cmd_digest(svc: RoundupService, args, out: Console, err: Console) -> int:
     digest = svc.digest(args.period, topic=args.topic, items=args.items, since=args.since, until=args.until,
                         guild=args.guild)
-    if args.json:
-        print(json.dumps(digest.to_dict(), ensure_ascii=False))
-    else:
-        print_digest(out, digest)
+    show(out, digest, print_digest, as_json=args.json)
     return EXIT_OK
 
 
@@ -359,10 +353,7 @@ def cmd_eval(svc: RoundupService, args, out: Console, err: Console) -> int:
     questions = load_questions(args.file)
     with err.status("running the evaluation...") if err.is_terminal else _nullcontext():
         report = run_eval(svc, questions, calibrate=args.calibrate, ablation=args.ablation)
-    if args.json:
-        print(json.dumps(report.to_dict(details=args.details), ensure_ascii=False))
-    else:
-        print_eval(out, report, details=args.details)
+    show(out, report, lambda c, r: print_eval(c, r, details=args.details), as_json=args.json, details=args.details)
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.backfill import BackfillReport, backfill, crawl_config
+from bot.console import BarProgress, show
 from bot.guild_feeds import GuildFeeds
 from bot.reports import RemovalReport
 from bot.service import RoundupService, ServiceError
@@ -77,37 +78,20 @@ def cmd_crawl(svc: RoundupService, args, out: Console, err: Console) -> int:
     with _CrawlProgress(err) as show:
         report = asyncio.run(backfill(svc, args.crawl, config=config, fetch=svc.settings.fetch,
                                       owners=(owner_of(args),), on_event=show.event))
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        print_backfill(out, report)
+    show(out, report, print_backfill, as_json=args.json)
     # failed: errors and nothing read at all (a run that finds everything already stored is fine)
     p = report.progress
     return EXIT_FAILED if report.errors and not (report.added or report.updated or report.duplicates or p.skipped) else EXIT_OK
 
 
-class _CrawlProgress:
+class _CrawlProgress(BarProgress):
     """A rich bar over the articles found (growing as listing pages are read) on a terminal;
     one plain line per listing page and failure otherwise."""
 
     def __init__(self, console: Console):
-        self.console = console
-        self.progress = None
-        if console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            self.progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=console, transient=True)
+        super().__init__(console)
+        if self.progress:
             self.task = self.progress.add_task("reading listing pages", total=None)
-
-    def __enter__(self):
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress:
-            self.progress.stop()
 
     def event(self, event: CrawlEvent) -> None:
         p = event.progress
@@ -224,10 +208,7 @@ def _feeds_add(svc: RoundupService, feeds: GuildFeeds, owner: int, args, out: Co
 def cmd_remove(svc: RoundupService, args, out: Console, err: Console) -> int:
     report = svc.remove(url=args.url, source=args.source, before=args.before, guild=args.guild,
                         dry_run=args.dry_run)
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        print_removal(out, report)
+    show(out, report, print_removal, as_json=args.json)
     return EXIT_OK
 
 

@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 from rich.console import Console
@@ -21,6 +23,14 @@ _MARKS = {"failed": "[red]failed[/]", "partial": "[yellow]partly[/]", "ok": "[gr
 
 
 # -- results -------------------------------------------------------------------------------
+
+
+def show(console: Console, result, printer, *, as_json: bool, **to_dict) -> None:
+    """One result, as JSON on stdout for scripts (`--json`) or through its rich `printer` for people."""
+    if as_json:
+        print(json.dumps(result.to_dict(**to_dict), ensure_ascii=False), flush=True)
+    else:
+        printer(console, result)
 
 
 def plural(n: int, word: str) -> str:
@@ -228,20 +238,18 @@ def _progress(console: Console):
     return progress, (lambda done, total: progress.update(task, completed=done, total=total))
 
 
-class _WebProgress:
-    """Fetch progress: a rich bar on a terminal, one plain line per URL otherwise."""
+class BarProgress:
+    """A context manager holding a rich progress bar on a terminal, and nothing otherwise (piped
+    output gets plain lines from the subclass instead)."""
 
     def __init__(self, console: Console):
         self.console = console
-        self.done = self.total = 0
         self.progress = None
         if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
             self.progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                                      TimeElapsedColumn(), console=console, transient=True)
-            self.fetch_task = self.progress.add_task("fetching", total=0)
-            self.embed_task = self.progress.add_task("embedding passages", total=None, visible=False)
 
     def __enter__(self):
         if self.progress:
@@ -251,6 +259,17 @@ class _WebProgress:
     def __exit__(self, *exc):
         if self.progress:
             self.progress.stop()
+
+
+class _WebProgress(BarProgress):
+    """Fetch progress: a rich bar on a terminal, one plain line per URL otherwise."""
+
+    def __init__(self, console: Console):
+        super().__init__(console)
+        self.done = self.total = 0
+        if self.progress:
+            self.fetch_task = self.progress.add_task("fetching", total=0)
+            self.embed_task = self.progress.add_task("embedding passages", total=None, visible=False)
 
     def event(self, kind: str, url: str, detail) -> None:
         if kind == "queued":

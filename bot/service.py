@@ -28,7 +28,7 @@ from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
-from corpus.store import SAMPLE, SHARED, Store, StoreError
+from corpus.store import SAMPLE, SHARED, Store, StoreError, owned_by
 from corpus.text import split_sentences
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
@@ -545,9 +545,8 @@ class RoundupService:
             owners = self.scope_owners(guild)
             clause, params = "", []
             if owners is not None:
-                clause = (" WHERE EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = passages.article_id "
-                          f"AND o.owner IN ({','.join('?' * len(owners))}))")
-                params = sorted(owners)
+                clause, params = owned_by("passages.article_id", owners)
+                clause = " WHERE " + clause
             rows = self.store.execute(
                 "SELECT article_id, group_concat(coalesce(section, '') || ' ' || text, ' ') AS t "
                 f"FROM passages{clause} GROUP BY article_id", params)

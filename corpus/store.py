@@ -327,7 +327,7 @@ class Store:
                           (SELECT MAX(published) FROM articles) AS last"""
             )[0]
             return dict(row)
-        clause, params = _owned_by("a.id", owners)
+        clause, params = owned_by("a.id", owners)
         row = self.execute(
             f"""SELECT COUNT(*) AS articles, COALESCE(SUM((SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id)), 0)
                        AS passages, MIN(a.published) AS first, MAX(a.published) AS last
@@ -335,7 +335,7 @@ class Store:
         return dict(row)
 
     def sources(self, owners: Collection[int] | None = None) -> list[tuple[str, int]]:
-        clause, params = ("1=1", []) if owners is None else _owned_by("a.id", owners)
+        clause, params = ("1=1", []) if owners is None else owned_by("a.id", owners)
         rows = self.execute(
             f"""SELECT COALESCE(source, 'unknown') AS s, COUNT(*) AS n FROM articles a WHERE {clause}
                 GROUP BY s ORDER BY n DESC, s""", params)
@@ -375,7 +375,7 @@ class Store:
 
     def visible_passage_ids(self, owners: Collection[int]) -> set[int]:
         """Passages of articles at least one of `owners` owns."""
-        clause, params = _owned_by("p.article_id", owners)
+        clause, params = owned_by("p.article_id", owners)
         return {r[0] for r in self.execute(f"SELECT p.id FROM passages p WHERE {clause}", params)}
 
     def find_articles(self, *, url: str | None = None, source: str | None = None, before: str | None = None,
@@ -398,7 +398,7 @@ class Store:
             sql.append("AND a.published < ?")
             params.append(before)
         if owner is not None:
-            clause, owner_params = _owned_by("a.id", (owner,))
+            clause, owner_params = owned_by("a.id", (owner,))
             sql.append("AND " + clause)
             params += owner_params
         sql.append("ORDER BY a.published, a.id")
@@ -461,7 +461,8 @@ class Store:
         self.set_meta(key, json.dumps(value, sort_keys=True))
 
 
-def _owned_by(column: str, owners: Collection[int]) -> tuple[str, list[int]]:
+def owned_by(column: str, owners: Collection[int]) -> tuple[str, list[int]]:
+    """SQL that keeps rows whose article (`column`) one of `owners` owns, and its parameters."""
     owners = sorted(set(owners))
     if not owners:
         return "0", []

@@ -18,7 +18,7 @@ from discord.ext import commands, tasks
 
 from bot import render
 from bot.alerts import MAX_ALERTS_PER_GUILD, Alert, Alerts, due_matches
-from bot.app import RoundupBot, send_ephemeral
+from bot.app import RoundupBot, send_ephemeral, start_every
 from digests.alerts import AlertMatch
 from digests.summary import DigestError, check_topic
 
@@ -49,10 +49,7 @@ class AlertsCog(commands.GroupCog, name="Alerts", group_name="alerts",
         super().__init__()
 
     async def cog_load(self) -> None:
-        minutes = self.bot.settings.alert_minutes
-        if minutes > 0:
-            self.loop.change_interval(minutes=minutes)
-            self.loop.start()
+        start_every(self.loop, minutes=self.bot.settings.alert_minutes)
 
     async def cog_unload(self) -> None:
         self.loop.cancel()

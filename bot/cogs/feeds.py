@@ -23,7 +23,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot import render
-from bot.app import RoundupBot, send_ephemeral
+from bot.app import RoundupBot, send_ephemeral, start_every
 from bot.backfill import BackfillReport, backfill, crawl_config
 from bot.guild_feeds import MAX_FEEDS_PER_GUILD, GuildFeeds
 from bot.reports import IngestReport
@@ -88,10 +88,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
         super().__init__()
 
     async def cog_load(self) -> None:
-        hours = self.bot.settings.refresh_hours
-        if hours > 0:
-            self.refresh_loop.change_interval(hours=hours)
-            self.refresh_loop.start()
+        start_every(self.refresh_loop, hours=self.bot.settings.refresh_hours)
 
     async def cog_unload(self) -> None:
         self.refresh_loop.cancel()

@@ -12,6 +12,7 @@ from bot import render
 from bot.app import RoundupBot
 from bot.service import guild_scope
 from corpus.mentions import mention_matcher
+from corpus.store import owned_by
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,8 @@ def example_questions(service, n: int = 3, guild: int | None = None) -> list[str
     owners = service.scope_owners(guild)
     visible, params = "", []
     if owners is not None:
-        visible = (" AND EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = articles.id AND o.owner IN "
-                   f"({','.join('?' * len(owners))}))")
-        params = sorted(owners)
+        visible, params = owned_by("articles.id", owners)
+        visible = " AND " + visible
     rows = service.store.execute("SELECT id, published FROM articles WHERE published IS NOT NULL"
                                  f"{visible} ORDER BY published DESC LIMIT 1", params)
     if rows:
