@@ -82,6 +82,10 @@ class Settings:
     digest_topic_floor: float = 0.35
     digest_post_hour: int = 9  # UTC hour of scheduled weekly digests when /digest schedule gives none
     log_level: str = "WARNING"
+    # Data at rest (README, "Personal data"): the data directory 0700 and its files 0600, and how
+    # long member data (questions, votes, member ids) is kept before the daily job deletes it.
+    private_files: bool = True
+    retention_days: int = 90  # 0 keeps it forever
     # Discord
     token_file: Path | None = None
     dev_guild: int | None = None
