@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from corpus.store import Store, utcnow
 
@@ -41,6 +42,15 @@ CREATE TABLE IF NOT EXISTS bot_channel_settings (
     PRIMARY KEY (guild_id, channel_id)
 );
 """
+
+
+# Member data kept by the bot (README, "Personal data"): table, member-id column, time column.
+# A table added later with member ids or questions must be listed here, so `forget` and
+# retention reach it.
+PERSONAL: tuple[tuple[str, str, str], ...] = (
+    ("bot_feedback", "user_id", "at"),
+    ("bot_answers", "user_id", "created_at"),
+)
 
 
 @dataclass(frozen=True)
@@ -138,3 +148,26 @@ class BotState:
             "SELECT channel_id FROM bot_channel_settings WHERE guild_id = ? AND mentions_enabled = 0", (guild_id,)
         )
         return [r[0] for r in rows]
+
+    # -- personal data: retention and erasure ------------------------------------------------------
+
+    def forget_user(self, user_id: int) -> dict[str, int]:
+        """Delete everything kept about one member (questions, answers, votes); rows per table."""
+        out: dict[str, int] = {}
+        with self.store.transaction() as conn:
+            for table, user_col, _ in PERSONAL:
+                out[table] = conn.execute(f"DELETE FROM {table} WHERE {user_col} = ?", (user_id,)).rowcount
+            out["bot_channel_settings"] = conn.execute(
+                "UPDATE bot_channel_settings SET updated_by = NULL WHERE updated_by = ?", (user_id,)).rowcount
+        return out
+
+    def expire(self, days: int, *, now: datetime | None = None) -> dict[str, int]:
+        """Delete member data older than `days` (0: keep forever); rows per table."""
+        if days <= 0:
+            return {}
+        cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).replace(microsecond=0).isoformat()
+        out: dict[str, int] = {}
+        with self.store.transaction() as conn:
+            for table, _, at_col in PERSONAL:
+                out[table] = conn.execute(f"DELETE FROM {table} WHERE {at_col} < ?", (cutoff,)).rowcount
+        return out
