@@ -29,7 +29,7 @@ from corpus.errors import RoundupError
 from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.passages import split_article
-from corpus.readers import CorpusError, iter_source_files, read_file
+from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
 from corpus.store import Store, StoreError
 from corpus.text import split_sentences
 from digests.periods import Period, parse_period
@@ -346,21 +346,21 @@ class RoundupService:
                 try:
                     files = list(iter_source_files(path))
                 except CorpusError as exc:
-                    report.sources.append(SourceReport(str(path), errors=[str(exc)]))
-                    self.store.log_ingest(str(path), "failed", detail=str(exc))
+                    report.sources.append(SourceReport(shown_path(path), errors=[str(exc)]))
+                    self.store.log_ingest(shown_path(path), "failed", detail=str(exc))
                     continue
                 if not files:
-                    msg = f"{path}: no supported roundup files found"
-                    report.sources.append(SourceReport(str(path), errors=[msg]))
+                    msg = f"{shown_path(path)}: no supported roundup files found"
+                    report.sources.append(SourceReport(shown_path(path), errors=[msg]))
                     continue
                 for file in files:
                     try:
                         result = read_file(file, overrides=overrides)
                     except CorpusError as exc:
-                        report.sources.append(SourceReport(str(file), errors=[str(exc)]))
-                        self.store.log_ingest(str(file), "failed", detail=str(exc))
+                        report.sources.append(SourceReport(shown_path(file), errors=[str(exc)]))
+                        self.store.log_ingest(shown_path(file), "failed", detail=str(exc))
                         continue
-                    src = self._store_articles(str(file), result.articles)
+                    src = self._store_articles(shown_path(file), result.articles)
                     src.errors.extend(result.errors)
                     report.sources.append(src)
             self._embed_missing(report, on_progress)
