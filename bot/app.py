@@ -30,6 +30,7 @@ EXTENSIONS = (
     "bot.cogs.digest",
     "bot.cogs.admin",
     "bot.cogs.feeds",
+    "bot.cogs.upkeep",  # indexes caught up in the background, daily retention
 )
 
 SORRY = "Something went wrong on my side; it has been logged. Please try again in a moment."
@@ -61,8 +62,9 @@ class RoundupBot(commands.Bot):
         self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_retrievals))
         for ext in EXTENSIONS:
             await self.load_extension(ext)
-        # Load the model and index now, in a thread, so the first question is answered quickly.
-        await self.run_blocking(self.service.ensure_ready)
+        # The saved indexes load now, in a thread, so the first question is answered quickly; what
+        # they lack is indexed by the upkeep cog in the background (a question never embeds).
+        await self.run_blocking(self.service.snapshot)
         if self.sync_commands:
             await self.sync_tree()
 

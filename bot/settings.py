@@ -55,6 +55,10 @@ NESTED: dict[str, tuple[str, str]] = {
     "fetch_concurrency": ("fetch", "concurrency"),
     "fetch_per_host": ("fetch", "per_host"),
     "fetch_keepalive": ("fetch", "keepalive"),
+    "fetch_url_deadline": ("fetch", "url_deadline"),
+    "fetch_source_deadline": ("fetch", "source_deadline"),
+    "fetch_refresh_deadline": ("fetch", "refresh_deadline"),
+    "feed_max_entries": ("fetch", "feed_max_entries"),
     "allow_private_urls": ("fetch", "allow_private"),
     "allowed_private_hosts": ("fetch", "allowed_hosts"),
 }
