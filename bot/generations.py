@@ -28,8 +28,8 @@ from embeddings.index import VectorIndex
 
 log = logging.getLogger(__name__)
 
-TORN_RETRIES = 3  # looks at a part whose files disagree with its manifest before calling it damaged
-TORN_WAIT_S = 0.2
+TORN_RETRIES = 2  # looks at a part whose files disagree with its manifest before calling it damaged
+TORN_WAIT_S = 0.1
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,6 @@ from embeddings.sparse import SparseIndex
 log = logging.getLogger(__name__)
 
 EMBED_FORMAT = "section+text/v1"  # bump when embed_text changes: old vectors are then rebuilt
-SAVE_EVERY = 1024  # passages embedded between saves of the dense and sentence vectors in a long sync
 
 
 def _offset_progress(on_progress, offset: int, total: int):
@@ -240,18 +239,20 @@ class RoundupService:
         return self._load_parts()
 
     def _bring_in_step(self, work: Snapshot, store_ids: set[int], *, damaged: bool = False,
-                       on_progress: Callable[[int, int], None] | None = None) -> tuple[Snapshot, SyncReport]:
+                       on_progress: Callable[[int, int], None] | None = None,
+                       chunked: bool = True) -> tuple[Snapshot, SyncReport]:
         """Sync the working parts to the store and publish them (under the write lock).
 
         Missing passages are embedded in chunks; after each chunk the dense and sentence vectors
-        are saved, so a killed long sync resumes where it stopped. Readers keep the previous
-        snapshot until the new one is complete."""
+        are saved, so a killed long sync resumes where it stopped (`chunked=False`, for a rebuild,
+        saves only at the end, so a killed rebuild leaves the previous files whole). Readers keep
+        the previous snapshot until the new one is complete."""
         enc, generation = self.encoder, self.store.generation()
         have = set(work.index.ids().tolist())
         missing = sorted(store_ids - have)
         target = have & store_ids
         removed = len(have) - len(target)
-        step = max(1, SAVE_EVERY)
+        step = max(1, self.settings.index_save_every if chunked else len(missing))
         for start in range(0, max(len(missing), 1), step):
             chunk = missing[start:start + step]
             target |= set(chunk)
@@ -314,7 +315,7 @@ class RoundupService:
         """Every passage embedded again into new parts; questions use the old ones until it ends."""
         with self.write_lock():
             snap, report = self._bring_in_step(self._empty_parts(), self.store.passage_ids(), damaged=True,
-                                               on_progress=on_progress)
+                                               on_progress=on_progress, chunked=False)
             return SyncReport(report.added, report.removed, rebuilt=True, reason="asked for")
 
     # -- ingest ----------------------------------------------------------------------------

@@ -79,6 +79,7 @@ class Settings:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     top_k: int = 5
+    index_save_every: int = 1024  # passages embedded between saves of the vectors in a long sync
     auto_ingest_bundled: bool = True
     # Digests: items by default, and the cosine a passage needs to count as about a topic the
     # corpus never names (0.35 keeps "electric cars" -> Evergrande's carmaker, drops chance hits).

@@ -100,6 +100,8 @@ async def collect_bounded(url: str, fetcher: Fetcher, state: FeedState, config: 
         src = SourceResult(url)
         src.failures.append(UrlFailure(url, f"gave up: {which} passed", None, "timeout"))
         log.warning("%s: gave up, %s passed", url, which)
+        if on_event is not None:
+            on_event("done", url, src)
         return src
 
 
