@@ -449,14 +449,16 @@ class _PlainFormatter(logging.Formatter):
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
-    """One handler on the root logger, whatever libraries did before (discord.py adds its own)."""
+    """One handler on the root logger (ours, replaced on a second call); discord.py's lines go
+    through it too, since `serve` no longer lets discord.py add its own (which printed each twice)."""
     level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else getattr(
         logging, level_name.upper(), logging.WARNING)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_PlainFormatter(tracebacks=level <= logging.DEBUG))
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if getattr(h, "roundup", False)]:
         root.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.roundup = True  # type: ignore[attr-defined]
+    handler.setFormatter(_PlainFormatter(tracebacks=level <= logging.DEBUG))
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub", "faiss", "bm25s"):

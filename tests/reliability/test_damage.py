@@ -71,7 +71,7 @@ def test_damaged_file_next_ask_answers_and_logs_one_line(template, tmp_path, mak
     fact, question = FACTS["quasar"]
     with caplog.at_level(logging.WARNING):
         answer = svc.ask(question)
-    assert answer.answered and answer.hits[0].passage.text == fact
+    assert answer.answered and answer.hits[0].passage.text.startswith(fact)
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "from the store" in warnings[0].getMessage()
@@ -79,5 +79,5 @@ def test_damaged_file_next_ask_answers_and_logs_one_line(template, tmp_path, mak
     caplog.clear()
     again = make_service(data, auto_ingest_bundled=False)
     with caplog.at_level(logging.WARNING):
-        assert again.ask(question).hits[0].passage.text == fact
+        assert again.ask(question).hits[0].passage.text.startswith(fact)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -1,0 +1,37 @@
+"""Issue 12: 200 /ask from 20 members through the real bot on SimCord, none lost, nobody pinged."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+QUESTIONS = ["Where does TikTok say it keeps American users' data?",
+             "Why did Tencent stop streaming NBA preseason games?",
+             "How many cloud staff is Alibaba hiring?",
+             "Why were crypto miners told to leave Sichuan?",
+             "What did Evergrande buy for its electric car push?"]
+ROUNDS = 10  # each member asks once a round; the clock moves past the cooldown between rounds
+
+
+@pytest.mark.simcord(settle_timeout=120)
+async def test_200_asks_from_20_members_none_lost(simcord_env):
+    env = simcord_env
+    await env.bot.tree.sync()
+    guild = env.create_guild()
+    channel = guild.create_text_channel("china-tech")
+    members = [guild.add_member(env.create_user(f"member{n}")) for n in range(20)]
+    results = []
+    for r in range(ROUNDS):
+        batch = await asyncio.gather(*(m.slash(channel, "ask", question=QUESTIONS[(r + n) % len(QUESTIONS)])
+                                       for n, m in enumerate(members)))
+        results.extend(batch)
+        await env.advance_time(11)
+    assert len(results) == 200
+    answered = [res for res in results if res.response is not None and res.response.embeds
+                and not res.ephemeral]
+    assert len(answered) == 200, [res.response.content if res.response else None
+                                  for res in results if res not in answered][:5]
+    assert all(not res.deferred for res in results)  # no "thinking..." left behind
+    for req in env.http_requests:
+        if isinstance(req.json, dict) and "allowed_mentions" in req.json:
+            assert not req.json["allowed_mentions"].get("parse")
