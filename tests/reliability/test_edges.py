@@ -117,7 +117,9 @@ def test_forget_deletes_one_members_data(cli, capsys):
         assert "my question" not in json.dumps([dict(r) for r in store.execute("SELECT * FROM bot_feedback")])
     finally:
         store.close()
-    assert main(["forget", "--user", "abc"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["forget", "--user", "abc"])
+    assert exit_.value.code == 2
 
 
 def test_retention_deletes_what_is_older_than_the_setting(cli, capsys):
