@@ -478,7 +478,9 @@ class RoundupService:
         index = self.snapshot().index
         counts = self.store.counts()
         span = self.period(period, since=since, until=until, topic=topic)
-        passages = self.store.passages(self.store.passage_ids_between(span.since, span.until))
+        indexed = set(index.ids().tolist())  # a snapshot may lag the store: digest what it holds
+        passages = [p for p in self.store.passages(self.store.passage_ids_between(span.since, span.until))
+                    if p.id in indexed]
         vectors = index.vectors([p.id for p in passages])
         return summarise(passages, vectors, self.sentence_vectors, span,
                          topic=self.topic(topic) if topic else None, options=DigestOptions(items=items),

@@ -21,7 +21,7 @@ from bot.service import RoundupService
 from conftest import FACTS, counts, spawn, write_corpus
 from embeddings.index import VectorIndex
 
-SAVE_EVERY = "32"  # several intermediate saves in the killed runs
+SAVE_EVERY = "16"  # several intermediate saves in the killed runs
 
 
 def _clean_counts(tmp_path, encoder, *files) -> dict:
@@ -47,7 +47,7 @@ def test_ask_during_an_ingest_answers_from_the_previous_generation_in_under_a_se
     svc = make_service(auto_ingest_bundled=False, index_save_every=48)  # progress from the first chunk on
     assert svc.ingest([write_corpus(tmp_path / "small.jsonl", articles=2, paragraphs=2)]).ok
     before = len(svc.snapshot().index)
-    big = write_corpus(tmp_path / "big.jsonl", articles=50, paragraphs=6, seed=11, facts=False)
+    big = write_corpus(tmp_path / "big.jsonl", articles=30, paragraphs=6, seed=11, facts=False)
     embedding = threading.Event()
     done = threading.Event()
 
@@ -99,8 +99,8 @@ def test_a_fresh_process_answers_from_lagging_indexes_without_embedding(make_ser
 
 
 def test_two_processes_ingesting_at_once_end_like_a_clean_run(tmp_path, encoder):
-    a = write_corpus(tmp_path / "a.jsonl", articles=12, paragraphs=4, seed=1)
-    b = write_corpus(tmp_path / "b.jsonl", articles=12, paragraphs=4, seed=2, facts=False)
+    a = write_corpus(tmp_path / "a.jsonl", articles=6, paragraphs=4, seed=1)
+    b = write_corpus(tmp_path / "b.jsonl", articles=6, paragraphs=4, seed=2, facts=False)
     clean = _clean_counts(tmp_path, encoder, a, b)
     data = tmp_path / "data"
     procs = [spawn(data, "ingest", str(f), ROUNDUP_INDEX_SAVE_EVERY=SAVE_EVERY) for f in (a, b)]
@@ -127,7 +127,7 @@ def _vectors(data) -> int:
 
 MOMENTS = {
     "stored": lambda d: _passages(d) > 0,  # articles in the store, nothing embedded yet
-    "mid-embedding": lambda d: _vectors(d) >= 64,  # some chunks of vectors saved, not all
+    "mid-embedding": lambda d: _vectors(d) >= 32,  # some chunks of vectors saved, not all
 }
 
 
@@ -148,7 +148,7 @@ def _kill_when(proc, data, moment, timeout=120.0) -> None:
 @pytest.fixture(scope="module")
 def kill_corpus(tmp_path_factory, encoder):
     root = tmp_path_factory.mktemp("kill")
-    corpus = write_corpus(root / "corpus.jsonl", articles=40, paragraphs=5, seed=9)
+    corpus = write_corpus(root / "corpus.jsonl", articles=16, paragraphs=5, seed=9)
     return corpus, _clean_counts(root, encoder, corpus)
 
 
@@ -189,7 +189,6 @@ def test_sigkill_during_a_rebuild_leaves_usable_indexes(kill_corpus, cli_data, a
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     capsys.readouterr()
-    assert main(["ask", FACTS["quasar"][1], "--json"]) == 0
+    assert main(["ask", FACTS["quasar"][1], "--json"]) == 0  # the next command
     assert FACTS["quasar"][0][:40] in capsys.readouterr().out
-    assert main(["rebuild"]) == 0
-    assert counts(cli_data) == clean
+    assert counts(cli_data) == clean  # a rebuild saves only at its end: the old files stayed whole
