@@ -36,6 +36,7 @@ class UpkeepCog(commands.Cog):
     async def catch_up(self) -> None:
         service = self.bot.service
         try:
+            await asyncio.to_thread(service.snapshot)  # the saved indexes first (shared with setup_hook's load)
             if await asyncio.to_thread(service.needs_catch_up):
                 await asyncio.to_thread(service.ensure_ready)
         except Exception:  # the next round tries again; questions keep the last snapshot meanwhile
