@@ -1,8 +1,6 @@
 """Issue 12: 200 /ask from 20 members through the real bot on SimCord, none lost, nobody pinged."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 QUESTIONS = ["Where does TikTok say it keeps American users' data?",
@@ -22,9 +20,8 @@ async def test_200_asks_from_20_members_none_lost(simcord_env):
     members = [guild.add_member(env.create_user(f"member{n}")) for n in range(20)]
     results = []
     for r in range(ROUNDS):
-        batch = await asyncio.gather(*(m.slash(channel, "ask", question=QUESTIONS[(r + n) % len(QUESTIONS)])
-                                       for n, m in enumerate(members)))
-        results.extend(batch)
+        for n, m in enumerate(members):  # SimCord runs one operation at a time
+            results.append(await m.slash(channel, "ask", question=QUESTIONS[(r + n) % len(QUESTIONS)]))
         await env.advance_time(11)
     assert len(results) == 200
     answered = [res for res in results if res.response is not None and res.response.embeds
