@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 import logging
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -121,7 +120,7 @@ class RoundupBot(commands.Bot):
         await send_ephemeral(interaction, msg)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
-        log.error("event %s failed:\n%s", event_method, traceback.format_exc())
+        log.error("event %s failed", event_method, exc_info=True)
 
 
 async def send_ephemeral(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:

@@ -432,20 +432,21 @@ COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": 
 
 
 class _PlainFormatter(logging.Formatter):
-    """One line per event: control characters in messages stripped; a traceback only at debug level
-    (a bug logged with log.error/exception keeps its first line: the exception)."""
+    """One line per event, control characters stripped. A traceback only at debug level or for
+    an ERROR (a real bug); a warning that carries an exception ends with its type and message."""
 
     def __init__(self, *, tracebacks: bool):
         super().__init__("%(levelname)s %(name)s: %(message)s")
         self.tracebacks = tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info and not self.tracebacks:
+        full = bool(record.exc_info) and (self.tracebacks or record.levelno >= logging.ERROR)
+        if record.exc_info and not full:
             exc = record.exc_info[1]
             record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
-            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {str(exc)[:200]}; -vv for the traceback)"
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {str(exc)[:200]})"
             record.args = None
-        return strip_controls(super().format(record), keep="\n" if self.tracebacks else "")
+        return strip_controls(super().format(record), keep="\n" if full else "")
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
