@@ -215,7 +215,11 @@ def finish_indexing(svc: RoundupService, args, out: Console, err: Console) -> in
 
 def stdin_lines():
     """stdin one line at a time, invalid UTF-8 replaced (never a UnicodeDecodeError)."""
-    for raw in sys.stdin.buffer:
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # already text (a test's StringIO, an embedding program)
+        yield from sys.stdin
+        return
+    for raw in buffer:
         yield raw.decode("utf-8", "replace")
 
 
