@@ -90,7 +90,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = encoder_for(self.settings.encoder)
+            self._encoder = encoder_for(self.settings.encoder, cache_dir=self.settings.data_dir / "models")
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -169,19 +169,19 @@ class RoundupService:
     def _empty_parts(self) -> Snapshot:
         s = self.settings
         return Snapshot(
-            VectorIndex(s.index_dir, model=s.encoder.model, dim=self.encoder.dim, index_type=s.index_type,
+            VectorIndex(s.index_dir, model=s.encoder.identity, dim=self.encoder.dim, index_type=s.index_type,
                         embed_format=EMBED_FORMAT),
             SparseIndex(s.index_dir, k1=s.bm25_k1, b=s.bm25_b),
-            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.model, embed_format=EMBED_FORMAT))
+            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=EMBED_FORMAT))
 
     def _load_parts(self) -> tuple[Snapshot, list[str]]:
         """The saved parts, each verified; a damaged one comes back empty with its reason, logged once."""
         s = self.settings
         stamp = manifest_stamp(self._manifests())
-        index, r1 = load_part(VectorIndex, s.index_dir, model=s.encoder.model, dim=self.encoder.dim,
+        index, r1 = load_part(VectorIndex, s.index_dir, model=s.encoder.identity, dim=self.encoder.dim,
                               index_type=s.index_type, embed_format=EMBED_FORMAT)
         sparse, r2 = load_part(SparseIndex, s.index_dir, k1=s.bm25_k1, b=s.bm25_b)
-        sentences, r3 = load_part(SentenceIndex, s.index_dir / SENTENCES_FILE, model=s.encoder.model,
+        sentences, r3 = load_part(SentenceIndex, s.index_dir / SENTENCES_FILE, model=s.encoder.identity,
                                   embed_format=EMBED_FORMAT)
         reasons = [(part.LABEL, r) for part, r in ((index, r1), (sparse, r2), (sentences, r3)) if r]
         for label, reason in reasons:

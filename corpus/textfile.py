@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import logging
 
+from .errors import RoundupError
 from .text import strip_escape_sequences
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _CONTROL_BYTES = frozenset([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
 
 
-class NotTextError(ValueError):
+class NotTextError(RoundupError, ValueError):
     """The bytes are not text; the message is the reason, e.g. 'looks like a binary file, not text (NUL bytes)'."""
 
 
