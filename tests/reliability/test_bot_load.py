@@ -32,3 +32,35 @@ async def test_200_asks_from_20_members_none_lost(simcord_env):
     for req in env.http_requests:
         if isinstance(req.json, dict) and "allowed_mentions" in req.json:
             assert not req.json["allowed_mentions"].get("parse")
+
+
+@pytest.mark.simcord(settle_timeout=120)
+async def test_the_bot_indexes_what_the_store_has_in_the_background(simcord_env, tmp_path):
+    """Passages stored without vectors (a killed ingest, a CLI ingest beside the bot) are indexed
+    by the upkeep task, not inside a question; questions meanwhile answer from the last snapshot."""
+    import asyncio
+
+    from conftest import FACTS, write_corpus
+    from corpus.readers import read_file
+
+    env = simcord_env
+    await env.bot.tree.sync()
+    service = env.bot.service
+    before = len(service.snapshot().index)
+    corpus = write_corpus(tmp_path / "late.jsonl", articles=1, paragraphs=2)
+
+    def store_only():
+        with service.write_lock():
+            service._store_articles(str(corpus), read_file(corpus).articles)
+
+    await asyncio.to_thread(store_only)
+    guild = env.create_guild()
+    channel = guild.create_text_channel("news")
+    member = guild.add_member(env.create_user("carol"))
+    r = await member.slash(channel, "ask", question=QUESTIONS[0])
+    assert r.response.embeds and len(service.snapshot().index) == before  # answered, nothing embedded
+    await env.advance_time(61)  # the upkeep loop's next round
+    await env.settle()
+    assert len(service.snapshot().index) == service.store.counts()["passages"] > before
+    r = await member.slash(channel, "ask", question=FACTS["quasar"][1])
+    assert "Quasar" in r.response.embeds[0].description
