@@ -64,3 +64,20 @@ async def test_the_bot_indexes_what_the_store_has_in_the_background(simcord_env,
     assert len(service.snapshot().index) == service.store.counts()["passages"] > before
     r = await member.slash(channel, "ask", question=FACTS["quasar"][1])
     assert "Quasar" in r.response.embeds[0].description
+
+
+@pytest.mark.simcord(settle_timeout=60)
+async def test_the_daily_job_deletes_member_data_past_retention(simcord_env):
+    from datetime import datetime, timedelta, timezone
+
+    env = simcord_env
+    state = env.bot.state
+    old = state.record_answer(question="an old question", since=None, until=None, passage_ids=[1], shown=1,
+                              user_id=7, guild_id=1, channel_id=2)
+    new = state.record_answer(question="a new question", since=None, until=None, passage_ids=[1], shown=1,
+                              user_id=8, guild_id=1, channel_id=2)
+    long_ago = (datetime.now(timezone.utc) - timedelta(days=91)).replace(microsecond=0).isoformat()
+    state.store.execute("UPDATE bot_answers SET created_at = ? WHERE id = ?", (long_ago, old))
+    await env.advance_time(24 * 3600 + 1)  # the retention loop's next day
+    await env.settle()
+    assert state.answer(old) is None and state.answer(new) is not None
