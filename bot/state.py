@@ -152,13 +152,16 @@ class BotState:
     # -- personal data: retention and erasure ------------------------------------------------------
 
     def forget_user(self, user_id: int) -> dict[str, int]:
-        """Delete everything kept about one member (questions, answers, votes); rows per table."""
+        """Delete everything kept about one member (questions, answers, votes); rows per table.
+        Freed pages are zeroed (secure_delete) and the WAL checkpointed, so the text is gone from the file."""
         out: dict[str, int] = {}
+        self.store.execute("PRAGMA secure_delete = ON")
         with self.store.transaction() as conn:
             for table, user_col, _ in PERSONAL:
                 out[table] = conn.execute(f"DELETE FROM {table} WHERE {user_col} = ?", (user_id,)).rowcount
             out["bot_channel_settings"] = conn.execute(
                 "UPDATE bot_channel_settings SET updated_by = NULL WHERE updated_by = ?", (user_id,)).rowcount
+        self.store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return out
 
     def expire(self, days: int, *, now: datetime | None = None) -> dict[str, int]:
