@@ -300,11 +300,12 @@ class RoundupService:
                                        on_progress=on_progress)
 
     def index_lag(self) -> int:
-        """Store passages the saved dense index lacks, from its manifest (no model, nothing loaded)."""
+        """How far the saved dense index is out of step with the store (passages an interrupted
+        ingest left out, or removed ones still held), from its manifest: no model, nothing loaded."""
         if not self.settings.store_path.exists():
             return 0
         saved = VectorIndex.describe(self.settings.index_dir).get("count") or 0
-        return max(0, int(self.store.counts()["passages"]) - int(saved))
+        return abs(int(self.store.counts()["passages"]) - int(saved))
 
     def needs_catch_up(self) -> bool:
         """The store changed since the published snapshot (cheap: one read of a counter)."""
