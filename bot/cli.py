@@ -106,7 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", parents=[common],
                        help="measure retrieval on a labelled question file (dense, BM25 and hybrid side by side)")
-    p.add_argument("file", type=Path, metavar="FILE", help="questions, one JSON object a line (tests/eval/questions.jsonl)")
+    p.add_argument("file", type=Path, metavar="FILE",
+                   help="questions, one JSON object a line (tests/eval/questions.jsonl), or a held-out directory "
+                        "(tests/eval/heldout: its own articles beside the bundled sample, dev and test side by side)")
+    p.add_argument("--systems", help="comma-separated systems to run (default: dense,bm25,hybrid; "
+                                     "hybrid only for a held-out directory)")
+    p.add_argument("--fit-answerability", type=Path, metavar="OUT", dest="fit_answerability",
+                   help="held-out directory only: fit the answerability model on the dev split and write it to OUT")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--calibrate", action="store_true",
                    help="also find each system's relevance floor that maximises correct answers plus refusals")
@@ -559,11 +565,17 @@ def print_eval(console: Console, report, *, details: bool = False) -> None:
 
 def cmd_eval(svc: RoundupService, args, out: Console, err: Console) -> int:
     from bot.evaluate import run_eval
-    from embeddings.evaluation import load_questions
 
-    questions = load_questions(args.file)
+    from bot.evaluate import heldout_service, load_eval_set
+
+    questions, article_files = load_eval_set(args.file)
+    systems = [x.strip() for x in args.systems.split(",") if x.strip()] if args.systems else None
+    if article_files:
+        from bot.eval_console import run_heldout
+
+        return run_heldout(svc, args, questions, article_files, systems, out, err)
     with err.status("running the evaluation...") if err.is_terminal else _nullcontext():
-        report = run_eval(svc, questions, calibrate=args.calibrate, ablation=args.ablation)
+        report = run_eval(svc, questions, systems=systems, calibrate=args.calibrate, ablation=args.ablation)
     if args.json:
         print(json.dumps(report.to_dict(details=args.details), ensure_ascii=False))
     else:

@@ -18,6 +18,7 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from corpus.aliases import AliasTable, Match
 from corpus.text import normalize_text
+from corpus.words import is_english
 
 STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
 
@@ -358,8 +359,9 @@ def understand(question: str, *, aliases: AliasTable | None = None, anchor: date
 
     Misspelt or Chinese names are replaced by their canonical name; English aliases are kept
     and the other names added to the keyword query ("ant group" also searches "Ant Financial").
-    A product's owner is added at `parent_weight`, so "taobao" also finds "Alibaba". Words the
-    corpus does not know (`known`) that are a typo away from a name are read as that name.
+    A product's owner is added at `parent_weight`, so "taobao" also finds "Alibaba". A word
+    that is neither English (corpus.words) nor known to the corpus (`known`), and is a typo
+    away from exactly one name, is read as that name.
     """
     text = normalize_text(question).lower()
     dates = parse_dates(text, anchor)
@@ -370,7 +372,8 @@ def understand(question: str, *, aliases: AliasTable | None = None, anchor: date
             if any(a < w.end() and w.start() < b for a, b in taken):
                 continue
             word = w.group()
-            if word in STOPWORDS or known(word):
+            # Only a word that is neither English ("whats", "apple") nor in the corpus is a typo.
+            if word in STOPWORDS or known(word) or is_english(word):
                 continue
             entity = aliases.closest_name(word)
             if entity is not None:

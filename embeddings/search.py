@@ -7,11 +7,13 @@ marks each passage's best sentence, and abstains when nothing clears the relevan
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +21,10 @@ import numpy as np
 from corpus.aliases import AliasTable
 from corpus.model import Passage
 from corpus.text import normalize_text, split_sentences
+from embeddings.answerability import MODEL_FILE, AnswerabilityModel, Signals, load_model
+from embeddings.decide import answer_signals
 from embeddings.encoder import Encoder
+from embeddings.extract import SentenceWeights, question_kind, score_sentences
 from embeddings.index import VectorIndex
 from embeddings.query import Period, Understanding, mentions_period, understand
 from embeddings.ranking import FUSIONS, diversify, rank_by, reciprocal_rank_fusion, weighted_sum
@@ -74,6 +79,8 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     mode: str = "dense"
     understood: dict = field(default_factory=dict)  # names, periods and bounds read from the question
+    confidence: float | None = None  # the answerability model's probability that the roundups answer it
+    signals: Signals | None = None  # what that confidence was computed from
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +88,7 @@ class Answer:
             "results": [h.to_dict() for h in self.hits], "elapsed_ms": round(self.elapsed_ms, 2),
             "since": self.since, "until": self.until, "mode": self.mode, "notes": self.notes,
             "understood": self.understood,
+            "confidence": None if self.confidence is None else round(self.confidence, 3),
         }
 
 
@@ -123,6 +131,8 @@ class SearchConfig:
     parent_weight: float = 0.5  # BM25 weight of a product's owner ("taobao" -> "Alibaba")
     recency_boost: float = 0.05  # "latest ...": the newest roundup gains this much
     secondary_floor: float = 0.8  # once answering, hits after the first need this share of the floor
+    answerability: bool = True  # hybrid: decide with the answerability model instead of the floor
+    answerability_model: str | None = None  # path to a model JSON; None = the shipped one
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -205,9 +215,10 @@ class Retriever:
         if u.rewrites:
             notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
 
-        def done(hits: list[Hit], answered: bool) -> Answer:
+        def done(hits: list[Hit], answered: bool, confidence: float | None = None,
+                 signals: Signals | None = None) -> Answer:
             return Answer(q, answered, hits, (time.perf_counter() - start) * 1000, since, until, notes, mode,
-                          understood)
+                          understood, confidence, signals)
 
         # Hard bounds: the caller's, narrowed by "since 2020" / "before 2015" in the question.
         lo = max(filter(None, [since, u.dates.since.isoformat() if u.dates.since else None]), default=None)
@@ -307,6 +318,18 @@ class Retriever:
         hits = [Hit(cands[p.id].passage, p.score, relevance=relevance[p.id]) for p in picks]
         floor = cfg.floor_for(mode)
         answered = bool(hits) and hits[0].relevance >= floor
+        signals = confidence = None
+        if hits and mode == "hybrid" and not as_typed:
+            model = self.answerability_model
+            signals = answer_signals(q, u, self.aliases, hits[0], list(cands.values()), cos[hits[0].passage.id],
+                                     sorted(relevance.values(), reverse=True), own, terms, self.sparse)
+            if model is not None:
+                answered, confidence = model.answers(signals)
+                if signals.names_pool < 1.0:
+                    # It names a company or person no retrieved passage names: whatever came up is
+                    # about something else.
+                    answered = False
+                    notes.append("no roundup passage names everything the question asks about")
         first = hits[0] if hits else None
         hits = hits[offset:]
         if answered and not keep_below_floor:
@@ -314,8 +337,14 @@ class Retriever:
             # belongs in "More results", one far under it is noise.
             hits = [h for h in hits if h.relevance >= floor * cfg.secondary_floor or h is first]
         if best_sentence and hits:
-            self._mark_best_sentences(hits, qvec, terms, own, mode)
-        return done(hits, answered)
+            self._mark_best_sentences(q, hits, qvec, terms, own, mode)
+        return done(hits, answered, confidence, signals)
+
+    @property
+    def answerability_model(self) -> AnswerabilityModel | None:
+        if not self.config.answerability:
+            return None
+        return _cached_model(self.config.answerability_model)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -337,12 +366,13 @@ class Retriever:
         pos = {i: n for n, i in enumerate(ids)}
         return lambda a, b: float(sims[pos[a], pos[b]]) if a in pos and b in pos else 0.0
 
-    def _mark_best_sentences(self, hits: list[Hit], qvec, terms: dict[str, float], own: set[str],
+    def _mark_best_sentences(self, question: str, hits: list[Hit], qvec, terms: dict[str, float], own: set[str],
                              mode: str) -> None:
-        """Each hit's sentence that best matches the question: cosine and word overlap, as the passage was ranked."""
-        idf = {t: self.sparse.idf(t) for t in own} if (self.sparse is not None and own) else {}
-        total = sum(terms.get(t, 1.0) * v for t, v in idf.items())
+        """Each hit's sentence that best answers the question (embeddings/extract.py): cosine, the
+        question's words, and an answer of the kind the question asks for."""
+        qidf = {t: terms.get(t, 1.0) * self.sparse.idf(t) for t in own} if (self.sparse is not None and own) else {}
         w = {"dense": 1.0, "bm25": 0.0, "hybrid": self.config.dense_weight}[mode]
+        kind = question_kind(question)
         for hit in hits:
             sents = split_sentences(hit.passage.text) or [hit.passage.text]
             if len(sents) == 1:
@@ -354,13 +384,18 @@ class Retriever:
                 if vecs is None or vecs.shape[0] != len(sents):
                     vecs = self.encoder.encode_queries(sents)  # not embedded at ingest: rare, slower
                 dense = np.asarray(vecs, dtype=np.float32) @ qvec.reshape(-1)
-            lexical = np.zeros(len(sents))
-            if total > 0:
-                for n, s in enumerate(sents):
-                    toks = set(tokenize(s))
-                    lexical[n] = sum(terms.get(t, 1.0) * v for t, v in idf.items() if t in toks) / total
-            combined = w * dense + (1 - w) * lexical
-            hit.best_sentence = sents[int(np.argmax(combined))]
+            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind,
+                                     SentenceWeights(dense=w, lexical=1 - w))
+            hit.best_sentence = sents[int(np.argmax(scores))]
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: str | None) -> AnswerabilityModel | None:
+    """The configured model (or the shipped one); None, with one warning, if the shipped one is missing."""
+    if path is None and not MODEL_FILE.exists():
+        log.warning("no answerability model at %s: deciding by the relevance floor", MODEL_FILE)
+        return None
+    return load_model(Path(path) if path else None)
 
 
 def _describe(u: Understanding) -> dict:
