@@ -30,6 +30,9 @@ _KIND_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((k, re.compile(p)) 
                    r"carmaker|chipmaker|maker|rival|partner|buyer|owner|regulator|agency|unit)\b|谁|哪家"),
     ("reason", r"\bwhy\b|\bwhat\s+(?:for|reason)\b|\bhow\s+come\b|为什么|为何"),
     ("yesno", r"^(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b"),
+    # No question word: a money word names the answer's kind ("huawei net profit for 2018?").
+    ("amount", r"\b(?:revenue|revenues|profit|profits|loss|losses|sales|income|valuation|price|cost|costs|fine|"
+               r"stake|funding|spend|spent|worth)\b"),
 ))
 
 _NUMBER = r"\d[\d,.]*"
@@ -115,6 +118,7 @@ class SentenceWeights:
     kind: float = 0.15  # holds an answer of the expected kind
     restates: float = 0.15  # penalty for a sentence adding almost nothing beyond the question's words
     novelty_floor: float = 0.35  # a sentence with less than this share of new content words restates
+    local: bool = True  # weigh question words by how few of the passage's sentences hold them
 
 
 def novelty(sentence_terms: Sequence[str], question_terms: Mapping[str, float]) -> float:
@@ -128,10 +132,16 @@ def score_sentences(sentences: Sequence[str], dense: Sequence[float], sentence_t
                     question_terms: Mapping[str, float], kind: str | None,
                     weights: SentenceWeights = SentenceWeights()) -> np.ndarray:
     """One score per sentence; `question_terms` maps the question's stemmed words to their IDF."""
-    total = sum(question_terms.values())
+    sets = [set(terms) for terms in sentence_terms]
+    if weights.local:
+        # A word in every sentence of the passage (its subject, "Huawei") cannot tell them apart;
+        # one in a single sentence ("profit") can: divide by the sentences holding it.
+        question_terms = {t: w / max(1, sum(t in have for have in sets)) for t, w in question_terms.items()}
+    total = sum(w for t, w in question_terms.items() if any(t in have for have in sets)) if weights.local \
+        else sum(question_terms.values())
     scores = np.zeros(len(sentences))
     for n, (sent, terms) in enumerate(zip(sentences, sentence_terms)):
-        have = set(terms)
+        have = sets[n]
         lexical = sum(w for t, w in question_terms.items() if t in have) / total if total > 0 else 0.0
         s = weights.dense * float(dense[n]) + weights.lexical * lexical
         if holds_kind(sent, kind):

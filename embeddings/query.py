@@ -76,7 +76,7 @@ _EXPRESSION = re.compile(
 )
 _RECENT_RE = re.compile(r"\b(?:recent(?:ly)?|lately|latest|newest|most\s+recent|these\s+days|nowadays)\b|最近|最新")
 _SINCE_RE = re.compile(r"(?:\b(?P<w>since|after|post|starting|beginning)\s+(?:the\s+)?(?:(?:start|beginning|end)\s+of\s+)?)$")
-_UNTIL_RE = re.compile(r"(?:\b(?P<w>before|prior\s+to|pre|until|till|til|through|thru|up\s+to|by\s+the\s+end\s+of)\s+(?:the\s+)?)$")
+_UNTIL_RE = re.compile(r"(?:\b(?P<w>before|prior\s+to|pre|until|till|til|through|thru|up\s+to|by\s+the\s+end\s+of|by)\s+(?:the\s+)?)$")
 _BETWEEN_RE = re.compile(r"\bbetween\s+$")
 _JOIN_RE = re.compile(r"^\s*(?:and|to|till|until|through|thru|-|–|—|~|至|到)\s*$")
 _CJK_AFTER_RE = re.compile(r"^\s*(?:以后|之后|以来|后)")
@@ -309,6 +309,26 @@ def parse_dates(text: str, anchor: date | None = None) -> DateIntent:
             continue
         periods.append(period)
     return DateIntent(tuple(periods), since, until, bool(_RECENT_RE.search(low)))
+
+
+# Figures for a quarter or a half-year are reported weeks after it ends (fourth-quarter results in
+# March), in roundups that often name only the quarter, not the year.
+REPORTING_LAG_DAYS = {"quarter": 100, "part": 100}
+
+
+def reporting_lag(period: Period) -> int:
+    """Days after a period's end in which a roundup may still be reporting on it."""
+    return REPORTING_LAG_DAYS.get(period.granularity, 0)
+
+
+def mentions_month_soon_after(text: str, period: Period, published: date | None, days: int = 62) -> bool:
+    """A month named without its year ("shut down ... in April") by a roundup published within
+    `days` of that month: the year is the one just past."""
+    if published is None or period.granularity not in ("month", "day") or not (
+            period.start <= published <= period.end + timedelta(days=days)):
+        return False
+    low = text.lower()
+    return any(re.search(rf"\b{w}\b", low) for w in MONTH_WORDS[period.start.month] if len(w) > 3)
 
 
 def mentions_period(text: str, period: Period) -> bool:

@@ -26,7 +26,8 @@ from embeddings.decide import answer_signals
 from embeddings.encoder import Encoder
 from embeddings.extract import SentenceWeights, question_kind, score_sentences
 from embeddings.index import VectorIndex
-from embeddings.query import Period, Understanding, mentions_period, understand
+from embeddings.query import (Period, Understanding, mentions_month_soon_after, mentions_period, reporting_lag,
+                              understand)
 from embeddings.ranking import FUSIONS, diversify, rank_by, reciprocal_rank_fusion, weighted_sum
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
@@ -131,6 +132,11 @@ class SearchConfig:
     parent_weight: float = 0.5  # BM25 weight of a product's owner ("taobao" -> "Alibaba")
     recency_boost: float = 0.05  # "latest ...": the newest roundup gains this much
     secondary_floor: float = 0.8  # once answering, hits after the first need this share of the floor
+    sentence_weight: float = 0.3  # share of a passage's cosine taken from its closest sentence
+    answer_kind_weight: float = 0.15  # best sentence: bonus for holding the kind of answer asked for
+    restate_penalty: float = 0.15  # best sentence: malus for one that only restates the question
+    local_sentence_weights: bool = False  # best sentence: a question word in every sentence counts less
+    sentence_dense_weight: float | None = None  # best sentence: the cosine's share (None: dense_weight)
     answerability: bool = True  # hybrid: decide with the answerability model instead of the floor
     answerability_model: str | None = None  # path to a model JSON; None = the shipped one
 
@@ -235,8 +241,8 @@ class Retriever:
         if periods:
             window = set()
             for p in periods:
-                window |= set(self.store.passage_ids_between(
-                    p.start.isoformat(), (p.end + timedelta(days=cfg.period_slack_days)).isoformat()))
+                lag = max(cfg.period_slack_days, reporting_lag(p), 62 if p.granularity in ("month", "day") else 0)
+                window |= set(self.store.passage_ids_between(p.start.isoformat(), (p.end + timedelta(days=lag)).isoformat()))
             if allowed is not None:
                 window &= allowed
 
@@ -290,6 +296,8 @@ class Retriever:
                     cands[i].bm25 = float(sparse_scores[row])
                     cands[i].coverage = float(coverage[row])
 
+        if qvec is not None and cfg.sentence_weight > 0 and self.sentences is not None:
+            self._blend_sentences(cands, qvec, cfg.sentence_weight)
         cos = {i: c.cosine for i, c in cands.items()}
         cov = {i: c.coverage for i, c in cands.items()}
         if mode == "dense":
@@ -360,6 +368,16 @@ class Retriever:
         top = np.argpartition(-scores, n - 1)[:n]
         return [int(ids[r]) for r in top[np.argsort(-scores[top], kind="stable")]]
 
+    def _blend_sentences(self, cands: dict[int, "_Candidate"], qvec: np.ndarray, weight: float) -> None:
+        """A passage is as close to the question as its closest sentence, in part: an answer in a
+        passage's second sentence is diluted in the whole passage's vector."""
+        q = qvec.reshape(-1)
+        for i, c in cands.items():
+            vecs = self.sentences.get(i)
+            if vecs is not None and len(vecs):
+                best = float((np.asarray(vecs, dtype=np.float32) @ q).max())
+                c.cosine = (1.0 - weight) * c.cosine + weight * best
+
     def _similarity(self, ids: list[int]):
         vecs = self.index.vectors(ids)
         sims = vecs @ vecs.T
@@ -371,7 +389,9 @@ class Retriever:
         """Each hit's sentence that best answers the question (embeddings/extract.py): cosine, the
         question's words, and an answer of the kind the question asks for."""
         qidf = {t: terms.get(t, 1.0) * self.sparse.idf(t) for t in own} if (self.sparse is not None and own) else {}
-        w = {"dense": 1.0, "bm25": 0.0, "hybrid": self.config.dense_weight}[mode]
+        hybrid_w = self.config.dense_weight if self.config.sentence_dense_weight is None \
+            else self.config.sentence_dense_weight
+        w = {"dense": 1.0, "bm25": 0.0, "hybrid": hybrid_w}[mode]
         kind = question_kind(question)
         for hit in hits:
             sents = split_sentences(hit.passage.text) or [hit.passage.text]
@@ -385,7 +405,9 @@ class Retriever:
                     vecs = self.encoder.encode_queries(sents)  # not embedded at ingest: rare, slower
                 dense = np.asarray(vecs, dtype=np.float32) @ qvec.reshape(-1)
             scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind,
-                                     SentenceWeights(dense=w, lexical=1 - w))
+                                     SentenceWeights(dense=w, lexical=1 - w, kind=self.config.answer_kind_weight,
+                                                     restates=self.config.restate_penalty,
+                                                     local=self.config.local_sentence_weights))
             hit.best_sentence = sents[int(np.argmax(scores))]
 
 
@@ -418,9 +440,10 @@ def _in_periods(p: Passage, periods: tuple[Period, ...], slack: timedelta) -> bo
     """Published during a period (or within `slack` after it), or naming it in its text."""
     published = date.fromisoformat(p.published) if p.published else None
     for period in periods:
-        if published is not None and period.start <= published <= period.end + slack:
+        lag = max(slack, timedelta(days=reporting_lag(period)))
+        if published is not None and period.start <= published <= period.end + lag:
             return True
-        if mentions_period(p.text, period):
+        if mentions_period(p.text, period) or mentions_month_soon_after(p.text, period, published):
             return True
     return False
 
