@@ -28,6 +28,17 @@ class Encoder(Protocol):
     def encode_query(self, text: str) -> np.ndarray: ...
 
 
+def prompts_id(query_prompt: str = "", passage_prompt: str = "") -> str:
+    """A short tag for the prompts vectors were made with ("" for none): part of the index identity,
+    so changing a prompt rebuilds the index instead of mixing two kinds of vectors."""
+    if not query_prompt and not passage_prompt:
+        return ""
+    import hashlib
+
+    digest = hashlib.blake2b(f"{query_prompt}\x1f{passage_prompt}".encode("utf-8"), digest_size=6).hexdigest()
+    return f"prompts:{digest}"
+
+
 class EncoderError(Exception):
     pass
 
@@ -47,8 +58,13 @@ class SentenceTransformerEncoder:
     """Loads the model lazily, once, on first use; safe to call from several threads."""
 
     def __init__(self, name: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu",
-                 threads: int | None = None):
+                 threads: int | None = None, query_prompt: str = "", passage_prompt: str = ""):
         self.name = name
+        # Models such as e5 and bge are trained with a prefix on questions ("query: ") and/or
+        # passages ("passage: "); given here they override any the model ships (sentence-transformers
+        # `prompts`), and are applied by `prompt_name` at encode time.
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
         self.threads = threads
         self.batch_size = batch_size
         self.device = device
@@ -79,7 +95,8 @@ class SentenceTransformerEncoder:
         path = resolve_model(self.name)
         log.info("loading embedding model %s", self.name)
         try:
-            return SentenceTransformer(path, device=self.device)
+            prompts = {k: v for k, v in (("query", self.query_prompt), ("passage", self.passage_prompt)) if v}
+            return SentenceTransformer(path, device=self.device, prompts=prompts or None)
         except Exception as exc:  # the library raises many kinds for a bad name or path
             raise EncoderError(f"cannot load embedding model {self.name!r}: {exc}".splitlines()[0]) from exc
 
@@ -92,17 +109,30 @@ class SentenceTransformerEncoder:
     def max_tokens(self) -> int:
         return int(self.model.max_seq_length)
 
+    @property
+    def prompts_id(self) -> str:
+        return prompts_id(self.query_prompt, self.passage_prompt)
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        vecs = self.encode_queries(texts)
+        vecs = self.encode_passages(texts)
         self.encoded += len(texts)
         return vecs
 
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Passage-side text (passages, their sentences), with the passage prompt; not counted."""
+        return self._encode(texts, "passage")
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def _encode(self, texts: list[str], side: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(
+        model = self.model
+        prompt_name = side if (getattr(model, "prompts", None) or {}).get(side) else None
+        vecs = model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            convert_to_numpy=True, show_progress_bar=False, prompt_name=prompt_name,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
@@ -116,7 +146,8 @@ _shared_lock = threading.Lock()
 
 def create_encoder(name: str = DEFAULT_MODEL, **kwargs) -> Encoder:
     """Factory: picks the implementation for a model setting, one shared instance per model per process."""
+    key = f"{name}\x1f{kwargs.get('query_prompt', '')}\x1f{kwargs.get('passage_prompt', '')}"
     with _shared_lock:
-        if name not in _shared:
-            _shared[name] = SentenceTransformerEncoder(name, **kwargs)
-        return _shared[name]
+        if key not in _shared:
+            _shared[key] = SentenceTransformerEncoder(name, **kwargs)
+        return _shared[key]
