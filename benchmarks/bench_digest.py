@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.service import RoundupService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from embeddings.digest import SentenceVectors  # noqa: E402
+from digests.summary import SentenceVectors  # noqa: E402
 
 CASES = [("latest", None), ("year:2019", None), ("all", None), (None, "Huawei"), (None, "electric cars")]
 

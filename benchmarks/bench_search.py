@@ -25,7 +25,7 @@ from rich.table import Table  # noqa: E402
 
 from bot.service import RoundupService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from embeddings.encoder import create_encoder  # noqa: E402
+from embeddings.encoder import encoder_for  # noqa: E402
 from embeddings.evaluation import load_questions  # noqa: E402
 from embeddings.search import embed_text  # noqa: E402
 from embeddings.sparse import SparseIndex, query_terms  # noqa: E402
@@ -50,7 +50,7 @@ def main() -> int:
     args = parser.parse_args()
     console = Console()
     settings = Settings.load(env={})
-    encoder = create_encoder(settings.model, threads=settings.encoder_threads or None)
+    encoder = encoder_for(settings.encoder)
     encoder.encode_query("warm up")
     questions = [q.question for q in load_questions(ROOT / "tests" / "eval" / "questions.jsonl")]
 
@@ -100,7 +100,7 @@ def main() -> int:
     p50 = pct(ask["hybrid"], 50)
     verdict = "[green]meets[/]" if p50 < TARGET_P50_MS else "[red]misses[/]"
     console.print(f"hybrid ask p50 {p50:.1f} ms {verdict} the {TARGET_P50_MS:.0f} ms target "
-                  f"(encoder threads: {settings.encoder_threads or 'torch default'}; cores: {os.cpu_count()})")
+                  f"(encoder threads: {settings.encoder.threads or 'torch default'}; cores: {os.cpu_count()})")
     return 0
 
 

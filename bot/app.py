@@ -18,7 +18,6 @@ from discord.ext import commands
 from bot.service import RoundupService
 from bot.settings import Settings
 from bot.state import BotState
-from bot.web_ingest import fetch_config
 from corpus.fetch import create_session
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ class RoundupBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         # The guarded session: the SSRF rules of corpus.fetch also hold at connect time (DNS rebinding).
-        self.session = create_session(fetch_config(self.settings))
+        self.session = create_session(self.settings.fetch)
         self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_retrievals))
         for ext in EXTENSIONS:
             await self.load_extension(ext)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import textwrap
 import threading
 import warnings
 
-from embeddings.trend import Trend
+from digests.trend import Trend
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,16 @@ _lock = threading.Lock()  # matplotlib's font cache and text layout are not re-e
 # Used when installed, for Chinese names and headlines; DejaVu Sans (bundled) has no CJK glyphs.
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
               "Microsoft YaHei", "PingFang SC", "SimHei")
+
+
+def chart_filename(name: str) -> str:
+    """`trend-tiktok.png`: the one file name for a trend chart, saved by the CLI or attached in Discord.
+
+    ASCII only: Discord rewrites other characters in attachment names, which would break the
+    embed's `attachment://` reference; a name with no ASCII letters falls back to `trend-chart.png`.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+    return f"trend-{slug or 'chart'}.png"
 
 
 def _figure_class():

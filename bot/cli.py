@@ -14,18 +14,17 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from bot.charts import chart_filename
+from bot.console import (_progress, _WebProgress, print_answer, print_digest, print_eval, print_ingest,
+                         print_status, print_trend)
+from bot.reports import IngestReport
+from bot.service import RoundupService, ServiceError
 from bot.settings import Settings, SettingsError
-from bot.serve import TokenError
-from bot.service import IngestReport, RoundupService, ServiceError
-from corpus.periods import PERIOD_HELP, PeriodError
-from corpus.readers import CorpusError
-from embeddings.digest import MAX_ITEMS, Digest, DigestError, check_topic
-from embeddings.encoder import EncoderError
-from embeddings.evaluation import EvalError
-from embeddings.search import MODES, Answer, QuestionError, check_question
-from embeddings.trend import Trend
+from corpus.errors import InputError, RoundupError
+from digests.periods import PERIOD_HELP, PeriodError
+from digests.summary import MAX_ITEMS, check_topic
+from embeddings.search import MODES, QuestionError, check_question
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ DEMO_QUESTION = "Where does TikTok say it keeps American users' data?"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     pass
 
 
@@ -144,195 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- rendering -------------------------------------------------------------------------------
-
-def print_answer(console: Console, answer: Answer) -> None:
-    if not answer.answered:
-        console.print(f"[yellow]Not found in the roundups.[/] Nothing scored above the relevance floor for "
-                      f"[i]{escape(answer.question)}[/].")
-        for note in answer.notes:
-            console.print(f"[dim]({escape(note)})[/]")
-        if answer.hits:
-            h = answer.hits[0]
-            console.print(f"Closest, but weak ({h.score:.2f}): {escape(h.passage.title)} ({h.passage.published})")
-        return
-    for n, hit in enumerate(answer.hits, 1):
-        p = hit.passage
-        where = " · ".join(x for x in (p.published, p.section) if x)
-        console.print(f"[bold cyan]{n}.[/] [bold]{escape(p.title)}[/] [dim]({escape(where)}) score {hit.score:.2f}[/]")
-        text = escape(p.text)
-        if hit.best_sentence and hit.best_sentence in p.text:
-            text = text.replace(escape(hit.best_sentence), f"[bold]{escape(hit.best_sentence)}[/]", 1)
-        console.print(f"   {text}")
-        console.print(f"   [blue]{escape(p.url)}[/]")
-        console.print()
-    for note in answer.notes:
-        console.print(f"[dim]({escape(note)})[/]")
-    console.print(f"[dim]{answer.elapsed_ms:.0f} ms[/]")
-
-
-def print_digest(console: Console, digest: Digest) -> None:
-    about = f" on [bold]{escape(digest.topic)}[/]" if digest.topic else ""
-    span = f"{digest.period.since} to {digest.period.until}"
-    dates = "" if digest.period.label == span else f" [dim]({span})[/]"
-    console.rule(f"[bold]Digest[/]{about}: {escape(digest.period.label)}{dates}", align="left")
-    if digest.empty:
-        console.print(f"[yellow]{escape(digest.note or 'nothing to show')}[/]")
-        return
-    for n, item in enumerate(digest.items, 1):
-        console.print(f"[bold cyan]{n}.[/] [bold]{escape(item.label)}[/]")
-        for sentence in item.sentences:
-            console.print(f"   {escape(sentence)}")
-        for src in item.sources:
-            console.print(f"   [dim]- {escape(src.title)} ({src.published or 'undated'})[/] "
-                          f"[blue][link={src.url}]{escape(src.url)}[/link][/]")
-        console.print()
-    console.print(f"[dim]Drawn from {digest.passages} passage{'s' * (digest.passages != 1)} in "
-                  f"{digest.articles} roundup{'s' * (digest.articles != 1)}.[/]")
-
-
-def print_trend(console: Console, trend: Trend, chart: Path | None) -> None:
-    active = [(m, n) for m, n in trend.months if n]
-    how = "by name" if trend.mode == "name" else "by meaning"
-    console.print(f"[bold]{escape(trend.name)}[/]: {trend.total} passages in {len(active)} of "
-                  f"{len(trend.months)} months [dim](matched {how})[/]")
-    if active:
-        top = max(n for _, n in active)
-        for m, n in active:
-            bar = "\u2588" * max(1, round(20 * n / top))
-            console.print(f"  {m} {bar} {n}")
-    for p in trend.peaks:
-        console.print(f"[bold]{p.month}[/] ({p.count}):")
-        for h in p.headlines:
-            console.print(f"   {escape(h.title)} [dim]({h.published})[/] [blue]{escape(h.url)}[/]")
-    if chart:
-        console.print(f"Chart saved to [bold]{escape(str(chart))}[/]")
-
-
-def print_ingest(console: Console, report: IngestReport) -> None:
-    for src in report.sources:
-        bits = [f"{src.added} added", f"{src.updated} updated", f"{src.unchanged} unchanged",
-                f"{src.passages_added} new passages"]
-        if src.duplicates:
-            bits.append(f"{src.duplicates} republished copies skipped")
-        mark = "[red]failed[/]" if src.failed else ("[yellow]partly[/]" if src.errors else "[green]ok[/]")
-        kind = f"{src.kind} " if src.kind in ("feed", "page") else ""
-        console.print(f"{mark} {kind}{escape(src.source)}: {', '.join(bits)}")
-        for note in src.notes:
-            console.print(f"   [dim]note:[/] {escape(note)}")
-        for err in src.errors:
-            console.print(f"   [red]error:[/] {escape(err)}")
-    t = report.totals()
-    console.print(f"[bold]{t['articles_added']} articles added, {t['articles_updated']} updated, "
-                  f"{t['articles_unchanged']} unchanged; {t['passages_embedded']} passages embedded, "
-                  f"{len(report.errors)} errors[/] in {report.elapsed_s:.1f}s")
-
-
-def print_status(console: Console, st: dict) -> None:
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("data dir", st["data_dir"])
-    table.add_row("articles", str(st["articles"]))
-    table.add_row("passages", str(st["passages"]))
-    table.add_row("covers", f"{st['first_published'] or '-'} to {st['last_published'] or '-'}")
-    table.add_row("model", st["model"])
-    idx = st["index"]
-    table.add_row("index", f"{idx['type']}, {idx.get('vectors') or 0} vectors, {idx.get('bytes', 0) / 1024:.0f} KiB, "
-                           f"built {idx.get('built_at') or 'never'}")
-    kw = idx.get("keyword") or {}
-    table.add_row("retrieval", f"{idx.get('retrieval', 'dense')}; keyword index "
-                               + (f"{kw.get('passages') or 0} passages, built {kw.get('built_at') or 'never'}"
-                                  if kw and "error" not in kw else kw.get("error", "not built yet")))
-    table.add_row("sources", "; ".join(f"{s['source']} ({s['articles']})" for s in st["sources"]) or "-")
-    last = st["last_ingest"]
-    table.add_row("last ingest", f"{last['at']} {last['source']} ({last['status']})" if last else "never")
-    console.print(table)
-
-
 # -- commands ---------------------------------------------------------------------------------
 
-def _progress(console: Console):
-    """A progress bar on a terminal, nothing otherwise (the final report says it all)."""
-    if not console.is_terminal:
-        return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=console, transient=True)
-    task = progress.add_task("embedding passages", total=None)
-    return progress, (lambda done, total: progress.update(task, completed=done, total=total))
-
-
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-class _WebProgress:
-    """Fetch progress: a rich bar on a terminal, one plain line per URL otherwise."""
-
-    def __init__(self, console: Console):
-        self.console = console
-        self.done = self.total = 0
-        self.progress = None
-        if console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            self.progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=console, transient=True)
-            self.fetch_task = self.progress.add_task("fetching", total=0)
-            self.embed_task = self.progress.add_task("embedding passages", total=None, visible=False)
-
-    def __enter__(self):
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress:
-            self.progress.stop()
-
-    def event(self, kind: str, url: str, detail) -> None:
-        if kind == "queued":
-            self.total += 1
-            if self.progress:
-                self.progress.update(self.fetch_task, total=self.total)
-            return
-        self.done += 1
-        if self.progress:
-            self.progress.update(self.fetch_task, completed=self.done)
-            return
-        self.console.print(f"[{self.done}/{self.total}] {_describe(detail)} {url}", markup=False, highlight=False)
-
-    def embedding(self, done: int, total: int) -> None:
-        if self.progress:
-            self.progress.update(self.embed_task, completed=done, total=total, visible=True)
-
-
-def _describe(detail) -> str:
-    """One word or phrase for a finished URL (a feed, a page, an entry or a failure)."""
-    from corpus.feeds import Fetched, SourceResult, UrlFailure
-
-    if isinstance(detail, UrlFailure):
-        return f"failed ({detail.reason}):"
-    if isinstance(detail, Fetched):
-        return "unchanged" if detail.article is None else "fetched"
-    if isinstance(detail, SourceResult):
-        if detail.failures and not detail.fetched and detail.kind != "feed":
-            return f"failed ({detail.failures[0].reason}):"
-        if detail.status == 304:
-            return f"{detail.kind} not modified:"
-        return f"{detail.kind} done:" if detail.kind == "feed" else "fetched"
-    return "done"
-
-
-def _merge(reports: list[IngestReport]) -> IngestReport:
-    merged = IngestReport()
-    for r in reports:
-        merged.sources.extend(r.sources)
-        merged.embedded += r.embedded
-        merged.removed += r.removed
-        merged.elapsed_s += r.elapsed_s
-    return merged
 
 
 def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
@@ -358,7 +171,7 @@ def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
         with _WebProgress(err) as web:
             reports.append(asyncio.run(svc.ingest_urls(urls, force=args.force, on_event=web.event,
                                                        on_progress=web.embedding)))
-    report = _merge(reports)
+    report = IngestReport.merged(reports)
     if args.json:
         print(json.dumps({
             "totals": report.totals(), "elapsed_s": round(report.elapsed_s, 3), "errors": report.errors,
@@ -376,7 +189,7 @@ def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
     kwargs = {"k": args.results, "since": args.since, "until": args.until, "mode": args.mode,
               "diverse": not args.no_diversity}
     if args.question != "-":
-        answer = svc.ask(args.question, **kwargs)
+        answer = svc.ask(args.question, checked=True, **kwargs)  # main checked it at the edge
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
@@ -414,17 +227,11 @@ def cmd_digest(svc: RoundupService, args, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def _slug(name: str) -> str:
-    import re
-
-    return re.sub(r"[^\w]+", "-", name.lower()).strip("-")[:60] or "trend"
-
-
 def cmd_trend(svc: RoundupService, args, out: Console, err: Console) -> int:
     trend = svc.trend(args.name)
     chart = None
     if trend.png:
-        chart = args.out or Path(f"trend-{_slug(trend.name)}.png")
+        chart = args.out or Path(chart_filename(trend.name))
         try:
             chart.write_bytes(trend.png)
         except OSError as exc:
@@ -494,7 +301,7 @@ def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
             if not q:
                 continue
             try:
-                print_answer(out, svc.ask(check_question(q), k=3))
+                print_answer(out, svc.ask(q, k=3))
             except QuestionError as exc:
                 err.print(f"[red]error:[/] {escape(str(exc))}")
     finally:
@@ -520,66 +327,43 @@ def cmd_run(svc: RoundupService, args, out: Console, err: Console) -> int:
     return cmd_chat(svc, args, out, err)
 
 
-def print_eval(console: Console, report, *, details: bool = False) -> None:
-    names = list(report.summaries)
-    first = report.summaries[names[0]]
-    console.print(f"[bold]{first.questions} questions[/] ({first.answerable} answerable, {first.unanswerable} not) "
-                  f"over {report.passages} passages. dense and bm25 search the question as typed; hybrid is "
-                  f"what `ask` does; +qu/-qu: with/without query understanding (names, dates).")
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("metric")
-    for n in names:
-        table.add_column(n, justify="right", style="bold green" if n == "hybrid" else None)
-
-    def row(label: str, fn, fmt: str = "{:.3f}") -> None:
-        table.add_row(label, *(fmt.format(fn(n)) for n in names))
-
-    s = report.summaries
-    row("recall@1", lambda n: s[n].recall_at_1)
-    row("recall@5", lambda n: s[n].recall_at_5)
-    row("MRR@10", lambda n: s[n].mrr_at_10)
-    row("floor", lambda n: s[n].floor)
-    row("answered", lambda n: s[n].answer_rate, "{:.0%}")
-    row("answered right", lambda n: s[n].correct_answer_rate, "{:.0%}")
-    row("refused", lambda n: s[n].refusal_rate, "{:.0%}")
-    row("story twice@3", lambda n: s[n].duplicate_rate, "{:.0%}")
-    row("p50 ms", lambda n: s[n].p50_ms, "{:.1f}")
-    row("p99 ms", lambda n: s[n].p99_ms, "{:.1f}")
-    if report.calibrated:
-        c = report.calibrated
-        table.add_section()
-        table.add_row("[i]at each system's best floor[/]", *([""] * len(names)))
-        row("best floor", lambda n: c[n]["floor"])
-        row("answered", lambda n: c[n]["summary"].answer_rate, "{:.0%}")
-        row("refused", lambda n: c[n]["summary"].refusal_rate, "{:.0%}")
-        table.add_row("right calls", *(f"{c[n]['correct']}/{c[n]['of']}" for n in names))
-        table.add_row(" leave-1-out", *(f"{c[n]['loo']}/{c[n]['of']}" for n in names))
-    console.print(table)
-    if details:
-        for n in names:
-            m = s[n]
-            console.print(f"[bold]{n}[/]: no right passage in the top 5: {', '.join(m.misses) or '-'}; "
-                          f"refused answerable: {', '.join(m.unanswered) or '-'}; "
-                          f"answered unanswerable: {', '.join(m.wrong_answers) or '-'}")
-
-
 def cmd_eval(svc: RoundupService, args, out: Console, err: Console) -> int:
-    from bot.evaluate import run_eval
-
-    from bot.evaluate import heldout_service, load_eval_set
+    from bot.evaluate import load_eval_set, run_eval
 
     questions, article_files = load_eval_set(args.file)
     systems = [x.strip() for x in args.systems.split(",") if x.strip()] if args.systems else None
     if article_files:
-        from bot.eval_console import run_heldout
-
-        return run_heldout(svc, args, questions, article_files, systems, out, err)
+        return _eval_heldout(svc, args, questions, article_files, systems, out, err)
     with err.status("running the evaluation...") if err.is_terminal else _nullcontext():
         report = run_eval(svc, questions, systems=systems, calibrate=args.calibrate, ablation=args.ablation)
     if args.json:
         print(json.dumps(report.to_dict(details=args.details), ensure_ascii=False))
     else:
         print_eval(out, report, details=args.details)
+    return EXIT_OK
+
+
+def _eval_heldout(svc: RoundupService, args, questions, article_files, systems, out: Console, err: Console) -> int:
+    """The held-out directory: its own data directory (DATA_DIR/eval/heldout), dev and test side by side."""
+    from bot.console import print_splits
+    from bot.evaluate import fit_answerability, heldout_service, run_eval
+
+    hsvc = heldout_service(svc.settings, article_files, encoder=svc._encoder)
+    try:
+        with err.status("running the evaluation...") if err.is_terminal else _nullcontext():
+            report = run_eval(hsvc, questions, systems=systems or ["hybrid"], ablation=args.ablation)
+    finally:
+        hsvc.close()
+    if args.fit_answerability:
+        model, cv = fit_answerability(report, source=str(args.file))
+        Path(args.fit_answerability).write_text(model.to_json(), "utf-8")
+        err.print(f"answerability model written to {args.fit_answerability}: threshold {model.threshold:.3f}; "
+                  f"cross-validated on dev: answered {cv['answered']:.0%}, refused {cv['refused']:.0%}",
+                  markup=False, highlight=False)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))  # aggregates only: no per-question test results
+    else:
+        print_splits(out, report, details=args.details)
     return EXIT_OK
 
 
@@ -617,27 +401,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(getattr(args, "verbose", 0), settings.log_level)
     try:  # bad input is refused in milliseconds, before the model loads
-        if command == "ask" and args.question != "-":
-            check_question(args.question)
-        if command == "digest":
-            check_topic(args.topic)
-            if args.period and (args.since or args.until):
-                raise PeriodError("give either --period or --since/--until, not both")
-        if command == "trend":
-            check_topic(args.name)
-    except (QuestionError, DigestError, PeriodError) as exc:
-        err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
-        return EXIT_USAGE
+        check_input(command, args)
+    except RoundupError as exc:
+        err.print(f"roundup-bot: error: {exc.message}", markup=False, highlight=False)
+        return exc.exit_code
     svc = RoundupService(settings)
     try:
         return COMMANDS[command](svc, args, out, err)
-    except (ServiceError, CorpusError, EncoderError, QuestionError, SettingsError, TokenError, DigestError,
-            PeriodError, EvalError) as exc:
-        err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
-        return EXIT_USAGE if isinstance(exc, (QuestionError, DigestError, PeriodError, EvalError)) else EXIT_FAILED
+    except RoundupError as exc:
+        err.print(f"roundup-bot: error: {exc.message}", markup=False, highlight=False)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_OK
     finally:
         svc.close()
+
+
+def check_input(command: str, args) -> None:
+    """Refuse bad questions, topics and periods before anything loads; a checked question is
+    passed on as `args.question`, so it is not checked again."""
+    if command == "ask" and args.question != "-":
+        args.question = check_question(args.question)
+    if command == "digest":
+        check_topic(args.topic)
+        if args.period and (args.since or args.until):
+            raise PeriodError("give either --period or --since/--until, not both")
+    if command == "trend":
+        check_topic(args.name)

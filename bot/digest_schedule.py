@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from corpus.periods import week_key
 from corpus.store import Store, utcnow
+from digests.periods import week_key
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def next_post(schedule: Schedule, now: datetime) -> datetime:
 class DigestSchedules:
     def __init__(self, store: Store):
         self.store = store
-        store.ensure_schema(_SCHEMA)
+        store.migrate("digest_schedules", (_SCHEMA,))  # append a step to change these tables
 
     def all(self) -> list[Schedule]:
         return [_row(r) for r in self.store.execute("SELECT * FROM digest_schedules ORDER BY guild_id")]

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from embeddings.evaluation import (DUPLICATE_COSINE, EvalError, EvalQuestion, ModeSummary, Outcome, first_relevant_rank,
-                                   load_questions, loo_correct, resolve_labels, summarise)
+                                   load_questions, loo_correct, resolve_labels, summarise_outcomes)
 from embeddings.ranking import choose_floor
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,10 @@ def run_eval(service, questions: Sequence[EvalQuestion], *, systems: Sequence[st
                                     answer.hits[0].best_sentence if answer.hits else None, answer.confidence,
                                     answer.signals))
         report.outcomes[name] = outcomes
-        report.summaries[name] = summarise(name, cfg.floor_for(mode), outcomes)
+        report.summaries[name] = summarise_outcomes(name, cfg.floor_for(mode), outcomes)
         for split in sorted({q.split for q in questions if q.split}):
             part = [o for o in outcomes if o.question.split == split]
-            report.splits.setdefault(split, {})[name] = summarise(name, cfg.floor_for(mode), part)
+            report.splits.setdefault(split, {})[name] = summarise_outcomes(name, cfg.floor_for(mode), part)
         if calibrate:
             tops = [o.top_relevance if o.ranked else 0.0 for o in outcomes]
             answerable = [o.question.answerable for o in outcomes]
@@ -112,7 +112,7 @@ def run_eval(service, questions: Sequence[EvalQuestion], *, systems: Sequence[st
             floor, count = choose_floor(tops, answerable, correct)
             report.calibrated[name] = {"floor": floor, "correct": count, "of": len(outcomes),
                                        "loo": loo_correct(tops, answerable, correct),
-                                       "summary": summarise(name, floor, at_floor(outcomes, floor))}
+                                       "summary": summarise_outcomes(name, floor, at_floor(outcomes, floor))}
     return report
 
 

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS feed_refreshes (
 class GuildFeeds:
     def __init__(self, store: Store):
         self.store = store
-        store.ensure_schema(_SCHEMA)
+        store.migrate("guild_feeds", (_SCHEMA,))  # append a step to change these tables
 
     def add(self, guild_id: int, url: str, *, title: str | None, by: int | None) -> bool:
         """False if the server already follows it."""

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import discord
 
-from embeddings.digest import Digest
+from digests.summary import Digest
+from digests.trend import Trend
 from embeddings.search import Answer, Hit
-from embeddings.trend import Trend
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096

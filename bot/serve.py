@@ -9,6 +9,7 @@ from pathlib import Path
 import discord
 
 from bot.settings import Settings
+from corpus.errors import RoundupError
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ NO_TOKEN = (
 )
 
 
-class TokenError(Exception):
+class TokenError(RoundupError):
     pass
 
 

@@ -13,83 +13,40 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
+from bot import web_ingest
+from bot.reports import IngestReport, SourceReport
 from bot.settings import Settings
 from corpus.aliases import AliasError, default_table
 from corpus.bundled import bundled_dir
+from corpus.errors import RoundupError
 from corpus.mentions import mention_matcher
 from corpus.model import Article
-from corpus.periods import Period, parse_period
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file
 from corpus.store import Store, StoreError
 from corpus.text import split_sentences
-from embeddings.digest import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
-                               summarise)
-from embeddings.encoder import Encoder, create_encoder
+from digests.periods import Period, parse_period
+from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
+                             summarise)
+from digests.trend import Trend, monthly_trend
+from embeddings.encoder import Encoder, encoder_for, prompts_id
 from embeddings.index import SyncReport, VectorIndex
-from embeddings.search import Answer, Retriever, SearchConfig, check_question, embed_text
+from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
-from embeddings.trend import Trend, monthly_trend
 
 log = logging.getLogger(__name__)
 
 EMBED_FORMAT = "section+text/v1"  # bump when embed_text changes: old vectors are then rebuilt
 
 
-class ServiceError(Exception):
+class ServiceError(RoundupError):
     """A failure with a one-line message fit for the user."""
-
-
-@dataclass
-class SourceReport:
-    source: str
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    passages_added: int = 0
-    errors: list[str] = field(default_factory=list)
-    kind: str = "file"  # file | feed | page | unknown (a URL that could not be fetched)
-    http_status: int | None = None
-    duplicates: int = 0  # web articles skipped as republished copies of stored ones
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) and not (self.added or self.updated or self.unchanged)
-
-
-@dataclass
-class IngestReport:
-    sources: list[SourceReport] = field(default_factory=list)
-    embedded: int = 0
-    removed: int = 0
-    elapsed_s: float = 0.0
-
-    @property
-    def errors(self) -> list[str]:
-        return [e for s in self.sources for e in s.errors]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def totals(self) -> dict:
-        return {
-            "articles_added": sum(s.added for s in self.sources),
-            "articles_updated": sum(s.updated for s in self.sources),
-            "articles_unchanged": sum(s.unchanged for s in self.sources),
-            "passages_added": sum(s.passages_added for s in self.sources),
-            "passages_embedded": self.embedded,
-            "duplicates_skipped": sum(s.duplicates for s in self.sources),
-            "errors": len(self.errors),
-        }
 
 
 class RoundupService:
@@ -103,6 +60,7 @@ class RoundupService:
         self._dates: tuple[date | None, date | None] = (None, None)
         self._generation = -1
         self._lock = threading.RLock()
+        self._write_depth = 0  # write_lock nesting in the thread holding _lock
         self._topics: dict[tuple[int, str], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
 
@@ -119,9 +77,16 @@ class RoundupService:
         return self._store
 
     @property
+    def embed_format(self) -> str:
+        """What the vectors are made from: the text form and, when set, the model's prompts
+        (a change of either rebuilds the index and the sentence vectors)."""
+        tag = prompts_id(self.settings.encoder.query_prompt, self.settings.encoder.passage_prompt)
+        return f"{EMBED_FORMAT}+{tag}" if tag else EMBED_FORMAT
+
+    @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = create_encoder(self.settings.model, threads=self.settings.encoder_threads or None)
+            self._encoder = encoder_for(self.settings.encoder)
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -134,15 +99,27 @@ class RoundupService:
             raise ServiceError(f"the data directory {d} is not writable; choose another with --data-dir")
 
     @contextmanager
-    def _write_lock(self):
-        """Serialise writers across threads and processes (a CLI ingest beside a running bot)."""
-        self._check_data_dir()
-        with self._lock, open(self.settings.data_dir / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def write_lock(self):
+        """The one place writes are serialised, across threads and processes (a CLI ingest beside
+        a running bot). Re-entrant in the holding thread: a web commit holds it across its duplicate
+        check and `ingest_articles`, which takes it again (a second flock would deadlock)."""
+        with self._lock:
+            if self._write_depth:
+                self._write_depth += 1
+                try:
+                    yield
+                finally:
+                    self._write_depth -= 1
+                return
+            self._check_data_dir()
+            with open(self.settings.data_dir / ".lock", "w") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                self._write_depth = 1
+                try:
+                    yield
+                finally:
+                    self._write_depth = 0
+                    fcntl.flock(fh, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._store is not None:
@@ -176,14 +153,14 @@ class RoundupService:
         if self._sentences is None or fresh:
             path = s.index_dir / SENTENCES_FILE
             if fresh:
-                sentences, reason = SentenceIndex(path, model=s.model, embed_format=EMBED_FORMAT), None
+                sentences, reason = SentenceIndex(path, model=s.encoder.model, embed_format=self.embed_format), None
             else:
-                sentences, reason = SentenceIndex.load(path, model=s.model, embed_format=EMBED_FORMAT)
+                sentences, reason = SentenceIndex.load(path, model=s.encoder.model, embed_format=self.embed_format)
             if reason:
                 log.warning("re-embedding sentences from the store: %s", reason)
             self._sentences = sentences
         sent_report = self._sentences.sync(store_ids, self._fetch_plain, split_sentences,
-                                           self.encoder.encode_queries)
+                                           getattr(self.encoder, "encode_passages", self.encoder.encode_queries))
         return sparse_report, sent_report
 
     def _corpus_dates(self) -> tuple[date | None, date | None]:
@@ -196,7 +173,7 @@ class RoundupService:
             self._bootstrap(on_progress)
             generation = self.store.generation()
             if self._index is None or generation != self._generation:
-                with self._write_lock():
+                with self.write_lock():
                     self._load_and_sync(on_progress)
                 self._generation = generation
             return self._index
@@ -210,8 +187,8 @@ class RoundupService:
     def _load_and_sync(self, on_progress=None) -> SyncReport:
         enc = self.encoder
         index, reason = VectorIndex.load(
-            self.settings.index_dir, model=self.settings.model, dim=enc.dim,
-            index_type=self.settings.index_type, embed_format=EMBED_FORMAT,
+            self.settings.index_dir, model=self.settings.encoder.model, dim=enc.dim,
+            index_type=self.settings.index_type, embed_format=self.embed_format,
         )
         if reason:
             log.warning("rebuilding the index from the store: %s", reason)
@@ -225,9 +202,9 @@ class RoundupService:
         return SyncReport(report.added, report.removed, rebuilt=bool(reason), reason=reason)
 
     def rebuild(self, on_progress=None) -> SyncReport:
-        with self._lock, self._write_lock():
-            index = VectorIndex(self.settings.index_dir, model=self.settings.model, dim=self.encoder.dim,
-                                index_type=self.settings.index_type, embed_format=EMBED_FORMAT)
+        with self._lock, self.write_lock():
+            index = VectorIndex(self.settings.index_dir, model=self.settings.encoder.model, dim=self.encoder.dim,
+                                index_type=self.settings.index_type, embed_format=self.embed_format)
             store_ids = self.store.passage_ids()
             report = index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
             index.save()
@@ -252,7 +229,7 @@ class RoundupService:
         report = IngestReport()
         with self._lock:
             self._bootstrap(on_progress)
-        with self._lock, self._write_lock():
+        with self._lock, self.write_lock():
             report.sources.append(self._store_articles(origin, articles))
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
@@ -262,16 +239,14 @@ class RoundupService:
                           on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
         """Feeds and article pages over HTTP, for the CLI and the bot's event loop: network I/O in
         asyncio (on `session` if given), storing and embedding in threads via `ingest_articles`."""
-        from bot.web_ingest import ingest_urls
-
-        return await ingest_urls(self, list(urls), session, force=force, on_event=on_event,
-                                 on_progress=on_progress)
+        return await web_ingest.ingest_urls(self, list(urls), session, config=self.settings.fetch,
+                                            force=force, on_event=on_event, on_progress=on_progress)
 
     def _ingest_paths(self, paths: list[Path], *, overrides: dict | None = None,
                       on_progress=None) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
-        with self._write_lock():
+        with self.write_lock():
             for path in paths:
                 try:
                     files = list(iter_source_files(path))
@@ -307,8 +282,7 @@ class RoundupService:
             res = self.store.upsert_article(article, passages, origin=origin)
             setattr(src, res.status, getattr(src, res.status) + 1)
             src.passages_added += res.passages_added
-        status = "failed" if src.failed else ("partial" if src.errors else "ok")
-        self.store.log_ingest(origin, status, added=src.added, updated=src.updated, skipped=src.unchanged,
+        self.store.log_ingest(origin, src.status, added=src.added, updated=src.updated, skipped=src.unchanged,
                               passages=src.passages_added, detail="; ".join(src.errors)[:2000] or None)
         return src
 
@@ -326,18 +300,6 @@ class RoundupService:
 
     # -- questions -------------------------------------------------------------------------
 
-    def search_config(self) -> SearchConfig:
-        s = self.settings
-        try:
-            return SearchConfig(
-                mode=s.retrieval, fusion=s.fusion, dense_weight=s.dense_weight, rrf_k=s.rrf_k,
-                floor=s.relevance_floor, dense_floor=s.dense_floor, bm25_floor=s.bm25_floor, pool=s.candidate_pool,
-                mmr_lambda=s.mmr_lambda, distinct_top=s.distinct_top, same_story=s.same_story, period_slack_days=s.period_slack_days,
-                expansion_weight=s.expansion_weight, parent_weight=s.parent_weight, recency_boost=s.recency_boost, secondary_floor=s.secondary_floor,
-            )
-        except ValueError as exc:
-            raise ServiceError(f"bad retrieval setting: {exc}") from None
-
     def retriever(self) -> Retriever:
         index = self.ensure_ready()
         try:
@@ -347,18 +309,23 @@ class RoundupService:
         with self._lock:  # writers sync under this lock: the snapshot is whole
             sparse = self._sparse.snapshot() if self._sparse is not None else None
             first, last = self._dates
-        return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
-                         aliases=aliases, config=self.search_config(), anchor=last, first=first)
+        try:
+            return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
+                             aliases=aliases, config=self.settings.search, anchor=last, first=first)
+        except ValueError as exc:
+            raise ServiceError(f"bad retrieval setting: {exc}") from None
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
             offset: int = 0, with_best_sentence: bool = True, mode: str | None = None,
-            diverse: bool = True) -> Answer:
+            diverse: bool = True, checked: bool = False) -> Answer:
         """Answer from the roundups. `mode` overrides the retrieval setting (dense, bm25, hybrid);
-        `diverse=False` lets one roundup fill the top three (when a member asks for more of it)."""
-        question = check_question(question)
+        `diverse=False` lets one roundup fill the top three (when a member asks for more of it).
+        The question is checked here once (`checked=True`: the caller already did, at its edge)."""
+        if not checked:
+            question = check_question(question)
         return self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
                                        offset=offset, mode=mode, diverse=diverse,
-                                       best_sentence=with_best_sentence)
+                                       best_sentence=with_best_sentence, checked=True)
 
     # -- digests and trends -----------------------------------------------------------------
 
@@ -394,7 +361,7 @@ class RoundupService:
 
     def digest(self, period: str | None = None, topic: str | None = None, items: int | None = None,
                since: str | None = None, until: str | None = None) -> Digest:
-        """An extractive digest of a period (optionally on a topic): see embeddings/digest.py."""
+        """An extractive digest of a period (optionally on a topic): see digests/summary.py."""
         topic = check_topic(topic)
         items = check_items(items, self.settings.digest_items)
         index = self.ensure_ready()
@@ -427,33 +394,30 @@ class RoundupService:
 
     def status(self) -> dict:
         counts = self.store.counts()
-        manifest_path = self.settings.index_dir / "index.json"
-        index_info: dict = {"type": self.settings.index_type, "vectors": None, "built_at": None}
-        if manifest_path.exists():
-            import json
-
-            try:
-                m = json.loads(manifest_path.read_text("utf-8"))
-                index_info.update(vectors=m.get("count"), built_at=m.get("built_at"), model=m.get("model"))
-            except ValueError:
-                index_info["error"] = "manifest unreadable"
-        index_file = self.settings.index_dir / "index.faiss"
-        index_info["bytes"] = index_file.stat().st_size if index_file.exists() else 0
-        sparse_manifest = self.settings.index_dir / "sparse.json"
-        if sparse_manifest.exists():
-            import json
-
-            try:
-                m = json.loads(sparse_manifest.read_text("utf-8"))
-                index_info["keyword"] = {"passages": m.get("count"), "built_at": m.get("built_at")}
-            except ValueError:
-                index_info["keyword"] = {"error": "manifest unreadable"}
-        index_info["retrieval"] = self.settings.retrieval
         return {
             "data_dir": str(self.settings.data_dir),
             "articles": counts["articles"], "passages": counts["passages"],
             "first_published": counts["first"], "last_published": counts["last"],
-            "model": self.settings.model, "index": index_info,
+            "model": self.settings.encoder.model, "index": self._index_status(),
             "sources": [{"source": s, "articles": n} for s, n in self.store.sources()],
             "last_ingest": self.store.last_ingest(),
         }
+
+    def _index_status(self) -> dict:
+        """Each stored part's figures from its manifest (embeddings/stored.py); nothing is loaded."""
+        d = self.settings.index_dir
+        dense, keyword, sentences = VectorIndex.describe(d), SparseIndex.describe(d), SentenceIndex.describe(d)
+        info: dict = {"type": self.settings.index_type, "vectors": dense.get("count"),
+                      "built_at": dense.get("built_at"), "bytes": dense.get("bytes", 0)}
+        if "error" in dense:
+            info["error"] = dense["error"]
+        elif dense.get("params"):
+            info["model"] = dense["params"].get("model")
+        if "error" in keyword or keyword.get("built_at"):
+            info["keyword"] = keyword if "error" in keyword else {"passages": keyword["count"],
+                                                                   "built_at": keyword["built_at"]}
+        info["sentences"] = sentences if "error" in sentences else {"passages": sentences["count"],
+                                                                    "built_at": sentences["built_at"],
+                                                                    "bytes": sentences["bytes"]}
+        info["retrieval"] = self.settings.search.mode
+        return info

@@ -1,4 +1,10 @@
-"""One settings object: defaults, then an optional TOML file, then ROUNDUP_* environment variables."""
+"""One settings object: defaults, then an optional TOML file, then ROUNDUP_* environment variables.
+
+Retrieval, fetching and the encoder each keep their defaults in their own config dataclass
+(`SearchConfig`, `FetchConfig`, `EncoderConfig`), held here as nested parts. The flat names
+people set (ROUNDUP_DENSE_WEIGHT, `relevance_floor = 0.3` in TOML) map onto them through
+`NESTED`, so every default is written once and the keys stay as they always were.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -9,39 +15,69 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embeddings.encoder import DEFAULT_MODEL
+from corpus.errors import RoundupError
+from corpus.fetch import FetchConfig
+from embeddings.encoder import EncoderConfig
+from embeddings.search import SearchConfig
 
 ENV_PREFIX = "ROUNDUP_"
 
+PARTS = {"search": SearchConfig, "fetch": FetchConfig, "encoder": EncoderConfig}
 
-class SettingsError(ValueError):
+# Flat setting name (env ROUNDUP_<NAME>, TOML key) -> (nested part, field of that part).
+NESTED: dict[str, tuple[str, str]] = {
+    "model": ("encoder", "model"),
+    "encoder_threads": ("encoder", "threads"),
+    "retrieval": ("search", "mode"),
+    "fusion": ("search", "fusion"),
+    "dense_weight": ("search", "dense_weight"),
+    "rrf_k": ("search", "rrf_k"),
+    "relevance_floor": ("search", "floor"),
+    "dense_floor": ("search", "dense_floor"),
+    "bm25_floor": ("search", "bm25_floor"),
+    "candidate_pool": ("search", "pool"),
+    "mmr_lambda": ("search", "mmr_lambda"),
+    "distinct_top": ("search", "distinct_top"),
+    "same_story": ("search", "same_story"),
+    "period_slack_days": ("search", "period_slack_days"),
+    "expansion_weight": ("search", "expansion_weight"),
+    "parent_weight": ("search", "parent_weight"),
+    "recency_boost": ("search", "recency_boost"),
+    "secondary_floor": ("search", "secondary_floor"),
+    "sentence_weight": ("search", "sentence_weight"),
+    "answer_kind_weight": ("search", "answer_kind_weight"),
+    "restate_penalty": ("search", "restate_penalty"),
+    "answerability": ("search", "answerability"),
+    "answerability_model": ("search", "answerability_model"),
+    "query_prompt": ("encoder", "query_prompt"),
+    "passage_prompt": ("encoder", "passage_prompt"),
+    "user_agent": ("fetch", "user_agent"),
+    "max_body_bytes": ("fetch", "max_body_bytes"),
+    "fetch_timeout": ("fetch", "total_timeout"),
+    "fetch_connect_timeout": ("fetch", "connect_timeout"),
+    "fetch_retries": ("fetch", "retries"),
+    "fetch_backoff": ("fetch", "backoff"),
+    "fetch_backoff_max": ("fetch", "backoff_max"),
+    "fetch_retry_after_max": ("fetch", "retry_after_max"),
+    "fetch_concurrency": ("fetch", "concurrency"),
+    "fetch_per_host": ("fetch", "per_host"),
+    "fetch_keepalive": ("fetch", "keepalive"),
+    "allow_private_urls": ("fetch", "allow_private"),
+    "allowed_private_hosts": ("fetch", "allowed_hosts"),
+}
+
+
+class SettingsError(RoundupError, ValueError):
     pass
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
-    model: str = DEFAULT_MODEL
     index_type: str = "flat"
-    encoder_threads: int = 1  # torch threads; 0 = torch's default (all cores)
-    # Retrieval (see README, "Retrieval quality", for how each default was chosen on the eval set).
-    retrieval: str = "hybrid"  # dense | bm25 | hybrid
-    fusion: str = "weighted"  # weighted (sum of cosine and BM25 coverage) | rrf (reciprocal rank fusion)
-    dense_weight: float = 0.5  # weighted fusion: the cosine's share
-    rrf_k: int = 60
-    # Relevance floors under which a question is "not in the roundups", one per retrieval mode.
-    relevance_floor: float = 0.294  # hybrid
-    dense_floor: float = 0.444
-    bm25_floor: float = 0.196
-    candidate_pool: int = 50
-    mmr_lambda: float = 1.0  # MMR trade-off; 1 = relevance only (see README)
-    distinct_top: int = 3  # at most one passage per roundup among the first this-many results
-    same_story: float = 0.85  # cosine at which two passages are one story (a republished copy); 0 = off
-    period_slack_days: int = 10  # "in June 2014" also takes digests published up to this many days later
-    expansion_weight: float = 1.0
-    parent_weight: float = 0.5
-    recency_boost: float = 0.05  # "latest ...": how much the newest roundup gains over the oldest
-    secondary_floor: float = 0.8  # once answering, further passages need this share of the floor
+    # Retrieval: see embeddings/search.py's SearchConfig and README, "Retrieval quality".
+    search: SearchConfig = field(default_factory=SearchConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     alias_file: Path | None = None  # default: corpus/aliases.toml
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
@@ -59,25 +95,18 @@ class Settings:
     cooldown_rate: int = 3
     cooldown_per: float = 10.0
     max_concurrent_retrievals: int = 2
-    # Web sources
+    # Web sources: the fetcher's own settings are corpus/fetch.py's FetchConfig
     feeds: tuple[str, ...] = ()
     refresh_hours: float = 6.0
-    allow_private_urls: bool = False
-    max_body_bytes: int = 5 * 1024 * 1024
-    fetch_timeout: float = 20.0
-    user_agent: str = "RoundupBot/0.1 (+https://github.com/roundup-bot; China tech roundup reader)"
-    fetch_connect_timeout: float = 10.0
-    fetch_retries: int = 3  # further attempts on 408/429/5xx, timeouts and dropped connections
-    fetch_backoff: float = 1.0  # first retry after about this many seconds, doubling, with jitter
-    fetch_backoff_max: float = 30.0
-    fetch_retry_after_max: float = 120.0  # a longer Retry-After gives up on the URL rather than wait
-    fetch_concurrency: int = 8
-    fetch_per_host: int = 2
-    fetch_keepalive: float = 15.0  # seconds an idle connection is kept for the next request; 0 closes each
-    # "host" or "host:port" fetched even when private (a self-hosted RSSHub on the LAN), unlike
-    # allow_private_urls, which opens every private address
-    allowed_private_hosts: tuple[str, ...] = ()
+    fetch: FetchConfig = field(default_factory=FetchConfig)
     extra: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        """The flat names still read (`settings.model`, `settings.relevance_floor`): one source, the part."""
+        if name in NESTED:
+            part, attr = NESTED[name]
+            return getattr(getattr(self, part), attr)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def store_path(self) -> Path:
@@ -88,61 +117,93 @@ class Settings:
         return self.data_dir
 
     def replace(self, **changes) -> "Settings":
-        return dataclasses.replace(self, **changes)
+        """A copy with some settings changed; flat names (`relevance_floor=...`) reach their part."""
+        own, nested = _split(changes)
+        for part, values in nested.items():
+            own[part] = dataclasses.replace(own.get(part, getattr(self, part)), **values)
+        return dataclasses.replace(self, **own)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, *, config: Path | None = None, **overrides) -> "Settings":
         """Defaults < TOML file (ROUNDUP_CONFIG or ./roundup.toml) < environment < explicit overrides."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
-        config = config or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
-        if config is None and Path("roundup.toml").is_file():
-            config = Path("roundup.toml")
-        if config is not None:
-            try:
-                raw = tomllib.loads(Path(config).read_text("utf-8"))
-            except FileNotFoundError:
-                raise SettingsError(f"config file not found: {config}") from None
-            except tomllib.TOMLDecodeError as exc:
-                raise SettingsError(f"config file {config} is not valid TOML: {exc}") from None
-            for key, value in raw.items():
-                values[key] = _coerce(key, value)
-        for f in dataclasses.fields(cls):
-            name = f"{ENV_PREFIX}{f.name.upper()}"
-            if f.name != "extra" and env.get(name, "") != "":
-                values[f.name] = _coerce(f.name, env[name], from_env=True)
+        for key, value in _read_toml(_config_path(env, config)).items():
+            values[key] = _coerce(key, value)
+        for key in _hints():
+            name = f"{ENV_PREFIX}{key.upper()}"
+            if env.get(name, "") != "":
+                values[key] = _coerce(key, env[name], from_env=True)
         for key, value in overrides.items():
             if value is not None:
                 values[key] = _coerce(key, value)
-        return cls(**values)
+        own, nested = _split(values)
+        for part, kind in PARTS.items():
+            own[part] = kind(**nested.get(part, {}))
+        return cls(**own)
+
+
+def _config_path(env: Mapping[str, str], config: Path | None) -> Path | None:
+    config = config or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    if config is None and Path("roundup.toml").is_file():
+        config = Path("roundup.toml")
+    return config
+
+
+def _read_toml(config: Path | None) -> dict:
+    if config is None:
+        return {}
+    try:
+        return tomllib.loads(Path(config).read_text("utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {config}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {config} is not valid TOML: {exc}") from None
+
+
+def _split(values: Mapping[str, object]) -> tuple[dict[str, object], dict[str, dict[str, object]]]:
+    """Flat names sorted into Settings' own fields and {part: {field: value}} for the nested parts."""
+    own: dict[str, object] = {}
+    nested: dict[str, dict[str, object]] = {}
+    for key, value in values.items():
+        if key in NESTED:
+            part, attr = NESTED[key]
+            nested.setdefault(part, {})[attr] = value
+        else:
+            own[key] = value
+    return own, nested
 
 
 _HINTS: dict[str, object] | None = None
 
 
-def _coerce(key: str, value: object, *, from_env: bool = False) -> object:
+def _hints() -> dict[str, object]:
+    """Every settable flat name and its type: Settings' own fields, then the parts' fields by their flat names."""
     global _HINTS
     if _HINTS is None:
-        _HINTS = typing.get_type_hints(Settings)
-    if key not in _HINTS or key == "extra":
+        hints = {k: v for k, v in typing.get_type_hints(Settings).items() if k not in PARTS and k != "extra"}
+        part_hints = {part: typing.get_type_hints(kind) for part, kind in PARTS.items()}
+        for key, (part, attr) in NESTED.items():
+            hints[key] = part_hints[part][attr]
+        _HINTS = hints
+    return _HINTS
+
+
+def _coerce(key: str, value: object, *, from_env: bool = False) -> object:
+    hints = _hints()
+    if key not in hints:
         raise SettingsError(f"unknown setting {key!r}")
-    hint = _HINTS[key]
+    hint = hints[key]
+    origin = typing.get_origin(hint)
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if args and typing.get_origin(hint) is not tuple else hint
+    base = args[0] if args and origin not in (tuple, frozenset) else hint
     try:
-        if typing.get_origin(hint) is tuple:
+        if origin in (tuple, frozenset):
             if isinstance(value, str):
-                return tuple(v.strip() for v in value.replace("\n", ",").split(",") if v.strip())
-            return tuple(str(v) for v in value)  # type: ignore[union-attr]
+                return origin(v.strip() for v in value.replace("\n", ",").split(",") if v.strip())
+            return origin(str(v) for v in value)  # type: ignore[union-attr]
         if base is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in {"1", "true", "yes", "on"}:
-                return True
-            if text in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(f"expected true/false, got {value!r}")
+            return _boolean(value)
         if base is Path:
             return Path(os.path.expanduser(str(value)))
         if base in (int, float, str):
@@ -151,3 +212,14 @@ def _coerce(key: str, value: object, *, from_env: bool = False) -> object:
         source = f"{ENV_PREFIX}{key.upper()}" if from_env else key
         raise SettingsError(f"bad value for {source}: {exc}") from None
     return value
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")

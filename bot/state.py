@@ -59,7 +59,7 @@ class AnswerRecord:
 class BotState:
     def __init__(self, store: Store):
         self.store = store
-        store.ensure_schema(_SCHEMA)
+        store.migrate("bot_state", (_SCHEMA,))  # append a step to change these tables
 
     # -- answers: what follow-ups and buttons refer back to ---------------------------------
 

@@ -1,66 +1,73 @@
 """Ingest from the web: fetch on the event loop, then dedup, store and embed in a thread.
 
 Each source URL (a feed or an article page) is collected by `corpus.feeds.collect`, then
-committed on its own: duplicates of stored stories are left out, the rest goes through
-`RoundupService.ingest_articles`, and only then are feed entries marked done and validators
-kept for the next conditional GET. A bad URL never stops the others; every failure is
-reported per URL (in the report and in the ingest log).
+committed on its own in named stages: duplicates of stored stories are left out (`dedup`), the
+rest goes to the sink's `ingest_articles` (`store_kept`), the source is logged when nothing was
+stored (`log_source`), and only then are feed entries marked done (`record_entries`) and
+validators kept for the next conditional GET (`keep_validators`). A bad URL never stops the
+others; every failure is reported per URL (in the report and in the ingest log).
+
+This module never imports the service: it writes through an `ArticleSink` (the service is one),
+whose `write_lock` is the one place writes are serialised, across threads and processes.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp.abc import AbstractResolver
 
-from bot.settings import Settings
+from bot.reports import IngestReport, SourceReport
 from corpus.dedup import DuplicateIndex
-from corpus.feeds import EventCallback, FeedState, SourceResult, collect
+from corpus.feeds import EventCallback, Fetched, FeedState, SourceResult, collect
 from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
+from corpus.model import Article
+from corpus.store import Store
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from bot.service import IngestReport, RoundupService, SourceReport
-
 log = logging.getLogger(__name__)
 
-# One commit at a time in this process: the duplicate check and the store must see each other's
-# writes, or two feeds carrying the same story in one run would both store it.
-_COMMIT_LOCK = threading.Lock()
+Progress = Callable[[int, int], None]
 
 
-def fetch_config(settings: Settings) -> FetchConfig:
-    return FetchConfig(
-        user_agent=settings.user_agent, max_body_bytes=settings.max_body_bytes,
-        connect_timeout=min(settings.fetch_connect_timeout, settings.fetch_timeout),
-        total_timeout=settings.fetch_timeout, retries=settings.fetch_retries, backoff=settings.fetch_backoff,
-        backoff_max=settings.fetch_backoff_max, retry_after_max=settings.fetch_retry_after_max,
-        concurrency=settings.fetch_concurrency, per_host=settings.fetch_per_host, keepalive=settings.fetch_keepalive,
-        allow_private=settings.allow_private_urls, allowed_hosts=frozenset(settings.allowed_private_hosts),
-    )
+class ArticleSink(Protocol):
+    """Where web articles go: the store to dedup against, and the ingest that embeds them."""
+
+    @property
+    def store(self) -> Store: ...
+
+    def ensure_ready(self, on_progress: Progress | None = None) -> object: ...
+
+    def ingest_articles(self, articles: list[Article], *, origin: str,
+                        on_progress: Progress | None = None) -> IngestReport: ...
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        """Held across the duplicate check and the store, so two sources carrying the same story
+        in one run (or a CLI ingest beside the bot) see each other's writes. Re-entrant."""
+        ...
 
 
-async def ingest_urls(service: "RoundupService", urls: list[str], session: "aiohttp.ClientSession | None" = None,
-                      *, force: bool = False, on_event: EventCallback | None = None,
-                      on_progress: Callable[[int, int], None] | None = None,
-                      resolver: AbstractResolver | None = None) -> "IngestReport":
-    from bot.service import IngestReport
-
+async def ingest_urls(sink: ArticleSink, urls: list[str], session: "aiohttp.ClientSession | None" = None,
+                      *, config: FetchConfig, force: bool = False, on_event: EventCallback | None = None,
+                      on_progress: Progress | None = None,
+                      resolver: AbstractResolver | None = None) -> IngestReport:
     start = time.perf_counter()
-    store = await asyncio.to_thread(lambda: service.store)
+    store = await asyncio.to_thread(lambda: sink.store)
     state, cache = await asyncio.to_thread(lambda: (FeedState(store), ValidatorCache(store)))
     report = IngestReport()
     urls = list(dict.fromkeys(u.strip() for u in urls if u.strip()))
 
-    async with Fetcher(fetch_config(service.settings), session=session, cache=cache, resolver=resolver) as fetcher:
-        async def one(url: str) -> tuple["SourceReport", int, int]:
+    async with Fetcher(config, session=session, cache=cache, resolver=resolver) as fetcher:
+        async def one(url: str) -> tuple[SourceReport, int, int]:
             src = await collect(url, fetcher, state, force=force, on_event=on_event)
-            return await asyncio.to_thread(commit_source, service, src, state, cache, on_progress)
+            return await asyncio.to_thread(commit_source, sink, src, state, cache, on_progress)
 
         for source, embedded, removed in await asyncio.gather(*(one(u) for u in urls)):
             report.sources.append(source)
@@ -71,70 +78,113 @@ async def ingest_urls(service: "RoundupService", urls: list[str], session: "aioh
     return report
 
 
-def commit_source(service: "RoundupService", src: SourceResult, state: FeedState, cache: ValidatorCache,
-                  on_progress: Callable[[int, int], None] | None = None) -> tuple["SourceReport", int, int]:
+@dataclass
+class Commit:
+    """One source on its way into the store: its report, and what the stages decided."""
+
+    src: SourceResult
+    out: SourceReport
+    kept: list[Article] = field(default_factory=list)
+    copies: set[str] = field(default_factory=set)  # article ids skipped as republished copies
+    embedded: int = 0
+    removed: int = 0
+
+
+def commit_source(sink: ArticleSink, src: SourceResult, state: FeedState, cache: ValidatorCache,
+                  on_progress: Progress | None = None) -> tuple[SourceReport, int, int]:
     """Store what one source yielded; blocking. Returns (report, passages embedded, removed)."""
-    from bot.service import SourceReport
-
-    with _COMMIT_LOCK:
-        store = service.store
-        out = SourceReport(src.url, kind=src.kind, http_status=src.status, notes=list(src.notes))
-        if src.kind in ("feed", "page"):
-            state.note_source(src.url, src.kind, src.title)
-        for failure in src.failures:
-            out.errors.append(failure.line())
-            if failure.url != src.url:  # an entry's page; the source's own failure is in its row below
-                store.log_ingest(failure.url, "failed", detail=failure.detail())
-        out.unchanged = sum(1 for f in src.fetched if f.article is None)
-
+    commit = start_commit(src)
+    with sink.write_lock():
+        store = sink.store
+        note_failures(commit, store, state)
         to_store = [f for f in src.fetched if f.article is not None]
-        embedded = removed = 0
-        copies: set[str] = set()
-        kept: list = []
         if to_store:
-            service.ensure_ready(on_progress)  # the bundled corpus first, so copies of it are seen as such
-            outcomes = DuplicateIndex(store).filter_articles([f.article for f in to_store])
-            for fetched, outcome in zip(to_store, outcomes):
-                if outcome.is_copy:
-                    copies.add(fetched.article_id)
-                    out.duplicates += 1
-                    out.notes.append(f"{fetched.article.url}: a republished copy of {outcome.duplicate_of}; "
-                                     "not stored again")
-                    continue
-                if outcome.dropped:
-                    out.notes.append(f"{fetched.article.url}: {outcome.dropped} paragraphs already stored from "
-                                     f"{outcome.duplicate_of} left out")
-                kept.append(outcome.article)
-            if kept:
-                result = service.ingest_articles(kept, origin=src.url, on_progress=on_progress)
-                stored = result.sources[0]
-                out.added, out.updated = stored.added, stored.updated
-                out.unchanged += stored.unchanged
-                out.passages_added = stored.passages_added
-                out.errors.extend(stored.errors)
-                embedded, removed = result.embedded, result.removed
-        if not kept:  # ingest_articles logged the source otherwise
-            status = "failed" if out.failed else ("partial" if out.errors else "ok")
-            own = next((f for f in src.failures if f.url == src.url), None)
-            detail = own.detail() if own else "; ".join(out.notes)[:2000] or None
-            store.log_ingest(src.url, status, skipped=out.unchanged, detail=detail)
-
-        for fetched in src.fetched:
-            if fetched.entry is not None:
-                outcome_name = "duplicate" if fetched.article_id in copies else "stored"
-                state.record(src.url, fetched.entry, outcome_name, fetched.article_id)
-            if fetched.page is not None:
-                cache.put(fetched.page.url, fetched.page.validators)
-        for entry in src.failed_entries:
-            state.record(src.url, entry, "failed")
-        # The feed's validators only once every entry is settled: an entry that failed must be
-        # retried next time, which a 304 for the feed would prevent.
-        if src.response is not None and src.kind == "feed":
-            if src.failures:
-                cache.forget(src.url)
-            else:
-                cache.put(src.url, src.response.validators)
-    level = logging.WARNING if out.errors else logging.INFO
-    log.log(level, "%s %s: %d added, %d updated, %d unchanged, %d copies, %d errors", src.kind, src.url,
+            sink.ensure_ready(on_progress)  # the bundled corpus first, so copies of it are seen as such
+            dedup(commit, to_store, DuplicateIndex(store))
+        if commit.kept:
+            store_kept(commit, sink, on_progress)
+        else:  # ingest_articles logged the source otherwise
+            log_source(commit, store)
+        record_entries(commit, state, cache)
+        keep_validators(src, cache)
+    out = commit.out
+    log.log(logging.WARNING if out.errors else logging.INFO,
+            "%s %s: %d added, %d updated, %d unchanged, %d copies, %d errors", src.kind, src.url,
             out.added, out.updated, out.unchanged, out.duplicates, len(out.errors))
-    return out, embedded, removed
+    return out, commit.embedded, commit.removed
+
+
+def start_commit(src: SourceResult) -> Commit:
+    out = SourceReport(src.url, kind=src.kind, http_status=src.status, notes=list(src.notes))
+    out.errors.extend(f.line() for f in src.failures)
+    out.unchanged = sum(1 for f in src.fetched if f.article is None)
+    return Commit(src, out)
+
+
+def note_failures(commit: Commit, store: Store, state: FeedState) -> None:
+    """Remember the source's kind and title, and log each failed entry page on its own row."""
+    src = commit.src
+    if src.kind in ("feed", "page"):
+        state.note_source(src.url, src.kind, src.title)
+    for failure in src.failures:
+        if failure.url != src.url:  # an entry's page; the source's own failure is in its row (log_source)
+            store.log_ingest(failure.url, "failed", detail=failure.detail())
+
+
+def dedup(commit: Commit, to_store: list[Fetched], index: DuplicateIndex) -> None:
+    """Leave out republished copies of stored stories, and paragraphs already stored elsewhere."""
+    out = commit.out
+    outcomes = index.filter_articles([f.article for f in to_store])
+    for fetched, outcome in zip(to_store, outcomes):
+        if outcome.is_copy:
+            commit.copies.add(fetched.article_id)
+            out.duplicates += 1
+            out.notes.append(f"{fetched.article.url}: a republished copy of {outcome.duplicate_of}; "
+                             "not stored again")
+            continue
+        if outcome.dropped:
+            out.notes.append(f"{fetched.article.url}: {outcome.dropped} paragraphs already stored from "
+                             f"{outcome.duplicate_of} left out")
+        commit.kept.append(outcome.article)
+
+
+def store_kept(commit: Commit, sink: ArticleSink, on_progress: Progress | None = None) -> None:
+    """Store and embed the kept articles; the sink logs the source in the ingest log."""
+    result = sink.ingest_articles(commit.kept, origin=commit.src.url, on_progress=on_progress)
+    stored, out = result.sources[0], commit.out
+    out.added, out.updated = stored.added, stored.updated
+    out.unchanged += stored.unchanged
+    out.passages_added = stored.passages_added
+    out.errors.extend(stored.errors)
+    commit.embedded, commit.removed = result.embedded, result.removed
+
+
+def log_source(commit: Commit, store: Store) -> None:
+    """The source's own ingest-log row when nothing was stored (failed, unchanged or all copies)."""
+    src, out = commit.src, commit.out
+    own = next((f for f in src.failures if f.url == src.url), None)
+    detail = own.detail() if own else "; ".join(out.notes)[:2000] or None
+    store.log_ingest(src.url, out.status, skipped=out.unchanged, detail=detail)
+
+
+def record_entries(commit: Commit, state: FeedState, cache: ValidatorCache) -> None:
+    """Mark feed entries done (stored, duplicate or failed) and keep each page's validators."""
+    src = commit.src
+    for fetched in src.fetched:
+        if fetched.entry is not None:
+            outcome = "duplicate" if fetched.article_id in commit.copies else "stored"
+            state.record(src.url, fetched.entry, outcome, fetched.article_id)
+        if fetched.page is not None:
+            cache.put(fetched.page.url, fetched.page.validators)
+    for entry in src.failed_entries:
+        state.record(src.url, entry, "failed")
+
+
+def keep_validators(src: SourceResult, cache: ValidatorCache) -> None:
+    """The feed's validators only once every entry is settled: an entry that failed must be
+    retried next time, which a 304 for the feed would prevent."""
+    if src.response is not None and src.kind == "feed":
+        if src.failures:
+            cache.forget(src.url)
+        else:
+            cache.put(src.url, src.response.validators)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import RoundupError
 from .text import normalize_text
 
 DEFAULT_PATH = Path(__file__).with_name("aliases.toml")
@@ -23,7 +24,7 @@ _CJK_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD_RE = re.compile(r"[a-z][a-z0-9]*")
 
 
-class AliasError(ValueError):
+class AliasError(RoundupError, ValueError):
     """The alias data file is malformed (one line, fit for a CLI)."""
 
 

@@ -121,7 +121,7 @@ class DuplicateIndex:
 
     def __init__(self, store: "Store"):
         self.store = store
-        store.ensure_schema(self.DDL)
+        store.migrate("dedup", (self.DDL,))  # append a step to change these tables
 
     def sync(self) -> int:
         """Band every passage that has none yet (any source, files included); returns how many."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .clean import clean_article
+from .errors import RoundupError
 from .fetch import FetchError, FetchResult, Fetcher
 from .model import Article, article_id_for_url
 from .readers import CorpusError, parse_html
@@ -47,7 +48,7 @@ _FEED_ROOT_RE = re.compile(rb"<(?:rss|feed|rdf:rdf)[\s>/]", re.I)
 _TEASER_END_RE = re.compile(r"(?:\.\.\.|\u2026|\[\u2026\]|\[\.\.\.\]|read more|continue reading)\W*$", re.I)
 
 
-class FeedError(Exception):
+class FeedError(RoundupError):
     """A feed that cannot be used; one line."""
 
 
@@ -253,7 +254,7 @@ class FeedState:
 
     def __init__(self, store: "Store"):
         self.store = store
-        store.ensure_schema(self.DDL)
+        store.migrate("feeds", (self.DDL,))  # append a step to change these tables
 
     def kind_of(self, url: str) -> str | None:
         rows = self.store.execute("SELECT kind FROM web_sources WHERE url = ?", (url,))

@@ -38,12 +38,14 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from corpus.errors import RoundupError
+
 if TYPE_CHECKING:
     from corpus.store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USER_AGENT = "RoundupBot/0.1 (China tech roundup reader; polite feed fetcher)"
+DEFAULT_USER_AGENT = "RoundupBot/0.1 (+https://github.com/roundup-bot; China tech roundup reader)"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524})
 ACCEPT_ANY = ("application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, "
@@ -53,7 +55,7 @@ _CHUNK = 64 * 1024
 
 # --- errors -------------------------------------------------------------------------------
 
-class FetchError(Exception):
+class FetchError(RoundupError):
     """A URL that could not be fetched; str() is the one-line reason, `status` the HTTP status if any."""
 
     kind = "error"
@@ -93,7 +95,7 @@ class ConnectError(FetchError):
     kind = "connect"
 
 
-class BlockedAddressError(OSError):
+class BlockedAddressError(RoundupError, OSError):
     """Raised at connect time (resolver or socket factory); an OSError so aiohttp passes it through."""
 
     MARK = "blocked: "  # survives aiohttp folding several connect errors into one message
@@ -310,7 +312,7 @@ class ValidatorCache:
 
     def __init__(self, store: "Store"):
         self.store = store
-        store.ensure_schema(self.DDL)
+        store.migrate("validators", (self.DDL,))  # append a step to change these tables
 
     def get(self, url: str) -> Validators | None:
         rows = self.store.execute("SELECT etag, last_modified FROM http_validators WHERE url = ?", (url,))
@@ -468,8 +470,8 @@ class Fetcher:
         self._sleep = sleep
         self._total = asyncio.Semaphore(max(1, self.config.concurrency))
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._timeout = aiohttp.ClientTimeout(total=self.config.total_timeout, connect=self.config.connect_timeout,
-                                              sock_connect=self.config.connect_timeout)
+        connect = min(self.config.connect_timeout, self.config.total_timeout)  # never longer than the whole
+        self._timeout = aiohttp.ClientTimeout(total=self.config.total_timeout, connect=connect, sock_connect=connect)
         self.requests = 0  # HTTP requests sent, redirects and retries included
 
     async def __aenter__(self) -> "Fetcher":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .clean import clean_article, is_furniture
+from .errors import RoundupError
 from .model import Article, Section, article_id_for_url
 from .text import has_final_punctuation, word_count
 
@@ -29,7 +30,7 @@ METADATA_KEYS: tuple[str, ...] = ("id", "title", "url", "published", "source", "
 HEADING_MAX_WORDS = 12
 
 
-class CorpusError(Exception):
+class CorpusError(RoundupError):
     """A source that cannot be read at all; the message is one line fit for a CLI."""
 
 

@@ -1,8 +1,16 @@
-"""SQLite store: the source of truth. Every index is a cache that can be rebuilt from it."""
+"""SQLite store: the source of truth. Every index is a cache that can be rebuilt from it.
+
+The schema changes by numbered migration steps, never by editing a step once released: the
+store's own steps (`STEPS`) are counted in `PRAGMA user_version`; a component above the store
+that keeps tables in the same file (feeds, dedup bands, bot state...) registers its own steps
+with `Store.migrate(component, steps)`, counted in the `schema_versions` table. Each step runs
+in its own transaction; a file written by a newer version of the code is refused in one line.
+"""
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -11,13 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from corpus.errors import RoundupError
 from corpus.model import Article, Passage
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
+# Steps stay idempotent (IF NOT EXISTS): two processes opening a new file at once may both run one.
+# Version 1: what the store was before migrations (its DDL is idempotent, so a version-1 file,
+# which has user_version 0, takes step 1 as a no-op). Append steps; never edit a released one.
+_V1 = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -53,7 +63,23 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 """
+
+# Version 2: per-component schema versions (see `Store.migrate`), the ingest log indexed by
+# source, and user_version as the one record of the store's version (the meta row goes).
+_V2 = """
+DELETE FROM meta WHERE key = 'schema_version';
+CREATE TABLE IF NOT EXISTS schema_versions (
+    component TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ingest_log_source ON ingest_log(source, id);
+"""
+
+STEPS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(STEPS)
+_COMPONENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _PASSAGE_SELECT = """
 SELECT p.id, p.article_id, p.position, p.section, p.text, a.title, a.url, a.published, a.source
@@ -61,7 +87,7 @@ FROM passages p JOIN articles a ON a.id = p.article_id
 """
 
 
-class StoreError(Exception):
+class StoreError(RoundupError):
     """A store problem worth one clear line to the user (unwritable directory, corrupt file)."""
 
 
@@ -104,20 +130,60 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            self._lock = threading.RLock()
+            self._components: dict[str, int] = {}
+            self._migrate_store()
+        except StoreError:
+            self._conn.close()
+            raise
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
         except OSError as exc:
             raise StoreError(f"cannot create the data directory {self.path.parent}: {exc.strerror}") from exc
-        self._lock = threading.RLock()
 
-    def ensure_schema(self, ddl: str) -> None:
-        """Features keep their own tables beside the corpus (feeds, guild settings): they add them here."""
+    def schema_version(self) -> int:
+        return int(self.execute("PRAGMA user_version")[0][0])
+
+    def _migrate_store(self) -> None:
+        current = self.schema_version()
+        _refuse_newer(self.path, "store", current, len(STEPS))
+        for number in range(current + 1, len(STEPS) + 1):
+            self._apply(STEPS[number - 1], f"PRAGMA user_version = {number}")
+            log.info("store %s: schema migrated to version %d", self.path, number)
+
+    def migrate(self, component: str, steps: tuple[str, ...] | list[str]) -> int:
+        """Bring `component`'s tables up to `len(steps)`, applying the missing steps in order.
+
+        Components call this each time they are built: after the first call it costs nothing.
+        Returns the component's schema version.
+        """
+        if not _COMPONENT_RE.match(component):
+            raise ValueError(f"bad component name {component!r}")
         with self._lock:
-            self._conn.executescript(ddl)
+            if self._components.get(component) == len(steps):
+                return len(steps)
+            rows = self.execute("SELECT version FROM schema_versions WHERE component = ?", (component,))
+            current = rows[0][0] if rows else 0
+            _refuse_newer(self.path, component, current, len(steps))
+            for number in range(current + 1, len(steps) + 1):
+                self._apply(steps[number - 1], f"INSERT INTO schema_versions(component, version) "
+                                               f"VALUES ('{component}', {number}) ON CONFLICT(component) "
+                                               f"DO UPDATE SET version = excluded.version")
+            self._components[component] = len(steps)
+            return len(steps)
+
+    def _apply(self, step: str, record: str) -> None:
+        """One migration step and the statement recording it, in one transaction.
+
+        Written as one script because sqlite3's executescript commits any open transaction first.
+        """
+        with self._lock:
+            try:
+                self._conn.executescript(f"BEGIN IMMEDIATE;\n{step}\n;{record};\nCOMMIT;")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -268,6 +334,12 @@ class Store:
 
     def set_json(self, key: str, value) -> None:
         self.set_meta(key, json.dumps(value, sort_keys=True))
+
+
+def _refuse_newer(path: Path, what: str, found: int, known: int) -> None:
+    if found > known:
+        raise StoreError(f"the store at {path} has {what} schema version {found}, newer than this roundup-bot "
+                         f"knows ({known}): upgrade roundup-bot or choose another --data-dir")
 
 
 def _bump_generation(conn: sqlite3.Connection) -> None:

@@ -4,14 +4,29 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from corpus.errors import RoundupError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Which model embeds, and how; bot.settings.Settings holds one (ROUNDUP_MODEL, ROUNDUP_ENCODER_THREADS)."""
+
+    model: str = DEFAULT_MODEL  # any sentence-transformers name or path; the default is the bundled copy
+    threads: int = 1  # torch threads; 0 = torch's default (all cores)
+    # Prefixes some models are trained with (e5: "query: " / "passage: "; bge: a query instruction).
+    # Part of the index identity: changing one rebuilds the index.
+    query_prompt: str = ""
+    passage_prompt: str = ""
 
 
 class Encoder(Protocol):
@@ -39,7 +54,7 @@ def prompts_id(query_prompt: str = "", passage_prompt: str = "") -> str:
     return f"prompts:{digest}"
 
 
-class EncoderError(Exception):
+class EncoderError(RoundupError):
     pass
 
 
@@ -142,6 +157,12 @@ class SentenceTransformerEncoder:
 
 _shared: dict[str, Encoder] = {}
 _shared_lock = threading.Lock()
+
+
+def encoder_for(config: EncoderConfig) -> Encoder:
+    """The shared encoder for these settings."""
+    return create_encoder(config.model, threads=config.threads or None, query_prompt=config.query_prompt,
+                          passage_prompt=config.passage_prompt)
 
 
 def create_encoder(name: str = DEFAULT_MODEL, **kwargs) -> Encoder:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import normalize_text
 
@@ -24,7 +25,7 @@ DUPLICATE_COSINE = 0.85
 SPLITS = ("dev", "test")
 
 
-class EvalError(ValueError):
+class EvalError(InputError, ValueError):
     """A malformed eval file or a label that matches no passage (one line, with the place)."""
 
 
@@ -187,7 +188,8 @@ class ModeSummary:
     unanswered: list[str] = field(default_factory=list)  # answerable ids refused
 
 
-def summarise(mode: str, floor: float, outcomes: Sequence[Outcome]) -> ModeSummary:
+def summarise_outcomes(mode: str, floor: float, outcomes: Sequence[Outcome]) -> ModeSummary:
+    """One retriever's figures over its per-question outcomes: recall, MRR, answers, refusals, latency."""
     from embeddings.ranking import percentile
 
     ans = [o for o in outcomes if o.question.answerable]

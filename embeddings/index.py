@@ -6,18 +6,15 @@ recovery after a crash mid-ingest.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from embeddings.stored import StoredManifest, StoredPart, atomic_write_bytes, ids_digest  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +23,6 @@ faiss.omp_set_num_threads(1)
 
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "index.json"
-MANIFEST_VERSION = 1
-
-
-@dataclass
-class Manifest:
-    model: str
-    dim: int
-    count: int
-    index_type: str
-    built_at: str
-    checksum: str  # blake2b of the index file: a torn or corrupt file is caught before FAISS reads it
-    ids_digest: str
-    embed_format: str
-    version: int = MANIFEST_VERSION
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,43 +31,6 @@ class SyncReport:
     removed: int
     rebuilt: bool
     reason: str | None = None
-
-
-def ids_digest(ids: Iterable[int]) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for i in sorted(ids):
-        h.update(int(i).to_bytes(8, "big", signed=True))
-    return h.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Temporary file in the same directory, fsync, rename: readers see old or new, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _new_faiss_index(dim: int, index_type: str) -> faiss.Index:
@@ -99,8 +44,12 @@ def _new_faiss_index(dim: int, index_type: str) -> faiss.Index:
     return faiss.IndexIDMap2(base)
 
 
-class VectorIndex:
+class VectorIndex(StoredPart):
     """Dense passage vectors by id; cosine scores since vectors are normalised."""
+
+    LABEL = "the index"
+    FORMAT = "faiss-idmap2/v1"
+    MANIFEST = MANIFEST_FILE
 
     def __init__(self, directory: Path, *, model: str, dim: int, index_type: str = "flat", embed_format: str = "v1"):
         self.directory = Path(directory)
@@ -185,60 +134,31 @@ class VectorIndex:
             self.save()
         return SyncReport(added=added, removed=removed, rebuilt=False)
 
-    # -- persistence -------------------------------------------------------------------
+    # -- persistence (embeddings/stored.py: manifest, checksums, load never raises) ---------
 
     @property
     def index_path(self) -> Path:
         return self.directory / INDEX_FILE
 
-    @property
-    def manifest_path(self) -> Path:
-        return self.directory / MANIFEST_FILE
+    def build_params(self) -> dict:
+        return {"model": self.model, "dim": self.dim, "index_type": self.index_type, "embed_format": self.embed_format}
 
-    def save(self) -> Manifest:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        data = faiss.serialize_index(self.index).tobytes()
-        atomic_write_bytes(self.index_path, data)
-        self.built_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-        manifest = Manifest(
-            model=self.model, dim=self.dim, count=len(self), index_type=self.index_type,
-            built_at=self.built_at, checksum=hashlib.blake2b(data, digest_size=16).hexdigest(),
-            ids_digest=ids_digest(self.ids().tolist()), embed_format=self.embed_format,
-        )
-        atomic_write_bytes(self.manifest_path, json.dumps(asdict(manifest), indent=2).encode("utf-8"))
-        return manifest
+    def stored_ids(self) -> list[int]:
+        return self.ids().tolist()
 
-    @classmethod
-    def load(cls, directory: Path, *, model: str, dim: int, index_type: str = "flat",
-             embed_format: str = "v1") -> tuple["VectorIndex", str | None]:
-        """Load the saved index, or return a fresh empty one and the reason it could not be used.
+    def data_paths(self) -> list[Path]:
+        return [self.index_path]
 
-        A reason means every vector must be rebuilt from the store: wrong model, dimension,
-        index type or embedding format, or a missing, torn or corrupt file. Never raises for those.
-        """
-        fresh = cls(directory, model=model, dim=dim, index_type=index_type, embed_format=embed_format)
-        manifest_path = fresh.manifest_path
-        if not manifest_path.exists() and not fresh.index_path.exists():
-            return fresh, None
-        try:
-            manifest = Manifest(**json.loads(manifest_path.read_text("utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            return fresh, f"the index manifest is missing or unreadable ({type(exc).__name__})"
-        wanted = {"model": model, "dim": dim, "index_type": index_type, "embed_format": embed_format}
-        for key, value in wanted.items():
-            if getattr(manifest, key) != value:
-                return fresh, f"the index was built with {key}={getattr(manifest, key)!r}, the settings say {value!r}"
-        try:
-            if _file_digest(fresh.index_path) != manifest.checksum:
-                return fresh, "the index file does not match its manifest (torn write or corruption)"
-            index = faiss.read_index(str(fresh.index_path))
-        except (OSError, RuntimeError) as exc:
-            return fresh, f"the index file cannot be read ({str(exc).splitlines()[0][:120]})"
-        if index.d != dim or not isinstance(index, faiss.IndexIDMap2) or index.ntotal != manifest.count:
-            return fresh, "the index file's contents do not match its manifest"
-        fresh.index = index
-        fresh.built_at = manifest.built_at
-        return fresh, None
+    def write_data(self) -> list[Path]:
+        atomic_write_bytes(self.index_path, faiss.serialize_index(self.index).tobytes())
+        return [self.index_path]
+
+    def read_data(self, manifest: StoredManifest) -> str | None:
+        index = faiss.read_index(str(self.index_path))
+        if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2) or index.ntotal != manifest.count:
+            return "the index file's contents do not match its manifest"
+        self.index = index
+        return None
 
     def reset(self) -> None:
         self.index = _new_faiss_index(self.dim, self.index_type)

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from corpus.aliases import AliasTable, Match
+from corpus.dates import month_end, months_between, shift_months
 from corpus.text import normalize_text
 from corpus.words import is_english
 
@@ -84,7 +85,7 @@ _CJK_BEFORE_RE = re.compile(r"^\s*(?:以前|之前|前)")
 
 
 @dataclass(frozen=True)
-class Period:
+class DateSpan:
     """Dates a question asks about, inclusive. `label` is how the answer's note names it."""
 
     start: date
@@ -93,18 +94,14 @@ class Period:
     granularity: str  # "year", "month", "quarter", "part", "day", "relative"
 
     def months(self) -> list[tuple[int, int]]:
-        out, y, m = [], self.start.year, self.start.month
-        while (y, m) <= (self.end.year, self.end.month):
-            out.append((y, m))
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
+        return months_between((self.start.year, self.start.month), (self.end.year, self.end.month))
 
 
 @dataclass(frozen=True)
 class DateIntent:
     """What the question says about time. Periods filter softly; bounds filter on publication."""
 
-    periods: tuple[Period, ...] = ()
+    periods: tuple[DateSpan, ...] = ()
     since: date | None = None
     until: date | None = None
     recent: bool = False
@@ -113,21 +110,12 @@ class DateIntent:
         return bool(self.periods or self.since or self.until or self.recent)
 
 
-def _month_end(y: int, m: int) -> date:
-    return date(y, m, calendar.monthrange(y, m)[1])
+def _month_period(y: int, m: int, granularity: str = "month") -> DateSpan:
+    return DateSpan(date(y, m, 1), month_end(y, m), f"{calendar.month_name[m]} {y}", granularity)
 
 
-def _month_period(y: int, m: int, granularity: str = "month") -> Period:
-    return Period(date(y, m, 1), _month_end(y, m), f"{calendar.month_name[m]} {y}", granularity)
-
-
-def _months_period(y: int, first: int, last: int, label: str, granularity: str) -> Period:
-    return Period(date(y, first, 1), _month_end(y, last), label, granularity)
-
-
-def _shift_months(d: date, n: int) -> date:
-    y, m = divmod(d.year * 12 + d.month - 1 + n, 12)
-    return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
+def _months_period(y: int, first: int, last: int, label: str, granularity: str) -> DateSpan:
+    return DateSpan(date(y, first, 1), month_end(y, last), label, granularity)
 
 
 _PARTS = {"early": (1, 4, "early"), "mid": (5, 8, "mid"), "late": (9, 12, "late"), "end of": (10, 12, "the end of"),
@@ -135,104 +123,119 @@ _PARTS = {"early": (1, 4, "early"), "mid": (5, 8, "mid"), "late": (9, 12, "late"
 _SEASONS = {"spring": (3, 5), "summer": (6, 8), "fall": (9, 11), "autumn": (9, 11)}
 
 
-def _period_from(m: re.Match, anchor: date) -> Period | None:
-    """The Period for one matched expression; None if it names no valid date."""
+_KINDS = ("day_month_year", "month_year", "iso", "us_month", "cjk_month", "cjk_quarter", "cjk_half", "cjk_part",
+          "quarter", "half", "part", "season", "cjk_year", "rel_n", "rel", "rel_month", "cjk_rel", "year")
+_RELATIVE_KINDS = frozenset({"rel_n", "rel", "cjk_rel", "rel_month"})
+
+
+def _period_from(m: re.Match, anchor: date) -> DateSpan | None:
+    """The DateSpan for one matched expression; None if it names no valid date."""
     g = m.groupdict()
     kind = m.lastgroup
     # lastgroup is the last *closed* group; find the outer alternative instead.
-    for name in ("day_month_year", "month_year", "iso", "us_month", "cjk_month", "cjk_quarter", "cjk_half",
-                 "cjk_part", "quarter", "half", "part", "season", "cjk_year", "rel_n", "rel", "rel_month",
-                 "cjk_rel", "year"):
+    for name in _KINDS:
         if g.get(name) is not None:
             kind = name
             break
     try:
-        if kind == "day_month_year":
-            text = g["day_month_year"].lower()
-            month = next(v for k, v in sorted(_MONTH_NAMES.items(), key=lambda kv: -len(kv[0])) if re.search(rf"\b{k}\b", text))
-            return _month_period(int(g["y0"]), month)
-        if kind == "month_year":
-            return _month_period(int(g["y1"]), _MONTH_NAMES[g["m1"].lower().rstrip(".")])
-        if kind == "iso":
-            y, mo = int(g["y2"]), int(g["m2"])
-            if g["d2"]:
-                d = date(y, mo, int(g["d2"]))
-                return Period(d, d, d.isoformat(), "day")
-            return _month_period(y, mo)
-        if kind == "us_month":
-            return _month_period(int(g["y3"]), int(g["m3"]))
-        if kind == "cjk_month":
-            return _month_period(int(g["y4"]), int(g["m4"]))
-        if kind in ("cjk_quarter", "quarter"):
-            y = int(g["y5"] or g["y8"] or g["y9"] or g["y10"])
-            q = _CN_DIGITS.get(g["q5"] or "", 0) or int(g["q8"] or g["q9"] or 0) or _ORDINALS[(g["o10"] or "").lower()]
-            return _months_period(y, 3 * q - 2, 3 * q, f"Q{q} {y}", "quarter")
-        if kind in ("cjk_half", "half"):
-            y = int(g["y6"] or g["y11"] or g["y12"] or g["y13"])
-            h = {"上": 1, "下": 2}.get(g["h6"] or "", 0) or int(g["h11"] or g["h12"] or 0) or _ORDINALS[(g["o13"] or "").lower()]
-            return _months_period(y, 6 * h - 5, 6 * h, f"H{h} {y}", "part")
-        if kind == "cjk_part":
-            y = int(g["y7"])
-            first, last, word = (1, 3, "the start of") if "初" in g["p7"] else (10, 12, "the end of")
-            return _months_period(y, first, last, f"{word} {y}", "part")
-        if kind == "part":
-            y = int(g["y14"])
-            if g["m14"]:  # "early june 2014": the month is precise enough
-                return _month_period(y, _MONTH_NAMES[g["m14"].lower()])
-            word = re.sub(r"^the\s+|\s+", " ", g["p14"].lower()).strip()
-            first, last, label = _PARTS[word]
-            return _months_period(y, first, last, f"{label} {y}", "part")
-        if kind == "season":
-            y, s = int(g["y15"]), g["s15"].lower()
-            if s == "winter":  # winter 2014 runs from December 2014 into February 2015
-                return Period(date(y, 12, 1), _month_end(y + 1, 2), f"winter {y}", "part")
-            first, last = _SEASONS[s]
-            return _months_period(y, first, last, f"{s} {y}", "part")
-        if kind in ("cjk_year", "year"):
-            y = int(g["y16"] or g["year"])
-            return Period(date(y, 1, 1), date(y, 12, 31), str(y), "year")
-        if kind == "rel_n":
-            n_text = g["n17"].lower()
-            n = int(n_text) if n_text.isdigit() else _NUM_WORDS[re.sub(r"\s+", " ", n_text)]
-            unit = g["u17"].lower().rstrip("s")
-            start = {"day": lambda: anchor - timedelta(days=n), "week": lambda: anchor - timedelta(weeks=n),
-                     "month": lambda: _shift_months(anchor, -n), "year": lambda: _shift_months(anchor, -12 * n)}[unit]()
-            return Period(start, anchor, f"the {n} {unit}{'s' if n != 1 else ''} to {anchor.isoformat()}", "relative")
-        if kind == "rel":
-            return _relative(g["w18"].lower(), g["u18"].lower(), anchor)
-        if kind == "cjk_rel":
-            word, unit = {"去年": ("last", "year"), "今年": ("this", "year"), "前年": ("before-last", "year"),
-                          "上月": ("last", "month"), "上个月": ("last", "month"), "本月": ("this", "month"),
-                          "这个月": ("this", "month"), "上周": ("last", "week"), "上星期": ("last", "week"),
-                          "本周": ("this", "week"), "这周": ("this", "week"), "这星期": ("this", "week")}[g["cjk_rel"]]
-            return _relative(word, unit, anchor)
-        if kind == "rel_month":
-            month = _MONTH_NAMES[g["m19"].lower()]
-            word = g["w19"].lower()
-            if g["m19"].lower() == "may" and word not in ("last", "this", "in", "during"):
-                return None  # "since may" is too likely the verb
-            if word == "last":
-                y = anchor.year if month < anchor.month else anchor.year - 1
-            elif word == "this":
-                y = anchor.year
-            else:  # "in november": the most recent november the corpus can have
-                y = anchor.year if month <= anchor.month else anchor.year - 1
-            return _month_period(y, month)
+        if kind in _RELATIVE_KINDS:
+            return _relative_span(kind, g, anchor)
+        return _calendar_span(kind, g)
     except (ValueError, KeyError, StopIteration):
         return None
+
+
+def _calendar_span(kind: str, g: dict) -> DateSpan | None:
+    """A span named by the calendar alone: a day, month, quarter, half, part, season or year."""
+    if kind == "day_month_year":
+        text = g["day_month_year"].lower()
+        month = next(v for k, v in sorted(_MONTH_NAMES.items(), key=lambda kv: -len(kv[0])) if re.search(rf"\b{k}\b", text))
+        return _month_period(int(g["y0"]), month)
+    if kind == "month_year":
+        return _month_period(int(g["y1"]), _MONTH_NAMES[g["m1"].lower().rstrip(".")])
+    if kind == "iso":
+        y, mo = int(g["y2"]), int(g["m2"])
+        if g["d2"]:
+            d = date(y, mo, int(g["d2"]))
+            return DateSpan(d, d, d.isoformat(), "day")
+        return _month_period(y, mo)
+    if kind == "us_month":
+        return _month_period(int(g["y3"]), int(g["m3"]))
+    if kind == "cjk_month":
+        return _month_period(int(g["y4"]), int(g["m4"]))
+    if kind in ("cjk_quarter", "quarter"):
+        y = int(g["y5"] or g["y8"] or g["y9"] or g["y10"])
+        q = _CN_DIGITS.get(g["q5"] or "", 0) or int(g["q8"] or g["q9"] or 0) or _ORDINALS[(g["o10"] or "").lower()]
+        return _months_period(y, 3 * q - 2, 3 * q, f"Q{q} {y}", "quarter")
+    if kind in ("cjk_half", "half"):
+        y = int(g["y6"] or g["y11"] or g["y12"] or g["y13"])
+        h = {"上": 1, "下": 2}.get(g["h6"] or "", 0) or int(g["h11"] or g["h12"] or 0) or _ORDINALS[(g["o13"] or "").lower()]
+        return _months_period(y, 6 * h - 5, 6 * h, f"H{h} {y}", "part")
+    if kind == "cjk_part":
+        y = int(g["y7"])
+        first, last, word = (1, 3, "the start of") if "初" in g["p7"] else (10, 12, "the end of")
+        return _months_period(y, first, last, f"{word} {y}", "part")
+    if kind == "part":
+        y = int(g["y14"])
+        if g["m14"]:  # "early june 2014": the month is precise enough
+            return _month_period(y, _MONTH_NAMES[g["m14"].lower()])
+        word = re.sub(r"^the\s+|\s+", " ", g["p14"].lower()).strip()
+        first, last, label = _PARTS[word]
+        return _months_period(y, first, last, f"{label} {y}", "part")
+    if kind == "season":
+        y, s = int(g["y15"]), g["s15"].lower()
+        if s == "winter":  # winter 2014 runs from December 2014 into February 2015
+            return DateSpan(date(y, 12, 1), month_end(y + 1, 2), f"winter {y}", "part")
+        first, last = _SEASONS[s]
+        return _months_period(y, first, last, f"{s} {y}", "part")
+    if kind in ("cjk_year", "year"):
+        y = int(g["y16"] or g["year"])
+        return DateSpan(date(y, 1, 1), date(y, 12, 31), str(y), "year")
     return None
 
 
-def _relative(word: str, unit: str, anchor: date) -> Period:
+def _relative_span(kind: str, g: dict, anchor: date) -> DateSpan | None:
+    """A span counted back from `anchor`: "last 3 months", "this year", "上个月", "last november"."""
+    if kind == "rel_n":
+        n_text = g["n17"].lower()
+        n = int(n_text) if n_text.isdigit() else _NUM_WORDS[re.sub(r"\s+", " ", n_text)]
+        unit = g["u17"].lower().rstrip("s")
+        start = {"day": lambda: anchor - timedelta(days=n), "week": lambda: anchor - timedelta(weeks=n),
+                 "month": lambda: shift_months(anchor, -n), "year": lambda: shift_months(anchor, -12 * n)}[unit]()
+        return DateSpan(start, anchor, f"the {n} {unit}{'s' if n != 1 else ''} to {anchor.isoformat()}", "relative")
+    if kind == "rel":
+        return _relative(g["w18"].lower(), g["u18"].lower(), anchor)
+    if kind == "cjk_rel":
+        word, unit = {"去年": ("last", "year"), "今年": ("this", "year"), "前年": ("before-last", "year"),
+                      "上月": ("last", "month"), "上个月": ("last", "month"), "本月": ("this", "month"),
+                      "这个月": ("this", "month"), "上周": ("last", "week"), "上星期": ("last", "week"),
+                      "本周": ("this", "week"), "这周": ("this", "week"), "这星期": ("this", "week")}[g["cjk_rel"]]
+        return _relative(word, unit, anchor)
+    if kind == "rel_month":
+        month = _MONTH_NAMES[g["m19"].lower()]
+        word = g["w19"].lower()
+        if g["m19"].lower() == "may" and word not in ("last", "this", "in", "during"):
+            return None  # "since may" is too likely the verb
+        if word == "last":
+            y = anchor.year if month < anchor.month else anchor.year - 1
+        elif word == "this":
+            y = anchor.year
+        else:  # "in november": the most recent november the corpus can have
+            y = anchor.year if month <= anchor.month else anchor.year - 1
+        return _month_period(y, month)
+    return None
+
+
+def _relative(word: str, unit: str, anchor: date) -> DateSpan:
     """'last week' and friends, relative to `anchor` (the corpus's newest roundup)."""
     if unit == "week":  # the newest weekly digest is "this week" and, a day later, "last week"
-        return Period(anchor - timedelta(days=7), anchor, f"the week to {anchor.isoformat()}", "relative")
+        return DateSpan(anchor - timedelta(days=7), anchor, f"the week to {anchor.isoformat()}", "relative")
     if unit == "month":
         if word == "past":
-            return Period(anchor - timedelta(days=31), anchor, f"the month to {anchor.isoformat()}", "relative")
+            return DateSpan(anchor - timedelta(days=31), anchor, f"the month to {anchor.isoformat()}", "relative")
         first = date(anchor.year, anchor.month, 1)
         if word in ("last", "previous"):
-            first = _shift_months(first, -1)
+            first = shift_months(first, -1)
         return _month_period(first.year, first.month, "relative")
     if unit == "quarter":
         q = (anchor.month - 1) // 3 + 1
@@ -242,9 +245,9 @@ def _relative(word: str, unit: str, anchor: date) -> Period:
         return _months_period(y, 3 * q - 2, 3 * q, f"Q{q} {y}", "relative")
     # year
     if word == "past":
-        return Period(_shift_months(anchor, -12), anchor, f"the year to {anchor.isoformat()}", "relative")
+        return DateSpan(shift_months(anchor, -12), anchor, f"the year to {anchor.isoformat()}", "relative")
     y = anchor.year - {"this": 0, "last": 1, "previous": 1, "before-last": 2}[word]
-    return Period(date(y, 1, 1), date(y, 12, 31), str(y), "relative")
+    return DateSpan(date(y, 1, 1), date(y, 12, 31), str(y), "relative")
 
 
 def _later(a: date | None, b: date) -> date:
@@ -266,14 +269,14 @@ def parse_dates(text: str, anchor: date | None = None) -> DateIntent:
     """
     anchor = anchor or date.today()
     low = normalize_text(text).lower()
-    found: list[tuple[int, int, Period, str]] = []
+    found: list[tuple[int, int, DateSpan, str]] = []
     for m in _EXPRESSION.finditer(low):
         period = _period_from(m, anchor)
         if period is not None:
             # "since november": the range word is inside the match
             inner = (m.group("w19") or "").lower() if m.group("rel_month") else ""
             found.append((m.start(), m.end(), period, inner if inner in ("since", "after", "before", "until") else ""))
-    periods: list[Period] = []
+    periods: list[DateSpan] = []
     since: date | None = None
     until: date | None = None
     used: set[int] = set()
@@ -316,12 +319,12 @@ def parse_dates(text: str, anchor: date | None = None) -> DateIntent:
 REPORTING_LAG_DAYS = {"quarter": 100, "part": 100}
 
 
-def reporting_lag(period: Period) -> int:
+def reporting_lag(period: DateSpan) -> int:
     """Days after a period's end in which a roundup may still be reporting on it."""
     return REPORTING_LAG_DAYS.get(period.granularity, 0)
 
 
-def mentions_month_soon_after(text: str, period: Period, published: date | None, days: int = 62) -> bool:
+def mentions_month_soon_after(text: str, period: DateSpan, published: date | None, days: int = 62) -> bool:
     """A month named without its year ("shut down ... in April") by a roundup published within
     `days` of that month: the year is the one just past."""
     if published is None or period.granularity not in ("month", "day") or not (
@@ -331,7 +334,7 @@ def mentions_month_soon_after(text: str, period: Period, published: date | None,
     return any(re.search(rf"\b{w}\b", low) for w in MONTH_WORDS[period.start.month] if len(w) > 3)
 
 
-def mentions_period(text: str, period: Period) -> bool:
+def mentions_period(text: str, period: DateSpan) -> bool:
     """True if `text` itself names the period: its year and, below a year, one of its months.
 
     A roundup published in 2019 that reports "record sales in 2018" answers a question about
@@ -372,6 +375,26 @@ class Understanding:
     rewrites: list[tuple[str, str]] = field(default_factory=list)  # (as typed, read as)
 
 
+def _rewrite(text: str, matches: list[Match]) -> tuple[str, list[tuple[str, str]]]:
+    """The question with names and Chinese words in the roundups' English, and what was rewritten."""
+    pieces, pos = [], 0
+    rewrites: list[tuple[str, str]] = []
+    for m in matches:
+        pieces.append(text[pos:m.start])
+        if m.rewrites:
+            pieces.append(f" {m.replacement} ")
+            rewrites.append((m.surface, m.replacement))
+        else:
+            pieces.append(m.surface)
+        pos = m.end
+    pieces.append(text[pos:])
+    rewritten = " ".join("".join(pieces).split())
+    if _LATIN_RE.search(rewritten):
+        # Chinese left over after the names and words we know is noise to an English model.
+        rewritten = " ".join(_CJK_RE.sub(" ", rewritten).split()) or rewritten
+    return rewritten, rewrites
+
+
 def understand(question: str, *, aliases: AliasTable | None = None, anchor: date | None = None,
                known: Callable[[str], bool] | None = None, expansion_weight: float = 1.0,
                parent_weight: float = 0.5) -> Understanding:
@@ -400,22 +423,7 @@ def understand(question: str, *, aliases: AliasTable | None = None, anchor: date
                 matches.append(Match(w.start(), w.end(), word, "fuzzy", entity.name, entity))
         matches.sort(key=lambda m: m.start)
 
-    pieces, pos = [], 0
-    rewrites: list[tuple[str, str]] = []
-    for m in matches:
-        pieces.append(text[pos:m.start])
-        if m.rewrites:
-            pieces.append(f" {m.replacement} ")
-            rewrites.append((m.surface, m.replacement))
-        else:
-            pieces.append(m.surface)
-        pos = m.end
-    pieces.append(text[pos:])
-    rewritten = " ".join("".join(pieces).split())
-    if _LATIN_RE.search(rewritten):
-        # Chinese left over after the names and words we know is noise to an English model.
-        rewritten = " ".join(_CJK_RE.sub(" ", rewritten).split()) or rewritten
-
+    rewritten, rewrites = _rewrite(text, matches)
     phrases: list[tuple[str, float]] = [(rewritten, 1.0)]
     names: list[str] = []
     mentioned = {rewritten}

@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from corpus.aliases import AliasTable
+from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import normalize_text, split_sentences
 from embeddings.answerability import MODEL_FILE, AnswerabilityModel, Signals, load_model
@@ -26,9 +27,10 @@ from embeddings.decide import answer_signals
 from embeddings.encoder import Encoder
 from embeddings.extract import SentenceWeights, question_kind, score_sentences
 from embeddings.index import VectorIndex
-from embeddings.query import (Period, Understanding, mentions_month_soon_after, mentions_period, reporting_lag,
+from embeddings.query import (DateSpan, Understanding, mentions_month_soon_after, mentions_period, reporting_lag,
                               understand)
-from embeddings.ranking import FUSIONS, diversify, rank_by, reciprocal_rank_fusion, weighted_sum
+from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, weighted_sum
+from embeddings.ranking import diversify as pick_diverse
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
 
@@ -45,7 +47,7 @@ class PassageSource(Protocol):
     def passage_ids_between(self, since: str | None, until: str | None) -> list[int]: ...
 
 
-class QuestionError(ValueError):
+class QuestionError(InputError, ValueError):
     """A question we refuse to run, with a message fit to show the user as is."""
 
 
@@ -80,7 +82,7 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     mode: str = "dense"
     understood: dict = field(default_factory=dict)  # names, periods and bounds read from the question
-    confidence: float | None = None  # the answerability model's probability that the roundups answer it
+    confidence: float | None = None  # hybrid: the answerability model's probability that this answers it
     signals: Signals | None = None  # what that confidence was computed from
 
     def to_dict(self) -> dict:
@@ -111,7 +113,7 @@ def embed_text(passage: Passage) -> str:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """How questions are searched; bot.settings.Settings fills it from ROUNDUP_* settings.
+    """How questions are searched; bot.settings.Settings holds one, read from ROUNDUP_* settings.
 
     Defaults are the values chosen on tests/eval/questions.jsonl (see README, "Retrieval quality").
     """
@@ -132,15 +134,18 @@ class SearchConfig:
     parent_weight: float = 0.5  # BM25 weight of a product's owner ("taobao" -> "Alibaba")
     recency_boost: float = 0.05  # "latest ...": the newest roundup gains this much
     secondary_floor: float = 0.8  # once answering, hits after the first need this share of the floor
+    # Chosen on the dev split of tests/eval/heldout (README, "Answer quality on held-out roundups"):
     sentence_weight: float = 0.3  # share of a passage's cosine taken from its closest sentence
     answer_kind_weight: float = 0.15  # best sentence: bonus for holding the kind of answer asked for
     restate_penalty: float = 0.15  # best sentence: malus for one that only restates the question
     local_sentence_weights: bool = False  # best sentence: a question word in every sentence counts less
     sentence_dense_weight: float | None = None  # best sentence: the cosine's share (None: dense_weight)
-    answerability: bool = True  # hybrid: decide with the answerability model instead of the floor
-    answerability_model: str | None = None  # path to a model JSON; None = the shipped one
+    answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
+    answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
 
-    def __post_init__(self):
+    def check(self) -> "SearchConfig":
+        """Raise ValueError for a setting out of range. Not done on construction: Settings holds
+        one from the moment it loads, and a bad retrieval setting must not stop `status`."""
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r} (use {', '.join(MODES)})")
         if self.fusion not in FUSIONS:
@@ -149,6 +154,9 @@ class SearchConfig:
             raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
         if not 0.0 < self.mmr_lambda <= 1.0:
             raise ValueError(f"mmr_lambda must be in (0, 1], got {self.mmr_lambda}")
+        if not 0.0 <= self.sentence_weight <= 1.0:
+            raise ValueError(f"sentence_weight must be between 0 and 1, got {self.sentence_weight}")
+        return self
 
     def floor_for(self, mode: str) -> float:
         return {"hybrid": self.floor, "dense": self.dense_floor, "bm25": self.bm25_floor}[mode]
@@ -160,6 +168,33 @@ class _Candidate:
     cosine: float = 0.0
     bm25: float = 0.0
     coverage: float = 0.0
+
+
+@dataclass
+class Search:
+    """One question on its way through the stages of `Retriever.search`; each stage fills a part."""
+
+    question: str  # checked
+    understanding: Understanding
+    mode: str  # dense | bm25 | hybrid, as settled for this question
+    limit: int  # hits wanted, counting those skipped by `offset`
+    lo: str | None = None  # hard date bounds
+    hi: str | None = None
+    allowed: set[int] | None = None  # passages within them (None: no bounds)
+    window: set[int] | None = None  # passages published in the periods the question names
+    qvec: np.ndarray | None = None
+    dense_scores: dict[int, float] = field(default_factory=dict)
+    terms: dict[str, float] = field(default_factory=dict)  # keyword query, weighted
+    own: set[str] = field(default_factory=set)  # the question's own terms
+    sparse_scores: np.ndarray | None = None  # BM25 of every passage, aligned with the keyword index
+    coverage: np.ndarray | None = None
+    cands: dict[int, _Candidate] = field(default_factory=dict)
+    relevance: dict[int, float] = field(default_factory=dict)  # absolute: the floor applies to it
+    ranking: dict[int, float] = field(default_factory=dict)  # what orders the list
+    notes: list[str] = field(default_factory=list)
+    as_typed: bool = False  # no query understanding: a baseline for the eval
+    confidence: float | None = None  # the answerability model's, hybrid only
+    signals: Signals | None = None
 
 
 class Retriever:
@@ -176,7 +211,8 @@ class Retriever:
             # The original dense-only form: Retriever(store, index, encoder, floor=0.3)
             config = SearchConfig(mode="hybrid" if sparse is not None else "dense")
         if floor is not None:
-            config = SearchConfig(**{**config.__dict__, "floor": floor, "dense_floor": floor})
+            config = replace(config, floor=floor, dense_floor=floor)
+        config.check()
         self.store = store
         self.index = index
         self.encoder = encoder
@@ -200,153 +236,141 @@ class Retriever:
 
     def search(self, question: str, *, k: int = 5, since: str | None = None, until: str | None = None,
                offset: int = 0, mode: str | None = None, diverse: bool = True,
-               best_sentence: bool = False, keep_below_floor: bool = False, as_typed: bool = False) -> Answer:
+               best_sentence: bool = False, keep_below_floor: bool = False, as_typed: bool = False,
+               checked: bool = False) -> Answer:
         """Ranked hits for `question`; `answered` says whether the top one clears the floor.
 
         Hits under the floor are dropped from an answer (kept when refused, to show the
         closest miss); `keep_below_floor` keeps them always, for the evaluation. `as_typed`
         skips query understanding (no aliases, no dates): the baselines the eval compares with.
+        The stages below each take the `Search` the one before filled; a test can run any alone.
         """
         start = time.perf_counter()
-        cfg = self.config
-        q = check_question(question)
-        mode = mode or cfg.mode
+        s = self.prepare(question, k=k, offset=offset, mode=mode, as_typed=as_typed, checked=checked)
+        understood = _describe(s.understanding)
+        hits: list[Hit] = []
+        answered = False
+        if self.bounds(s, since, until) and self.candidates(s):
+            self.fuse(s)
+            self.recency(s)
+            hits, answered = self.decide(s, self.diversify(s, diverse=diverse), offset=offset,
+                                         keep_below_floor=keep_below_floor, best_sentence=best_sentence)
+        return Answer(s.question, answered, hits, (time.perf_counter() - start) * 1000, since, until, s.notes,
+                      s.mode, understood, s.confidence, s.signals)
+
+    # -- the stages --------------------------------------------------------------------
+
+    def prepare(self, question: str, *, k: int = 5, offset: int = 0, mode: str | None = None,
+                as_typed: bool = False, checked: bool = False) -> Search:
+        """The question checked and understood (names, dates), and the retrieval mode settled."""
+        q = question if checked else check_question(question)
+        mode = mode or self.config.mode
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}")
         if mode != "dense" and (self.sparse is None or not len(self.sparse)):
             mode = "dense"  # no keyword index (an empty store, or the old dense-only form)
         u = Understanding(q, normalize_text(q).lower(), [(q, 1.0)]) if as_typed else self.understand(q)
-        notes: list[str] = []
-        understood = _describe(u)
+        s = Search(q, u, mode, limit=k + offset, as_typed=as_typed)
         if u.rewrites:
-            notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
+            s.notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
+        return s
 
-        def done(hits: list[Hit], answered: bool, confidence: float | None = None,
-                 signals: Signals | None = None) -> Answer:
-            return Answer(q, answered, hits, (time.perf_counter() - start) * 1000, since, until, notes, mode,
-                          understood, confidence, signals)
-
-        # Hard bounds: the caller's, narrowed by "since 2020" / "before 2015" in the question.
-        lo = max(filter(None, [since, u.dates.since.isoformat() if u.dates.since else None]), default=None)
-        hi = min(filter(None, [until, u.dates.until.isoformat() if u.dates.until else None]), default=None)
+    def bounds(self, s: Search, since: str | None = None, until: str | None = None) -> bool:
+        """Hard date bounds (the caller's, narrowed by "since 2020" / "before 2015" in the question)
+        and the window of the periods it names. False, with a note, when no passage can qualify."""
+        s.lo, s.hi = date_bounds(s.understanding, since, until)
+        lo, hi = s.lo, s.hi
         if lo and hi and lo > hi:
-            notes.append(f"no dates are both on or after {lo} and on or before {hi}")
-            return done([], False)
-        allowed = set(self.store.passage_ids_between(lo, hi)) if (lo or hi) else None
-        if allowed is not None and not allowed:
-            notes.append(_nothing_between(lo, hi, self.first, self.anchor))
-            return done([], False)
-        periods = u.dates.periods
-        window = None
+            s.notes.append(f"no dates are both on or after {lo} and on or before {hi}")
+            return False
+        s.allowed = set(self.store.passage_ids_between(lo, hi)) if (lo or hi) else None
+        if s.allowed is not None and not s.allowed:
+            s.notes.append(_nothing_between(lo, hi, self.first, self.anchor))
+            return False
+        periods = s.understanding.dates.periods
         if periods:
-            window = set()
+            s.window = set()
             for p in periods:
-                lag = max(cfg.period_slack_days, reporting_lag(p), 62 if p.granularity in ("month", "day") else 0)
-                window |= set(self.store.passage_ids_between(p.start.isoformat(), (p.end + timedelta(days=lag)).isoformat()))
-            if allowed is not None:
-                window &= allowed
+                lag = max(self.config.period_slack_days, reporting_lag(p), 62 if p.granularity in ("month", "day") else 0)
+                s.window |= set(self.store.passage_ids_between(p.start.isoformat(),
+                                                               (p.end + timedelta(days=lag)).isoformat()))
+            if s.allowed is not None:
+                s.window &= s.allowed
+        return True
 
-        limit = k + offset
-        pool = max(cfg.pool, 3 * limit)
-        cands: dict[int, _Candidate] = {}
-        qvec = None
-        dense_rank: list[int] = []
-        if mode in ("dense", "hybrid"):
-            qvec = self.encoder.encode_query(u.dense_text)
-            pairs = self.index.search(qvec, pool, allowed=allowed)
-            if window:
-                pairs += self.index.search(qvec, pool, allowed=window)
-            dense_scores = dict(pairs)
-            dense_rank = rank_by(dense_scores)
-        sparse_scores = coverage = None
-        terms: dict[str, float] = {}
-        own: set[str] = set()
-        if mode in ("bm25", "hybrid"):
-            terms, own = query_terms(u.phrases)
-            sparse_scores = self.sparse.scores(terms)
-            coverage = self.sparse.coverage(sparse_scores, terms, own)
-            top_ids = self._top_sparse(sparse_scores, pool, allowed) + (
-                self._top_sparse(sparse_scores, pool, window) if window else [])
-        else:
-            top_ids = []
-        ids = list(dict.fromkeys([*dense_rank, *top_ids]))
-        for p in self.store.passages(ids):
-            cands[p.id] = _Candidate(p)
+    def candidates(self, s: Search) -> bool:
+        """Each retriever's best (overall and within the periods' window), kept to the periods,
+        with both scores for every candidate. False when none is left."""
+        ids = list(dict.fromkeys([*self._dense_candidates(s), *self._sparse_candidates(s)]))
+        s.cands = {p.id: _Candidate(p) for p in self.store.passages(ids)}
+        periods = s.understanding.dates.periods
         if periods:
-            slack = timedelta(days=cfg.period_slack_days)
-            cands = {i: c for i, c in cands.items() if _in_periods(c.passage, periods, slack)}
-            if not cands:
+            slack = timedelta(days=self.config.period_slack_days)
+            s.cands = {i: c for i, c in s.cands.items() if _in_periods(c.passage, periods, slack)}
+            if not s.cands:
                 labels = " or ".join(p.label for p in periods)
-                notes.append(f"the roundups have nothing from {labels}"
-                             + (f"; they cover {self.first} to {self.anchor}" if self.first and self.anchor else ""))
-                return done([], False)
-        if not cands:
-            return done([], False)
+                s.notes.append(f"the roundups have nothing from {labels}"
+                               + (f"; they cover {self.first} to {self.anchor}" if self.first and self.anchor else ""))
+                return False
+        if not s.cands:
+            return False
+        self._score_candidates(s)
+        if s.qvec is not None and self.config.sentence_weight > 0 and self.sentences is not None:
+            self._blend_sentences(s.cands, s.qvec, self.config.sentence_weight)
+        return True
 
-        order_ids = list(cands)
-        if qvec is not None:
-            missing = [i for i in order_ids if i not in dense_scores]
-            if missing:
-                dense_scores.update(zip(missing, (self.index.vectors(missing) @ qvec.reshape(-1)).tolist()))
-            for i in order_ids:
-                cands[i].cosine = float(dense_scores[i])
-        if sparse_scores is not None:
-            for i, row in zip(order_ids, self.sparse.rows(order_ids)):
-                if row is not None:
-                    cands[i].bm25 = float(sparse_scores[row])
-                    cands[i].coverage = float(coverage[row])
+    def fuse(self, s: Search) -> None:
+        """Scores -> relevance (what the floor applies to) and ranking (what orders the list)."""
+        s.relevance, s.ranking = fuse_scores(s.cands, s.mode, self.config)
 
-        if qvec is not None and cfg.sentence_weight > 0 and self.sentences is not None:
-            self._blend_sentences(cands, qvec, cfg.sentence_weight)
-        cos = {i: c.cosine for i, c in cands.items()}
-        cov = {i: c.coverage for i, c in cands.items()}
-        if mode == "dense":
-            relevance = ranking = cos
-        elif mode == "bm25":
-            relevance = ranking = cov
-        else:
-            relevance = weighted_sum(cos, cov, cfg.dense_weight)
-            if cfg.fusion == "rrf":
-                ranking = reciprocal_rank_fusion(
-                    [rank_by(cos), [i for i in rank_by(cov) if cov[i] > 0]], k=cfg.rrf_k)
-            else:
-                ranking = relevance
-        if u.dates.recent and cfg.recency_boost and self.first and self.anchor and self.anchor > self.first:
-            span = (self.anchor - self.first).days
-            ranking = {i: s + cfg.recency_boost * _age_share(cands[i].passage, self.first, span)
-                       for i, s in ranking.items()}
-        order = rank_by(ranking, tiebreak=relevance)
+    def recency(self, s: Search) -> None:
+        """"Latest ..." questions: newer roundups gain up to `recency_boost` in the ranking."""
+        cfg = self.config
+        if s.understanding.dates.recent and cfg.recency_boost and self.first and self.anchor \
+                and self.anchor > self.first:
+            s.ranking = recency_boosted(s.ranking, s.cands, self.first, self.anchor, cfg.recency_boost)
 
-        head = order[: 3 * limit + 10]
+    def diversify(self, s: Search, *, diverse: bool = True) -> list[Hit]:
+        """The first `limit` hits by ranking, spread over roundups and stories (MMR)."""
+        cfg = self.config
+        order = rank_by(s.ranking, tiebreak=s.relevance)
+        head = order[: 3 * s.limit + 10]
         similarity = self._similarity(head) if diverse and (cfg.mmr_lambda < 1.0 or cfg.same_story) else None
-        picks = diversify(head, ranking, limit=limit,
-                          group_of={i: c.passage.article_id for i, c in cands.items()},
-                          similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
-                          distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
-        hits = [Hit(cands[p.id].passage, p.score, relevance=relevance[p.id]) for p in picks]
-        floor = cfg.floor_for(mode)
-        answered = bool(hits) and hits[0].relevance >= floor
-        signals = confidence = None
-        if hits and mode == "hybrid" and not as_typed:
-            model = self.answerability_model
-            signals = answer_signals(q, u, self.aliases, hits[0], list(cands.values()), cos[hits[0].passage.id],
-                                     sorted(relevance.values(), reverse=True), own, terms, self.sparse)
-            if model is not None:
-                answered, confidence = model.answers(signals)
-                if signals.names_pool < 1.0:
-                    # It names a company or person no retrieved passage names: whatever came up is
-                    # about something else.
-                    answered = False
-                    notes.append("no roundup passage names everything the question asks about")
-        first = hits[0] if hits else None
-        hits = hits[offset:]
-        if answered and not keep_below_floor:
-            # The floor decides whether to answer at all; a further passage just under it still
-            # belongs in "More results", one far under it is noise.
-            hits = [h for h in hits if h.relevance >= floor * cfg.secondary_floor or h is first]
+        picks = pick_diverse(head, s.ranking, limit=s.limit,
+                             group_of={i: c.passage.article_id for i, c in s.cands.items()},
+                             similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
+                             distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
+        return [Hit(s.cands[p.id].passage, p.score, relevance=s.relevance[p.id]) for p in picks]
+
+    def decide(self, s: Search, hits: list[Hit], *, offset: int = 0, keep_below_floor: bool = False,
+               best_sentence: bool = False) -> tuple[list[Hit], bool]:
+        """Answer or refuse (hybrid: by the answerability model; otherwise, or without one, by the
+        floor), drop the noise after the first hit, mark best sentences."""
+        verdict = self.answerable(s, hits)
+        hits, answered = apply_floor(hits, self.config.floor_for(s.mode), self.config.secondary_floor,
+                                     offset=offset, keep_below_floor=keep_below_floor, answered=verdict)
         if best_sentence and hits:
-            self._mark_best_sentences(q, hits, qvec, terms, own, mode)
-        return done(hits, answered, confidence, signals)
+            self._mark_best_sentences(s.question, hits, s.qvec, s.terms, s.own, s.mode)
+        return hits, answered
+
+    def answerable(self, s: Search, hits: list[Hit]) -> bool | None:
+        """The answerability model's verdict on the first hit (and `s.confidence`), or None when it
+        does not apply (not hybrid, a baseline, no model). A question naming a company or person no
+        candidate passage names is refused whatever the confidence: what came up is about something else."""
+        if not hits or s.mode != "hybrid" or s.as_typed:
+            return None
+        first = hits[0]
+        s.signals = answer_signals(s.question, s.understanding, self.aliases, first, list(s.cands.values()),
+                                   s.cands[first.passage.id].cosine, sorted(s.relevance.values(), reverse=True),
+                                   s.own, s.terms, self.sparse)
+        model = self.answerability_model
+        if model is None:
+            return None
+        answered, s.confidence = model.answers(s.signals)
+        if s.signals.names_pool < 1.0:
+            s.notes.append("no roundup passage names everything the question asks about")
+            return False
+        return answered
 
     @property
     def answerability_model(self) -> AnswerabilityModel | None:
@@ -355,6 +379,42 @@ class Retriever:
         return _cached_model(self.config.answerability_model)
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _dense_candidates(self, s: Search) -> list[int]:
+        if s.mode not in ("dense", "hybrid"):
+            return []
+        pool = max(self.config.pool, 3 * s.limit)
+        s.qvec = self.encoder.encode_query(s.understanding.dense_text)
+        pairs = self.index.search(s.qvec, pool, allowed=s.allowed)
+        if s.window:
+            pairs += self.index.search(s.qvec, pool, allowed=s.window)
+        s.dense_scores = dict(pairs)
+        return rank_by(s.dense_scores)
+
+    def _sparse_candidates(self, s: Search) -> list[int]:
+        if s.mode not in ("bm25", "hybrid"):
+            return []
+        pool = max(self.config.pool, 3 * s.limit)
+        s.terms, s.own = query_terms(s.understanding.phrases)
+        s.sparse_scores = self.sparse.scores(s.terms)
+        s.coverage = self.sparse.coverage(s.sparse_scores, s.terms, s.own)
+        return self._top_sparse(s.sparse_scores, pool, s.allowed) + (
+            self._top_sparse(s.sparse_scores, pool, s.window) if s.window else [])
+
+    def _score_candidates(self, s: Search) -> None:
+        """Both scores for every candidate, including those only one retriever found."""
+        order_ids = list(s.cands)
+        if s.qvec is not None:
+            missing = [i for i in order_ids if i not in s.dense_scores]
+            if missing:
+                s.dense_scores.update(zip(missing, (self.index.vectors(missing) @ s.qvec.reshape(-1)).tolist()))
+            for i in order_ids:
+                s.cands[i].cosine = float(s.dense_scores[i])
+        if s.sparse_scores is not None:
+            for i, row in zip(order_ids, self.sparse.rows(order_ids)):
+                if row is not None:
+                    s.cands[i].bm25 = float(s.sparse_scores[row])
+                    s.cands[i].coverage = float(s.coverage[row])
 
     def _top_sparse(self, scores: np.ndarray, n: int, restrict: set[int] | None) -> list[int]:
         ids = self.sparse.ids
@@ -368,7 +428,13 @@ class Retriever:
         top = np.argpartition(-scores, n - 1)[:n]
         return [int(ids[r]) for r in top[np.argsort(-scores[top], kind="stable")]]
 
-    def _blend_sentences(self, cands: dict[int, "_Candidate"], qvec: np.ndarray, weight: float) -> None:
+    def _similarity(self, ids: list[int]):
+        vecs = self.index.vectors(ids)
+        sims = vecs @ vecs.T
+        pos = {i: n for n, i in enumerate(ids)}
+        return lambda a, b: float(sims[pos[a], pos[b]]) if a in pos and b in pos else 0.0
+
+    def _blend_sentences(self, cands: dict[int, _Candidate], qvec: np.ndarray, weight: float) -> None:
         """A passage is as close to the question as its closest sentence, in part: an answer in a
         passage's second sentence is diluted in the whole passage's vector."""
         q = qvec.reshape(-1)
@@ -378,20 +444,16 @@ class Retriever:
                 best = float((np.asarray(vecs, dtype=np.float32) @ q).max())
                 c.cosine = (1.0 - weight) * c.cosine + weight * best
 
-    def _similarity(self, ids: list[int]):
-        vecs = self.index.vectors(ids)
-        sims = vecs @ vecs.T
-        pos = {i: n for n, i in enumerate(ids)}
-        return lambda a, b: float(sims[pos[a], pos[b]]) if a in pos and b in pos else 0.0
-
     def _mark_best_sentences(self, question: str, hits: list[Hit], qvec, terms: dict[str, float], own: set[str],
                              mode: str) -> None:
         """Each hit's sentence that best answers the question (embeddings/extract.py): cosine, the
         question's words, and an answer of the kind the question asks for."""
+        cfg = self.config
         qidf = {t: terms.get(t, 1.0) * self.sparse.idf(t) for t in own} if (self.sparse is not None and own) else {}
-        hybrid_w = self.config.dense_weight if self.config.sentence_dense_weight is None \
-            else self.config.sentence_dense_weight
+        hybrid_w = cfg.dense_weight if cfg.sentence_dense_weight is None else cfg.sentence_dense_weight
         w = {"dense": 1.0, "bm25": 0.0, "hybrid": hybrid_w}[mode]
+        weights = SentenceWeights(dense=w, lexical=1 - w, kind=cfg.answer_kind_weight, restates=cfg.restate_penalty,
+                                  local=cfg.local_sentence_weights)
         kind = question_kind(question)
         for hit in hits:
             sents = split_sentences(hit.passage.text) or [hit.passage.text]
@@ -402,12 +464,10 @@ class Retriever:
             vecs = self.sentences.get(hit.passage.id) if self.sentences is not None else None
             if qvec is not None and w > 0:
                 if vecs is None or vecs.shape[0] != len(sents):
-                    vecs = self.encoder.encode_queries(sents)  # not embedded at ingest: rare, slower
+                    encode = getattr(self.encoder, "encode_passages", self.encoder.encode_queries)
+                    vecs = encode(sents)  # not embedded at ingest: rare, slower
                 dense = np.asarray(vecs, dtype=np.float32) @ qvec.reshape(-1)
-            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind,
-                                     SentenceWeights(dense=w, lexical=1 - w, kind=self.config.answer_kind_weight,
-                                                     restates=self.config.restate_penalty,
-                                                     local=self.config.local_sentence_weights))
+            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind, weights)
             hit.best_sentence = sents[int(np.argmax(scores))]
 
 
@@ -418,6 +478,50 @@ def _cached_model(path: str | None) -> AnswerabilityModel | None:
         log.warning("no answerability model at %s: deciding by the relevance floor", MODEL_FILE)
         return None
     return load_model(Path(path) if path else None)
+
+
+def date_bounds(u: Understanding, since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """The narrower of the caller's bounds and the question's own ("since 2020", "before 2015")."""
+    lo = max(filter(None, [since, u.dates.since.isoformat() if u.dates.since else None]), default=None)
+    hi = min(filter(None, [until, u.dates.until.isoformat() if u.dates.until else None]), default=None)
+    return lo, hi
+
+
+def fuse_scores(cands: dict[int, _Candidate], mode: str, cfg: SearchConfig) -> tuple[dict, dict]:
+    """(relevance, ranking) per candidate id: the cosine, the BM25 coverage, or both fused."""
+    cos = {i: c.cosine for i, c in cands.items()}
+    cov = {i: c.coverage for i, c in cands.items()}
+    if mode == "dense":
+        return cos, cos
+    if mode == "bm25":
+        return cov, cov
+    relevance = weighted_sum(cos, cov, cfg.dense_weight)
+    if cfg.fusion == "rrf":
+        return relevance, reciprocal_rank_fusion([rank_by(cos), [i for i in rank_by(cov) if cov[i] > 0]],
+                                                 k=cfg.rrf_k)
+    return relevance, relevance
+
+
+def recency_boosted(ranking: dict[int, float], cands: dict[int, _Candidate], first: date, anchor: date,
+                    boost: float) -> dict[int, float]:
+    """Each ranking score plus `boost` times how late in the corpus's span its roundup came."""
+    span = (anchor - first).days
+    return {i: s + boost * _age_share(cands[i].passage, first, span) for i, s in ranking.items()}
+
+
+def apply_floor(hits: list[Hit], floor: float, secondary: float, *, offset: int = 0,
+                keep_below_floor: bool = False, answered: bool | None = None) -> tuple[list[Hit], bool]:
+    """Answered when the first hit clears the floor (or as `answered` says: the answerability
+    model's verdict); then later hits need `secondary` of the floor.
+
+    A further passage just under the floor still belongs in "More results", one far under it is noise.
+    """
+    answered = (bool(hits) and hits[0].relevance >= floor) if answered is None else (bool(hits) and answered)
+    first = hits[0] if hits else None
+    hits = hits[offset:]
+    if answered and not keep_below_floor:
+        hits = [h for h in hits if h.relevance >= floor * secondary or h is first]
+    return hits, answered
 
 
 def _describe(u: Understanding) -> dict:
@@ -436,7 +540,7 @@ def _describe(u: Understanding) -> dict:
     return out
 
 
-def _in_periods(p: Passage, periods: tuple[Period, ...], slack: timedelta) -> bool:
+def _in_periods(p: Passage, periods: tuple[DateSpan, ...], slack: timedelta) -> bool:
     """Published during a period (or within `slack` after it), or naming it in its text."""
     published = date.fromisoformat(p.published) if p.published else None
     for period in periods:

@@ -3,35 +3,41 @@
 The bot bolds the sentence of a passage that best answers the question. Encoding a dozen
 sentences per question takes longer than the whole search, so each passage's sentences are
 embedded once, when the passage is, and kept beside the index (float16: half the disk, and
-the best sentence only needs a ranking). Kept in step with the store like the other indexes.
+the best sentence only needs a ranking). Kept in step with the store like the other indexes,
+and saved and loaded through embeddings/stored.py like them.
 """
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from embeddings.index import SyncReport, atomic_write_bytes
+from embeddings.index import SyncReport
+from embeddings.stored import StoredManifest, StoredPart, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 SENTENCES_FILE = "sentences.npz"
-FORMAT = "sentences/v1"
+MANIFEST_FILE = "sentences.json"
 
 
-class SentenceIndex:
+class SentenceIndex(StoredPart):
     """passage id -> (sentences, dim) matrix of normalised vectors."""
+
+    LABEL = "the sentence vectors"
+    FORMAT = "sentences-npz/v1"
+    MANIFEST = MANIFEST_FILE
 
     def __init__(self, path: Path, *, model: str, embed_format: str):
         self.path = Path(path)
+        self.directory = self.path.parent
         self.model = model
         self.embed_format = embed_format
+        self.built_at: str | None = None
         self._vectors: dict[int, np.ndarray] = {}
-
     def __len__(self) -> int:
         return len(self._vectors)
 
@@ -60,35 +66,38 @@ class SentenceIndex:
             self.save()
         return SyncReport(added=len(missing), removed=len(stale), rebuilt=False)
 
-    def save(self) -> None:
+    # -- persistence (embeddings/stored.py: manifest, checksums, load never raises) ---------
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path.with_name(self.path.stem + ".json")
+
+    def build_params(self) -> dict:
+        return {"model": self.model, "embed_format": self.embed_format}
+
+    def stored_ids(self) -> list[int]:
+        return sorted(self._vectors)
+
+    def data_paths(self) -> list[Path]:
+        return [self.path]
+
+    def write_data(self) -> list[Path]:
         ids = np.asarray(sorted(self._vectors), dtype=np.int64)
         counts = np.asarray([self._vectors[int(i)].shape[0] for i in ids], dtype=np.int32)
         mats = [self._vectors[int(i)] for i in ids if self._vectors[int(i)].size]
         vectors = np.concatenate(mats) if mats else np.zeros((0, 0), dtype=np.float16)
-        meta = json.dumps({"format": FORMAT, "model": self.model, "embed_format": self.embed_format})
         buf = io.BytesIO()
-        np.savez(buf, ids=ids, counts=counts, vectors=vectors, meta=np.asarray(meta))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(buf, ids=ids, counts=counts, vectors=vectors)
         atomic_write_bytes(self.path, buf.getvalue())
+        return [self.path]
 
-    @classmethod
-    def load(cls, path: Path, *, model: str, embed_format: str) -> tuple["SentenceIndex", str | None]:
-        """The saved vectors, or an empty set and why (a different model means re-embedding)."""
-        fresh = cls(path, model=model, embed_format=embed_format)
-        if not fresh.path.exists():
-            return fresh, None
-        try:
-            with np.load(fresh.path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                ids, counts, vectors = data["ids"], data["counts"], data["vectors"]
-        except (OSError, ValueError, KeyError, EOFError) as exc:
-            return fresh, f"the sentence vectors cannot be read ({type(exc).__name__})"
-        if meta != {"format": FORMAT, "model": model, "embed_format": embed_format}:
-            return fresh, "the sentence vectors were built with other settings"
+    def read_data(self, manifest: StoredManifest) -> str | None:
+        with np.load(self.path, allow_pickle=False) as data:
+            ids, counts, vectors = data["ids"], data["counts"], data["vectors"]
         if int(counts.sum()) != vectors.shape[0] or ids.size != counts.size:
-            return fresh, "the sentence vector file is inconsistent"
+            return "the sentence vector file is inconsistent"
         pos = 0
         for pid, n in zip(ids.tolist(), counts.tolist()):
-            fresh._vectors[int(pid)] = vectors[pos:pos + n]
+            self._vectors[int(pid)] = vectors[pos:pos + n]
             pos += n
-        return fresh, None
+        return None

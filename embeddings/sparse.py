@@ -4,12 +4,11 @@ Dense MiniLM vectors miss exact names, numbers and dates; BM25 catches them. Lik
 vector index this is a cache of the store: `sync` makes it hold exactly the store's
 passages. BM25's document frequencies depend on every passage, so any change rebuilds the
 whole matrix; that takes well under a second for tens of thousands of passages, so it is
-simpler and safer than patching it. Saved beside the FAISS index with its own manifest.
+simpler and safer than patching it. Saved beside the FAISS index through embeddings/stored.py.
 """
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
@@ -18,8 +17,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import bm25s
@@ -27,15 +24,15 @@ import numpy as np
 import Stemmer
 
 from corpus.text import normalize_text
-from embeddings.index import SyncReport, atomic_write_bytes, ids_digest
+from embeddings.index import SyncReport
 from embeddings.query import STOPWORDS
+from embeddings.stored import StoredManifest, StoredPart
 
 log = logging.getLogger(__name__)
 
 SPARSE_DIR = "sparse"
 MANIFEST_FILE = "sparse.json"
 IDS_FILE = "ids.npy"
-MANIFEST_VERSION = 1
 TOKENIZER = "en-snowball+cjk-unigram/v2"  # bump when `tokenize` changes: old indexes are rebuilt
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -86,19 +83,12 @@ def query_terms(phrases: Iterable[tuple[str, float]]) -> tuple[dict[str, float],
     return terms, own
 
 
-@dataclass
-class SparseManifest:
-    count: int
-    ids_digest: str
-    tokenizer: str
-    k1: float
-    b: float
-    built_at: str
-    version: int = MANIFEST_VERSION
-
-
-class SparseIndex:
+class SparseIndex(StoredPart):
     """BM25 over passages; scores come back as one array aligned with `ids`."""
+
+    LABEL = "the keyword index"
+    FORMAT = "bm25s-dir/v1"
+    MANIFEST = MANIFEST_FILE
 
     def __init__(self, directory: Path, *, k1: float = 1.2, b: float = 0.75):
         self.directory = Path(directory)
@@ -193,23 +183,23 @@ class SparseIndex:
     def rows(self, ids: Iterable[int]) -> list[int | None]:
         return [self._row.get(int(i)) for i in ids]
 
-    # -- persistence -------------------------------------------------------------------
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.directory / MANIFEST_FILE
+    # -- persistence (embeddings/stored.py: manifest, checksums, load never raises) ---------
 
     @property
     def model_dir(self) -> Path:
         return self.directory / SPARSE_DIR
 
-    def save(self) -> SparseManifest:
-        """Write the model to a fresh directory, swap it in, then write the manifest last.
+    def build_params(self) -> dict:
+        return {"tokenizer": TOKENIZER, "k1": self.k1, "b": self.b}
 
-        A crash leaves either the old files or a manifest that no longer matches, and a
-        mismatch only costs a rebuild from the store.
-        """
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def stored_ids(self) -> list[int]:
+        return self.ids.tolist()
+
+    def data_paths(self) -> list[Path]:
+        return [self.model_dir]
+
+    def write_data(self) -> list[Path]:
+        """The model to a fresh directory, swapped in whole; the manifest (written after) checks each file."""
         tmp = Path(tempfile.mkdtemp(prefix=f".{SPARSE_DIR}.", dir=self.directory))
         try:
             np.save(tmp / IDS_FILE, self.ids, allow_pickle=False)
@@ -225,37 +215,14 @@ class SparseIndex:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self.built_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-        manifest = SparseManifest(count=len(self), ids_digest=ids_digest(self.ids.tolist()), tokenizer=TOKENIZER,
-                                  k1=self.k1, b=self.b, built_at=self.built_at)
-        atomic_write_bytes(self.manifest_path, json.dumps(asdict(manifest), indent=2).encode("utf-8"))
-        return manifest
+        return sorted(p for p in self.model_dir.iterdir() if p.is_file())
 
-    @classmethod
-    def load(cls, directory: Path, *, k1: float = 1.2, b: float = 0.75) -> tuple["SparseIndex", str | None]:
-        """The saved index, or an empty one and why it could not be used (then `sync` rebuilds it)."""
-        fresh = cls(directory, k1=k1, b=b)
-        if not fresh.manifest_path.exists() and not fresh.model_dir.exists():
-            return fresh, None
-        try:
-            manifest = SparseManifest(**json.loads(fresh.manifest_path.read_text("utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            return fresh, f"the keyword index manifest is missing or unreadable ({type(exc).__name__})"
-        wanted = {"version": MANIFEST_VERSION, "tokenizer": TOKENIZER, "k1": k1, "b": b}
-        for key, value in wanted.items():
-            if getattr(manifest, key) != value:
-                return fresh, f"the keyword index was built with {key}={getattr(manifest, key)!r}, now {value!r}"
-        try:
-            ids = np.load(fresh.model_dir / IDS_FILE, allow_pickle=False).astype(np.int64)
-            model = None
-            if ids.size:
-                model = bm25s.BM25.load(str(fresh.model_dir), show_progress=False, verbosity=0)
-        except (OSError, ValueError, KeyError) as exc:
-            return fresh, f"the keyword index cannot be read ({type(exc).__name__})"
-        if ids.size != manifest.count or ids_digest(ids.tolist()) != manifest.ids_digest:
-            return fresh, "the keyword index files do not match their manifest"
-        if model is not None and int(model.scores["num_docs"]) != ids.size:
-            return fresh, "the keyword index files do not match their manifest"
-        fresh._install(ids, model)
-        fresh.built_at = manifest.built_at
-        return fresh, None
+    def read_data(self, manifest: StoredManifest) -> str | None:
+        ids = np.load(self.model_dir / IDS_FILE, allow_pickle=False).astype(np.int64)
+        model = None
+        if ids.size:
+            model = bm25s.BM25.load(str(self.model_dir), show_progress=False, verbosity=0)
+            if int(model.scores["num_docs"]) != ids.size:
+                return "the keyword index files do not match their manifest"
+        self._install(ids, model)
+        return None

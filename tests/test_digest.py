@@ -11,10 +11,10 @@ import pytest
 
 from corpus.mentions import mention_matcher
 from corpus.model import Passage, passage_id
-from corpus.periods import Period, PeriodError
 from corpus.text import normalize_text
-from embeddings.digest import (DigestError, DigestOptions, cluster_count, cluster_labels, duplicate_weights,
-                               summarise)
+from digests.periods import Period, PeriodError
+from digests.summary import (DigestError, DigestOptions, cluster_count, cluster_labels, duplicate_weights,
+                             summarise)
 
 ROOT = Path(__file__).resolve().parents[1]
 DUP = DigestOptions().duplicate_cosine

@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from corpus.periods import Period, PeriodError, parse_period, week_key, week_of
+from digests.periods import Period, PeriodError, parse_period, week_key, week_of
 
 NEWEST, OLDEST = "2021-09-18", "2013-09-29"
 

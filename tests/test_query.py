@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from corpus.aliases import default_table
-from embeddings.query import Period, mentions_period, parse_dates, understand
+from embeddings.query import DateSpan, mentions_period, parse_dates, understand
 
 ANCHOR = date(2021, 9, 18)  # the bundled corpus's newest roundup: "last ..." counts back from it
 D = date
@@ -92,15 +92,15 @@ def test_two_periods_are_both_kept_and_recent_words_noticed():
 
 
 def test_a_passage_mentions_a_period_by_year_and_month_words():
-    year = Period(D(2018, 1, 1), D(2018, 12, 31), "2018", "year")
+    year = DateSpan(D(2018, 1, 1), D(2018, 12, 31), "2018", "year")
     assert mentions_period("record sales of more than $52 billion in 2018", year)
     assert not mentions_period("sales of $52 billion in 2019", year)
     assert not mentions_period("a 20180 figure", year)
-    month = Period(D(2019, 2, 1), D(2019, 2, 28), "February 2019", "month")
+    month = DateSpan(D(2019, 2, 1), D(2019, 2, 28), "February 2019", "month")
     assert mentions_period("more than 1 billion installs by February 2019", month)
     assert not mentions_period("more than 1 billion installs by February", month)
     assert not mentions_period("in March 2019", month)
-    week = Period(D(2021, 9, 11), D(2021, 9, 18), "the week to 2021-09-18", "relative")
+    week = DateSpan(D(2021, 9, 11), D(2021, 9, 18), "the week to 2021-09-18", "relative")
     assert not mentions_period("in September 2021", week)  # only the publication date can say "last week"
 
 

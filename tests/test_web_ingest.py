@@ -261,7 +261,7 @@ def test_progress_on_a_terminal_is_a_bar():
 
     from rich.console import Console
 
-    from bot.cli import _WebProgress
+    from bot.console import _WebProgress
 
     console = Console(file=io.StringIO(), force_terminal=True, width=100)
     with _WebProgress(console) as web:

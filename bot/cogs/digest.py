@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from datetime import datetime, time, timezone
 
 import discord
@@ -18,9 +17,10 @@ from discord.ext import commands, tasks
 
 from bot import render
 from bot.app import RoundupBot, send_ephemeral
+from bot.charts import chart_filename
 from bot.digest_schedule import WEEKDAYS, DigestSchedules, Schedule, due, next_post
-from corpus.periods import PERIOD_HELP, PeriodError, parse_period, week_key
-from embeddings.digest import DigestError, check_topic
+from digests.periods import PERIOD_HELP, PeriodError, parse_period, week_key
+from digests.summary import DigestError, check_topic
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,6 @@ def check_period(text: str | None) -> None:
     """Refuse an unreadable period before deferring (so the error can stay private)."""
     if text:
         parse_period(text, newest="2000-01-03", oldest="2000-01-03")
-
-
-def chart_filename(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
-    return f"trend-{slug or 'chart'}.png"
 
 
 class Digest(commands.GroupCog, group_name="digest", group_description="Cited summaries of the roundups"):

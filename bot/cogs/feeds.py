@@ -17,17 +17,12 @@ from discord.ext import commands, tasks
 from bot import render
 from bot.app import RoundupBot, send_ephemeral
 from bot.guild_feeds import MAX_FEEDS_PER_GUILD, GuildFeeds
-from bot.service import IngestReport, SourceReport
-from bot.web_ingest import fetch_config
+from bot.reports import IngestReport
 from corpus.feeds import FeedError, probe_feed
 from corpus.fetch import FetchError, Fetcher
 from corpus.store import utcnow
 
 log = logging.getLogger(__name__)
-
-
-def _status(src: SourceReport) -> str:
-    return "failed" if src.failed else ("partial" if src.errors else "ok")
 
 
 def refresh_embed(report: IngestReport) -> discord.Embed:
@@ -38,7 +33,7 @@ def refresh_embed(report: IngestReport) -> discord.Embed:
         f"{len(report.errors)} errors."))
     lines = []
     for src in report.sources:
-        mark = {"ok": "✅", "partial": "⚠️", "failed": "❌"}[_status(src)]
+        mark = {"ok": "✅", "partial": "⚠️", "failed": "❌"}[src.status]
         what = ("not modified" if src.http_status == 304 else
                 f"{src.added} new, {src.updated} updated" + (f", {src.duplicates} copies" if src.duplicates else ""))
         line = f"{mark} <{src.source}>: {what}"
@@ -125,7 +120,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
     def _record(self, report: IngestReport, started: str) -> None:
         """Keep each feed's outcome for /feeds list and log what was added (blocking)."""
         for src in report.sources:
-            status = _status(src)
+            status = src.status
             self.feeds.note_refresh(src.source, status, src.added, "; ".join(src.errors)[:500] or None)
             titles = self.feeds.titles_since(src.source, started) if (src.added or src.updated) else []
             log.log(logging.WARNING if src.errors else logging.INFO,
@@ -158,7 +153,7 @@ class Feeds(commands.GroupCog, group_name="feeds", group_description="Web feeds 
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            async with Fetcher(fetch_config(self.bot.settings), session=self.bot.session) as fetcher:
+            async with Fetcher(self.bot.settings.fetch, session=self.bot.session) as fetcher:
                 feed = await probe_feed(url, fetcher)
         except (FetchError, FeedError) as exc:
             await interaction.followup.send(f"I couldn't add <{url}>: {render.md(str(exc))}", ephemeral=True)

@@ -5,16 +5,18 @@ calendar: a bundled corpus may be years old, and "this week" would then always b
 """
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+from corpus.dates import month_end
+from corpus.errors import InputError
 
 PERIOD_HELP = ("latest, all, week:YYYY-MM-DD, month:YYYY-MM, year:YYYY or YYYY-MM-DD..YYYY-MM-DD "
                "(either end may be left open)")
 
 
-class PeriodError(ValueError):
+class PeriodError(InputError, ValueError):
     """A period we cannot read, with a message fit to show the user as is."""
 
 
@@ -57,7 +59,7 @@ def _month(text: str) -> tuple[date, date]:
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise PeriodError(f"{text!r} is not a month in YYYY-MM form")
     year, month = int(m.group(1)), int(m.group(2))
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    return date(year, month, 1), month_end(year, month)
 
 
 def _year(text: str) -> tuple[date, date]:

@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from corpus.dates import months_between
 from corpus.model import Passage
-
-from embeddings.digest import DigestSource
+from digests.summary import DigestSource
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,8 @@ class Trend:
 
 def month_range(first: str, last: str) -> list[str]:
     """Every YYYY-MM from the month of `first` to the month of `last`, inclusive."""
-    y, m = int(first[:4]), int(first[5:7])
-    end = (int(last[:4]), int(last[5:7]))
-    out = []
-    while (y, m) <= end:
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+    span = months_between((int(first[:4]), int(first[5:7])), (int(last[:4]), int(last[5:7])))
+    return [f"{y:04d}-{m:02d}" for y, m in span]
 
 
 def monthly_trend(name: str, mode: str, matching: Sequence[Passage], coverage: tuple[str | None, str | None],

@@ -6,6 +6,8 @@ are pure functions over passages and their stored vectors (nothing is re-encoded
 candidate sentences): pick the passages (a topic keeps those about it), cluster them (spherical
 k-means, fixed seed), rank clusters by size and recency, take the one or two sentences nearest
 each cluster's centre, skip near-duplicates across items (MMR), label each item with its names.
+`summarise` runs these as named stages (period_rows, topic_filter, cluster_passages,
+ranked_candidates, draft_items, build_item), each callable alone.
 """
 from __future__ import annotations
 
@@ -14,17 +16,18 @@ import math
 import re
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 import faiss
 import numpy as np
 
+from corpus.errors import InputError
 from corpus.mentions import NameVocabulary, capitalised_names
 from corpus.model import Passage
-from corpus.periods import Period
 from corpus.text import normalize_text, split_sentences, word_count
+from digests.periods import Period
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ MAX_TOPIC_CHARS = 100
 MAX_ITEMS = 10
 
 
-class DigestError(ValueError):
+class DigestError(InputError, ValueError):
     """Digest arguments we refuse, with a message fit to show the user as is."""
 
 
@@ -335,7 +338,7 @@ def empty_note(period: Period, coverage: tuple[str | None, str | None], topic: s
 # -- sentences ------------------------------------------------------------------------------
 
 @dataclass
-class _Sentence:
+class Sentence:
     text: str
     row: int  # passage row
     order: tuple  # where it stands in the corpus: for reading order and ties
@@ -394,12 +397,12 @@ class SentenceVectors:
         return self.many([passage])[0]
 
 
-def _candidates(cluster: Cluster, passages: Sequence[Passage], vectors: np.ndarray, sentence_vectors: SentenceVectors,
-                topic: Topic | None, opts: DigestOptions) -> list[_Sentence]:
+def candidate_sentences(cluster: Cluster, passages: Sequence[Passage], vectors: np.ndarray,
+                        sentence_vectors: SentenceVectors, topic: Topic | None, opts: DigestOptions) -> list[Sentence]:
     """Sentences of the cluster's most central passages, scored by closeness to its centre
     (and, for a topic digest, to the topic); a name topic keeps only sentences that name it."""
     central = sorted(cluster.members, key=lambda i: (-float(vectors[i] @ cluster.centroid), passages[i].id))
-    out: list[_Sentence] = []
+    out: list[Sentence] = []
     rows = central[: opts.passages_per_cluster]
     for i, (sentences, vecs) in zip(rows, sentence_vectors.many([passages[i] for i in rows])):
         p = passages[i]
@@ -411,7 +414,7 @@ def _candidates(cluster: Cluster, passages: Sequence[Passage], vectors: np.ndarr
                 score = 0.5 * score + 0.5 * float(vecs[n] @ topic.vector.reshape(-1))
             if n == 0:
                 score += opts.lead_bonus
-            out.append(_Sentence(text, i, (p.published or "", p.article_id, p.position, n), vecs[n], score))
+            out.append(Sentence(text, i, (p.published or "", p.article_id, p.position, n), vecs[n], score))
     sized = [c for c in out if opts.min_words <= word_count(c.text) <= opts.max_words]
     out = sized or out
     out.sort(key=lambda c: (-c.score, c.order))
@@ -422,8 +425,8 @@ def _max_sim(vec: np.ndarray, chosen: list[np.ndarray]) -> float:
     return max((float(vec @ c) for c in chosen), default=0.0)
 
 
-def _pick(cands: list[_Sentence], chosen_vecs: list[np.ndarray], chosen_keys: set[str],
-          opts: DigestOptions, *, min_score: float = -1.0, max_chars: int | None = None) -> _Sentence | None:
+def _pick(cands: list[Sentence], chosen_vecs: list[np.ndarray], chosen_keys: set[str],
+          opts: DigestOptions, *, min_score: float = -1.0, max_chars: int | None = None) -> Sentence | None:
     """MMR: the candidate best balancing centrality against likeness to what is already said;
     a sentence already used or a near-duplicate of one is never taken."""
     best, best_mmr = None, -math.inf
@@ -444,9 +447,9 @@ def _pick(cands: list[_Sentence], chosen_vecs: list[np.ndarray], chosen_keys: se
 # -- the digest -----------------------------------------------------------------------------
 
 @dataclass
-class _Draft:
+class Draft:
     cluster: Cluster
-    picked: list[_Sentence]
+    picked: list[Sentence]
     copies: list[int] = field(default_factory=list)  # rows of other passages saying the same
 
 
@@ -461,72 +464,113 @@ def summarise(passages: Sequence[Passage], vectors: np.ndarray, encode: Encode |
     """
     opts = options or DigestOptions()
     sentence_vectors = encode if isinstance(encode, SentenceVectors) else SentenceVectors(encode)
-    rows = sorted((i for i in range(len(passages)) if period.contains(passages[i].published)),
-                  key=lambda i: passages[i].id)
-    stats = name_stats([passages[i] for i in rows])
-    if topic is not None and rows:
-        inside = [passages[i] for i in rows]
-        rows = [rows[j] for j in topic_rows(inside, vectors[rows], topic)]
+    rows = period_rows(passages, period)
+    stats = name_stats([passages[i] for i in rows])  # over the whole period: rarity ignores the topic
+    rows = topic_filter(rows, passages, vectors, topic)
     tname, tmode = (topic.text, topic.mode) if topic else (None, None)
     if not rows:
         return Digest(period, (), tname, tmode, empty_note(period, coverage, tname), coverage)
     passages = [passages[i] for i in rows]
     vectors = np.ascontiguousarray(vectors[rows], dtype=np.float32)
-
-    weights = duplicate_weights(vectors, [p.article_id for p in passages], opts.passage_duplicate_cosine)
-    # Copies count once here too, so a republished roundup does not earn its own clusters.
-    k = cluster_count(max(1, round(float(weights.sum()))), opts.items)
-    labels = cluster_labels(vectors, k, seed=opts.seed)
-    clusters = rank_clusters(labels, vectors, weights, passages, period)
-
-    drafts: list[_Draft] = []
-    chosen: list[tuple[_Sentence, _Draft]] = []
-    chosen_keys: set[str] = set()
-
-    def take(c: _Sentence, draft: _Draft) -> None:
-        draft.picked.append(c)
-        chosen.append((c, draft))
-        chosen_keys.add(_key(c.text))
-
-    # Rank order, except that a cluster with no fact to quote (framing, greetings) waits until
-    # every cluster with one has had its turn.
-    deferred: list[tuple[Cluster, list[_Sentence]]] = []
-
-    def ranked():
-        for cluster in clusters:
-            cands = _candidates(cluster, passages, vectors, sentence_vectors, topic, opts)
-            facts = [c for c in cands if informative(c.text, stats, passages[c.row].id)]
-            if facts:
-                yield cluster, facts
-            else:
-                deferred.append((cluster, cands))
-        yield from deferred
-
-    for cluster, cands in ranked():
-        if len(drafts) == opts.items:
-            break
-        vecs = [c.vector for c, _ in chosen]
-        first = _pick(cands, vecs, chosen_keys, opts, max_chars=opts.max_item_chars)
-        if first is None:
-            _attach_copies(cands, chosen, opts)  # all said already: cite it where it was said
-            continue
-        draft = _Draft(cluster, [])
-        drafts.append(draft)
-        take(first, draft)
-        if opts.max_sentences >= 2 and cluster.weight >= 2:
-            second = _pick(cands, vecs + [first.vector], chosen_keys, opts, min_score=0.9 * first.score,
-                           max_chars=opts.max_item_chars - len(first.text))
-            if second is not None:
-                take(second, draft)
-        draft.picked.sort(key=lambda c: c.order)
-        draft.copies.extend(c.row for c in cands if c.row not in draft.copies and any(
-            float(c.vector @ s.vector) >= opts.duplicate_cosine for s in draft.picked))
-    items = tuple(_item(d, passages, stats, topic) for d in drafts)
+    clusters = cluster_passages(passages, vectors, period, opts)
+    ranked = ranked_candidates(clusters, passages, vectors, sentence_vectors, stats, topic, opts)
+    drafts = draft_items(ranked, opts)
+    items = tuple(build_item(d, passages, stats, topic) for d in drafts)
     return Digest(period, items, tname, tmode, None, coverage, len(passages),
                   len({p.article_id for p in passages}))
 
 
-def _attach_copies(cands: list[_Sentence], chosen: list[tuple[_Sentence, _Draft]], opts: DigestOptions) -> None:
+def period_rows(passages: Sequence[Passage], period: Period) -> list[int]:
+    """Rows of the passages published inside the period, in passage id order (for determinism)."""
+    return sorted((i for i in range(len(passages)) if period.contains(passages[i].published)),
+                  key=lambda i: passages[i].id)
+
+
+def topic_filter(rows: list[int], passages: Sequence[Passage], vectors: np.ndarray, topic: Topic | None) -> list[int]:
+    """The rows among `rows` that are about the topic (all of them without one)."""
+    if topic is None or not rows:
+        return rows
+    return [rows[j] for j in topic_rows([passages[i] for i in rows], vectors[rows], topic)]
+
+
+def cluster_passages(passages: Sequence[Passage], vectors: np.ndarray, period: Period,
+                     opts: DigestOptions) -> list[Cluster]:
+    """The passages' clusters, best first; copies of one story count once in k and in weights,
+    so a republished roundup does not earn its own clusters."""
+    weights = duplicate_weights(vectors, [p.article_id for p in passages], opts.passage_duplicate_cosine)
+    k = cluster_count(max(1, round(float(weights.sum()))), opts.items)
+    labels = cluster_labels(vectors, k, seed=opts.seed)
+    return rank_clusters(labels, vectors, weights, passages, period)
+
+
+def ranked_candidates(clusters: Sequence[Cluster], passages: Sequence[Passage], vectors: np.ndarray,
+                      sentence_vectors: SentenceVectors, stats: NameStats, topic: Topic | None,
+                      opts: DigestOptions) -> Iterator[tuple[Cluster, list[Sentence]]]:
+    """Each cluster with its candidate sentences, in rank order, except that a cluster with no
+    fact to quote (framing, greetings) waits until every cluster with one has had its turn.
+
+    Lazy: a cluster's sentences are encoded only when the digest gets that far.
+    """
+    deferred: list[tuple[Cluster, list[Sentence]]] = []
+    for cluster in clusters:
+        cands = candidate_sentences(cluster, passages, vectors, sentence_vectors, topic, opts)
+        facts = [c for c in cands if informative(c.text, stats, passages[c.row].id)]
+        if facts:
+            yield cluster, facts
+        else:
+            deferred.append((cluster, cands))
+    yield from deferred
+
+
+def pick_sentences(cluster: Cluster, cands: list[Sentence], chosen: Sequence[Sentence], chosen_keys: set[str],
+                   opts: DigestOptions) -> list[Sentence]:
+    """One item's sentences in the order picked: the MMR pick, then (for a cluster of two or more
+    stories) a second close in score that fits the item's length; [] if all is said already."""
+    vecs = [c.vector for c in chosen]
+    first = _pick(cands, vecs, chosen_keys, opts, max_chars=opts.max_item_chars)
+    if first is None:
+        return []
+    picked = [first]
+    if opts.max_sentences >= 2 and cluster.weight >= 2:
+        second = _pick(cands, vecs + [first.vector], chosen_keys | {_key(first.text)}, opts,
+                       min_score=0.9 * first.score, max_chars=opts.max_item_chars - len(first.text))
+        if second is not None:
+            picked.append(second)
+    return picked
+
+
+def copy_rows(cands: Sequence[Sentence], picked: Sequence[Sentence], opts: DigestOptions) -> list[int]:
+    """Rows of the candidates saying what a picked sentence says, each once, in candidate order."""
+    rows: list[int] = []
+    for c in cands:
+        if c.row not in rows and any(float(c.vector @ s.vector) >= opts.duplicate_cosine for s in picked):
+            rows.append(c.row)
+    return rows
+
+
+def draft_items(ranked: Iterable[tuple[Cluster, list[Sentence]]], opts: DigestOptions) -> list[Draft]:
+    """Up to `opts.items` drafts, one per cluster that still has something new to say.
+
+    A cluster whose every sentence was said already is cited where it was said instead.
+    """
+    drafts: list[Draft] = []
+    chosen: list[tuple[Sentence, Draft]] = []  # every picked sentence, in the order picked
+    for cluster, cands in ranked:
+        if len(drafts) == opts.items:
+            break
+        picked = pick_sentences(cluster, cands, [c for c, _ in chosen], {_key(c.text) for c, _ in chosen}, opts)
+        if not picked:
+            _attach_copies(cands, chosen, opts)
+            continue
+        draft = Draft(cluster, sorted(picked, key=lambda c: c.order), copy_rows(cands, picked, opts))
+        drafts.append(draft)
+        chosen.extend((c, draft) for c in picked)
+    return drafts
+
+
+def _attach_copies(cands: list[Sentence], chosen: list[tuple[Sentence, Draft]], opts: DigestOptions) -> None:
+    """Cite each candidate repeating a picked sentence on the draft that quoted it (the first
+    such sentence picked, on ties)."""
     for c in cands:
         best = max(chosen, key=lambda t: float(c.vector @ t[0].vector), default=None)
         if best is not None and float(c.vector @ best[0].vector) >= opts.duplicate_cosine:
@@ -534,8 +578,8 @@ def _attach_copies(cands: list[_Sentence], chosen: list[tuple[_Sentence, _Draft]
                 best[1].copies.append(c.row)
 
 
-def _item(draft: _Draft, passages: Sequence[Passage], stats: NameStats, topic: Topic | None,
-          max_sources: int = 3) -> DigestItem:
+def build_item(draft: Draft, passages: Sequence[Passage], stats: NameStats, topic: Topic | None,
+               max_sources: int = 3) -> DigestItem:
     """Cite the quoted passages' roundups, then other roundups saying the same (copies)."""
     rows = [c.row for c in draft.picked]
     rows += [r for r in draft.copies if r not in rows]
