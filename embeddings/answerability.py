@@ -101,15 +101,31 @@ def question_names(question: str, entity_names: Sequence[Sequence[str]]) -> list
     return names
 
 
-def _named_in(forms: tuple[str, ...], text: str) -> bool:
-    return any(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", text) for f in forms)
+_WORD_RE = re.compile(r"[^\W_][\w&.-]*")
+
+
+def _words(text: str) -> set[str]:
+    text = text.replace("'s ", " ").replace("\u2019s ", " ")
+    return {w.rstrip(".-") for w in _WORD_RE.findall(text)}
+
+
+def _named_in(forms: tuple[str, ...], text: str, words: set[str]) -> bool:
+    """A spelling as a phrase, or a multi-word spelling's words all present ("Alibaba's film unit")."""
+    for f in forms:
+        if re.search(rf"(?<!\w){re.escape(f)}(?!\w)", text):
+            return True
+        parts = f.split()
+        if len(parts) > 1 and all(p.rstrip(".-") in words for p in parts):
+            return True
+    return False
 
 
 def name_share(names: Sequence[tuple[str, ...]], text: str) -> float:
     """Share of `names` that `text` (lower-cased) mentions in any spelling; 1.0 when there are none."""
     if not names:
         return 1.0
-    return sum(_named_in(forms, text) for forms in names) / len(names)
+    words = _words(text)
+    return sum(_named_in(forms, text, words) for forms in names) / len(names)
 
 
 def margin(relevances: Sequence[float], at: int = 5) -> float:

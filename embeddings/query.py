@@ -77,7 +77,7 @@ _EXPRESSION = re.compile(
 )
 _RECENT_RE = re.compile(r"\b(?:recent(?:ly)?|lately|latest|newest|most\s+recent|these\s+days|nowadays)\b|最近|最新")
 _SINCE_RE = re.compile(r"(?:\b(?P<w>since|after|post|starting|beginning)\s+(?:the\s+)?(?:(?:start|beginning|end)\s+of\s+)?)$")
-_UNTIL_RE = re.compile(r"(?:\b(?P<w>before|prior\s+to|pre|until|till|til|through|thru|up\s+to|by\s+the\s+end\s+of|by)\s+(?:the\s+)?)$")
+_UNTIL_RE = re.compile(r"(?:\b(?P<w>before|prior\s+to|pre|until|till|til|through|thru|up\s+to|by\s+the\s+end\s+of)\s+(?:the\s+)?)$")
 _BETWEEN_RE = re.compile(r"\bbetween\s+$")
 _JOIN_RE = re.compile(r"^\s*(?:and|to|till|until|through|thru|-|–|—|~|至|到)\s*$")
 _CJK_AFTER_RE = re.compile(r"^\s*(?:以后|之后|以来|后)")

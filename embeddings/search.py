@@ -315,7 +315,7 @@ class Retriever:
         if not s.cands:
             return False
         self._score_candidates(s)
-        if s.qvec is not None and self.config.sentence_weight > 0 and self.sentences is not None:
+        if s.mode == "hybrid" and s.qvec is not None and self.config.sentence_weight > 0 and self.sentences is not None:
             self._blend_sentences(s.cands, s.qvec, self.config.sentence_weight)
         return True
 
