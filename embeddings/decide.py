@@ -44,7 +44,7 @@ def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, 
         sentence_coverage=max(idf_share(qidf, tokenize(s)) for s in sentences),
         missing_max=missing_max(qidf, passage_terms),
         year_match=year_match(question, f"{p.section or ''} {p.text}"),
-        kind_match=1.0 if kind in (None, "yesno", "reason") else float(holds_kind(p.text, kind)),
+        kind_match=1.0 if kind in (None, "yesno", "reason") else float(holds_kind(p.text, kind, question)),
         names_passage=name_share(names, text), names_article=name_share(names, article),
         names_pool=name_share(names, pool), margin=margin(list(relevances)), length=math.log1p(len(own)),
     )

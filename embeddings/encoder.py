@@ -76,8 +76,8 @@ class SentenceTransformerEncoder:
                  threads: int | None = None, query_prompt: str = "", passage_prompt: str = ""):
         self.name = name
         # Models such as e5 and bge are trained with a prefix on questions ("query: ") and/or
-        # passages ("passage: "); given here they override any the model ships (sentence-transformers
-        # `prompts`), and are applied by `prompt_name` at encode time.
+        # passages ("passage: "). Given here, they are passed as sentence-transformers' `prompt`;
+        # otherwise a prompt the model ships (its `prompts` config) is used by `prompt_name`.
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.threads = threads
@@ -110,8 +110,7 @@ class SentenceTransformerEncoder:
         path = resolve_model(self.name)
         log.info("loading embedding model %s", self.name)
         try:
-            prompts = {k: v for k, v in (("query", self.query_prompt), ("passage", self.passage_prompt)) if v}
-            return SentenceTransformer(path, device=self.device, prompts=prompts or None)
+            return SentenceTransformer(path, device=self.device)
         except Exception as exc:  # the library raises many kinds for a bad name or path
             raise EncoderError(f"cannot load embedding model {self.name!r}: {exc}".splitlines()[0]) from exc
 
@@ -144,10 +143,16 @@ class SentenceTransformerEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.model
-        prompt_name = side if (getattr(model, "prompts", None) or {}).get(side) else None
+        prompt = self.query_prompt if side == "query" else self.passage_prompt
+        if prompt:
+            how = {"prompt": prompt}
+        elif (getattr(model, "prompts", None) or {}).get(side):
+            how = {"prompt_name": side}  # a prompt the model itself ships under that name
+        else:
+            how = {}
         vecs = model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False, prompt_name=prompt_name,
+            convert_to_numpy=True, show_progress_bar=False, **how,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 

@@ -91,21 +91,27 @@ def _names(sentence: str) -> list[str]:
     return out
 
 
-def holds_kind(sentence: str, kind: str | None) -> bool:
-    """True if `sentence` holds something of the expected kind (an amount, a date, a name...)."""
+def holds_kind(sentence: str, kind: str | None, question: str = "") -> bool:
+    """True if `sentence` holds something of the expected kind (an amount, a date, a name...) that
+    the question itself does not already say ("Who founded Kuaishou?" holds no new name)."""
     if kind in (None, "yesno"):
         return False
-    if kind in _PATTERNS and _PATTERNS[kind].search(sentence):
+    asked = question.lower()
+
+    def new(found: str) -> bool:
+        return bool(found.strip()) and found.lower().strip() not in asked
+
+    if kind in _PATTERNS and any(new(m.group()) for m in _PATTERNS[kind].finditer(sentence)):
         return True
     if kind == "amount":
-        return bool(re.search(rf"{_NUMBER}\s*{_SCALE}\b", sentence, re.I))
+        return any(new(m.group()) for m in re.finditer(rf"{_NUMBER}\s*{_SCALE}\b", sentence, re.I))
     if kind == "person_org":
-        return bool(_names(sentence))
+        return any(new(name) and not all(w.lower() in asked for w in name.split()) for name in _names(sentence))
     if kind == "place":
         low = sentence.lower()
-        if any(re.search(rf"\b{re.escape(p)}\b", low) for p in PLACES):
+        if any(re.search(rf"\b{re.escape(p)}\b", low) and p not in asked for p in PLACES):
             return True
-        return any(m.group(1).lower() not in _NOT_NAMES for m in _PLACE_AFTER.finditer(sentence))
+        return any(m.group(1).lower() not in _NOT_NAMES and new(m.group(1)) for m in _PLACE_AFTER.finditer(sentence))
     return False
 
 
@@ -130,7 +136,7 @@ def novelty(sentence_terms: Sequence[str], question_terms: Mapping[str, float]) 
 
 def score_sentences(sentences: Sequence[str], dense: Sequence[float], sentence_terms: Sequence[Sequence[str]],
                     question_terms: Mapping[str, float], kind: str | None,
-                    weights: SentenceWeights = SentenceWeights()) -> np.ndarray:
+                    weights: SentenceWeights = SentenceWeights(), question: str = "") -> np.ndarray:
     """One score per sentence; `question_terms` maps the question's stemmed words to their IDF."""
     sets = [set(terms) for terms in sentence_terms]
     if weights.local:
@@ -144,9 +150,9 @@ def score_sentences(sentences: Sequence[str], dense: Sequence[float], sentence_t
         have = sets[n]
         lexical = sum(w for t, w in question_terms.items() if t in have) / total if total > 0 else 0.0
         s = weights.dense * float(dense[n]) + weights.lexical * lexical
-        if holds_kind(sent, kind):
-            s += weights.kind
-        if novelty(terms, question_terms) < weights.novelty_floor:
+        if holds_kind(sent, kind, question):
+            s += weights.kind  # holding the kind of answer asked for is new information in itself
+        elif novelty(terms, question_terms) < weights.novelty_floor:
             s -= weights.restates
         scores[n] = s
     return scores

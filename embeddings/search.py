@@ -467,7 +467,7 @@ class Retriever:
                     encode = getattr(self.encoder, "encode_passages", self.encoder.encode_queries)
                     vecs = encode(sents)  # not embedded at ingest: rare, slower
                 dense = np.asarray(vecs, dtype=np.float32) @ qvec.reshape(-1)
-            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind, weights)
+            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind, weights, question)
             hit.best_sentence = sents[int(np.argmax(scores))]
 
 
