@@ -81,6 +81,8 @@ def answer_embed(answer: Answer, *, shown: int = 3, follow_up_of: str | None = N
                         for n, h in enumerate(hits, 1))
     embed.add_field(name="Sources", value=clip(sources, FIELD_VALUE_MAX), inline=False)
     footer = f"{len(hits)} passage{'s' if len(hits) != 1 else ''} from the roundups · {answer.elapsed_ms:.0f} ms"
+    if answer.confidence is not None:
+        footer += f" · confidence {answer.confidence:.0%}"
     if follow_up_of:
         footer = clip(f"Follow-up to: {follow_up_of}", 200) + " · " + footer
     embed.set_footer(text=clip(footer, FOOTER_MAX))

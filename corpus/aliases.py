@@ -34,6 +34,7 @@ class Entity:
     aliases: tuple[str, ...] = ()
     misspellings: tuple[str, ...] = ()
     parent: str | None = None
+    kind: str = "name"  # "place" or "topic" for entries that are no company, product or person
 
     def expansion_names(self) -> list[str]:
         """The canonical name and every Latin-script alias: the forms English roundups use."""
@@ -162,6 +163,7 @@ def parse_table(data: Mapping) -> AliasTable:
                 aliases=tuple(str(a) for a in raw.get("aliases", ())),
                 misspellings=tuple(str(a) for a in raw.get("misspellings", ())),
                 parent=raw.get("parent"),
+                kind=str(raw.get("kind", "name")),
             ))
         except TypeError as exc:
             raise AliasError(f"entity {raw['name']!r}: {exc}") from None

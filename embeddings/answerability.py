@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.words import is_english
+
 MODEL_FILE = Path(__file__).with_name("answerability.json")
 
 # Order matters: it is the order of the coefficients in the JSON.
@@ -89,14 +91,14 @@ def year_match(question: str, text: str) -> float:
 
 def question_names(question: str, entity_names: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
     """The names a question asks about: each recognised entity (all its spellings) and each
-    capitalised word that is not the first word or a question word ("Who owns Zynn?" -> Zynn)."""
+    capitalised word that is not the first word nor an English word ("Who owns Zynn?" -> Zynn)."""
     names = [tuple(n.lower() for n in forms if n) for forms in entity_names if forms]
     covered = {w for forms in names for f in forms for w in f.split()}
     for n, m in enumerate(_CAP_RE.finditer(question)):
         word = m.group(1).lower().rstrip(".")
         at_start = not question[: m.start()].strip()
-        if at_start or word in _QUESTION_WORDS or word in covered or len(word) < 2:
-            continue
+        if at_start or word in _QUESTION_WORDS or word in covered or len(word) < 2 or is_english(word):
+            continue  # "Beijing", "Congress", "AI": capitalised, but no company or person to look for
         names.append((word,))
     return names
 

@@ -18,10 +18,13 @@ from embeddings.sparse import SparseIndex, tokenize
 
 
 def entity_forms(u: Understanding, aliases: AliasTable | None) -> list[tuple[str, ...]]:
-    """Each recognised entity's English spellings (what a passage about it would say)."""
+    """Each recognised company, product or person's English spellings (what a passage about it
+    would say); places and topics ("Beijing", "bitcoin") are context, not who the question is about."""
     out = []
     for name in u.names:
         entity = aliases.entity(name) if aliases is not None else None
+        if entity is not None and entity.kind != "name":
+            continue
         out.append(tuple(entity.expansion_names()) if entity is not None else (name,))
     return out
 

@@ -122,7 +122,7 @@ class SearchConfig:
     fusion: str = "weighted"  # weighted | rrf
     dense_weight: float = 0.5  # weighted fusion: share of the cosine; the rest is BM25 coverage
     rrf_k: int = 60
-    floor: float = 0.294  # hybrid relevance floor
+    floor: float = 0.289  # hybrid relevance floor (used when the answerability model is off, and for later hits)
     dense_floor: float = 0.444
     bm25_floor: float = 0.196
     pool: int = 50  # candidates taken from each retriever before fusion
