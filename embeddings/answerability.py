@@ -25,10 +25,10 @@ from corpus.words import is_english
 MODEL_FILE = Path(__file__).with_name("answerability.json")
 
 # Order matters: it is the order of the coefficients in the JSON.
-FEATURES = ("cosine", "coverage", "sentence_coverage", "missing_max", "names_passage", "names_article",
-            "names_pool", "year_match", "kind_match", "margin", "length")
+FEATURES = ("cosine", "coverage", "focus_coverage", "sentence_coverage", "missing_max", "names_passage",
+            "names_article", "names_pool", "year_match", "kind_match", "margin", "length")
 # Signals whose coefficient is kept >= 0 when fitting: more of them never lowers confidence.
-MONOTONE = ("cosine", "coverage", "sentence_coverage", "names_passage", "names_article", "names_pool",
+MONOTONE = ("cosine", "coverage", "focus_coverage", "sentence_coverage", "names_passage", "names_article", "names_pool",
             "year_match", "kind_match")
 # ... and kept <= 0: a more telling missing word never raises it.
 ANTITONE = ("missing_max",)
@@ -45,6 +45,7 @@ class Signals:
 
     cosine: float  # dense cosine of the first passage
     coverage: float  # IDF-weighted share of the question's content words in the first passage
+    focus_coverage: float  # ... of the words that are not names: what is asked about them ("r&d", "cfo")
     sentence_coverage: float  # ... in its single best-covered sentence (an answer sentence holds most of them)
     missing_max: float  # the IDF share of the most telling question word the passage lacks
     names_passage: float  # share of the question's names in the first passage (1 when it names none)

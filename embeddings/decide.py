@@ -37,6 +37,8 @@ def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, 
     qidf = {t: terms.get(t, 1.0) * (sparse.idf(t) if sparse is not None else 1.0) for t in own}
     passage_terms = tokenize(f"{p.section or ''} {p.text}")
     names = question_names(question, entity_forms(u, aliases))
+    name_terms = {t for forms in names for f in forms for t in tokenize(f)}
+    focus = {t: w for t, w in qidf.items() if t not in name_terms}
     text = f"{p.section or ''} {p.text}".lower()
     article = " ".join([p.title, *(c.passage.text for c in candidates if c.passage.article_id == p.article_id)]).lower()
     pool = " ".join(c.passage.text for c in candidates).lower()
@@ -44,6 +46,7 @@ def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, 
     kind = question_kind(question)
     return Signals(
         cosine=float(cosine), coverage=idf_share(qidf, passage_terms),
+        focus_coverage=idf_share(focus, passage_terms) if focus else 1.0,
         sentence_coverage=max(idf_share(qidf, tokenize(s)) for s in sentences),
         missing_max=missing_max(qidf, passage_terms),
         year_match=year_match(question, f"{p.section or ''} {p.text}"),

@@ -22,7 +22,7 @@ from corpus.aliases import AliasTable
 from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import normalize_text, split_sentences
-from embeddings.answerability import MODEL_FILE, AnswerabilityModel, Signals, load_model
+from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model
 from embeddings.decide import answer_signals
 from embeddings.encoder import Encoder
 from embeddings.extract import SentenceWeights, question_kind, score_sentences
@@ -473,11 +473,13 @@ class Retriever:
 
 @functools.lru_cache(maxsize=4)
 def _cached_model(path: str | None) -> AnswerabilityModel | None:
-    """The configured model (or the shipped one); None, with one warning, if the shipped one is missing."""
-    if path is None and not MODEL_FILE.exists():
-        log.warning("no answerability model at %s: deciding by the relevance floor", MODEL_FILE)
+    """The configured model (or the shipped one); None, with one warning, if it is missing or unusable:
+    answering then falls back to the relevance floor rather than failing every question."""
+    try:
+        return load_model(Path(path) if path else None)
+    except AnswerabilityError as exc:
+        log.warning("%s: deciding by the relevance floor", exc)
         return None
-    return load_model(Path(path) if path else None)
 
 
 def date_bounds(u: Understanding, since: str | None, until: str | None) -> tuple[str | None, str | None]:

@@ -19,7 +19,7 @@ from embeddings.query import understand
 from embeddings.sparse import tokenize
 
 HELDOUT = Path(__file__).parent / "eval" / "heldout"
-BASE = Signals(cosine=0.6, coverage=0.6, sentence_coverage=0.5, missing_max=0.2, names_passage=1.0,
+BASE = Signals(cosine=0.6, coverage=0.6, focus_coverage=0.5, sentence_coverage=0.5, missing_max=0.2, names_passage=1.0,
                names_article=1.0, names_pool=1.0, year_match=1.0, kind_match=1.0, margin=0.2, length=1.7)
 
 
@@ -230,3 +230,13 @@ def test_answerability_is_never_fitted_on_test():
 
     with pytest.raises(EvalError):
         fit_answerability(EvalReport(summaries={}), split="test")
+
+
+def test_an_unusable_model_file_falls_back_to_the_floor(make_service, bundled_copy, tmp_path, caplog):
+    bad = tmp_path / "model.json"
+    bad.write_text('{"features": ["cosine"]}')
+    svc = make_service(bundled_copy, answerability_model=str(bad))
+    caplog.set_level("WARNING")
+    answer = svc.ask("Where does TikTok say it keeps American users' data?")
+    assert answer.answered and answer.confidence is None  # the floor decided
+    assert any("relevance floor" in r.getMessage() for r in caplog.records)
