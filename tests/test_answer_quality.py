@@ -240,3 +240,49 @@ def test_an_unusable_model_file_falls_back_to_the_floor(make_service, bundled_co
     answer = svc.ask("Where does TikTok say it keeps American users' data?")
     assert answer.answered and answer.confidence is None  # the floor decided
     assert any("relevance floor" in r.getMessage() for r in caplog.records)
+
+
+def _tiny_heldout(root: Path) -> Path:
+    """A held-out directory of our own: one dev and one test roundup, two questions each."""
+    d = root / "heldout"
+    d.mkdir()
+    articles = [
+        {"id": "t-dev-1", "title": "Roundup: Zentrix buys a chip designer", "url": "https://example.com/z1",
+         "published": "2022-03-06", "split": "dev", "sections": [{"heading": "Zentrix deal", "paragraphs": [
+             "Zentrix Robotics agreed on March 2, 2022 to buy the chip designer Halvane for $1.2 billion in cash. "
+             "The deal gives Zentrix its own vision processors for warehouse robots."]}]},
+        {"id": "t-test-1", "title": "Roundup: Morvel opens in Lisbon", "url": "https://example.com/m1",
+         "published": "2022-05-08", "split": "test", "sections": [{"heading": "Morvel abroad", "paragraphs": [
+             "The scooter maker Morvel opened its first European factory in Lisbon on May 3, 2022. "
+             "The plant will build 80,000 scooters a year for buyers across Europe."]}]},
+    ]
+    (d / "articles-x.jsonl").write_text("\n".join(json.dumps(a) for a in articles) + "\n", encoding="utf-8")
+    questions = [
+        {"id": "x1", "question": "how much did zentrix pay for halvane", "split": "dev", "answer": "$1.2 billion",
+         "answers": [{"article": "t-dev-1", "snippet": "for $1.2 billion"}]},
+        {"id": "x2", "question": "how much did zentrix pay for its cloud unit", "split": "dev", "answers": []},
+        {"id": "x3", "question": "where did morvel open its european factory", "split": "test", "answer": "Lisbon",
+         "answers": [{"article": "t-test-1", "snippet": "first European factory in Lisbon"}]},
+        {"id": "x4", "question": "when did morvel list its shares", "split": "test", "answers": []},
+    ]
+    (d / "questions-x.jsonl").write_text("\n".join(json.dumps(q) for q in questions) + "\n", encoding="utf-8")
+    return d
+
+
+def test_eval_command_on_a_heldout_directory_shows_dev_and_test(encoder, tmp_path, capsys, monkeypatch):
+    from bot.cli import main
+
+    for key in [k for k in __import__("os").environ if k.startswith("ROUNDUP_")]:
+        monkeypatch.delenv(key)
+    heldout = _tiny_heldout(tmp_path)
+    data = tmp_path / "data"
+    assert main(["eval", str(heldout), "--data-dir", str(data), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["splits"]) == {"dev", "test"} and "questions" not in out
+    for split in ("dev", "test"):
+        s = out["splits"][split]["hybrid"]
+        assert s["answerable"] == 1 and s["unanswerable"] == 1 and s["answer_in_bold"] is not None
+    assert (data / "eval" / "heldout" / "roundup.sqlite3").exists()  # its own data directory
+    assert main(["eval", str(heldout), "--data-dir", str(data)]) == 0
+    text = capsys.readouterr().out
+    assert "dev" in text and "test" in text and "answer in bold" in text and "MRR@10 gap" in text
