@@ -27,7 +27,7 @@ from corpus.errors import RoundupError
 from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.passages import split_article
-from corpus.readers import CorpusError, iter_source_files, read_file
+from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
 from corpus.store import Store, StoreError
 from corpus.text import split_sentences
 from digests.periods import Period, parse_period
@@ -86,7 +86,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = encoder_for(self.settings.encoder)
+            self._encoder = encoder_for(self.settings.encoder, cache_dir=self.settings.data_dir / "models")
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -153,9 +153,9 @@ class RoundupService:
         if self._sentences is None or fresh:
             path = s.index_dir / SENTENCES_FILE
             if fresh:
-                sentences, reason = SentenceIndex(path, model=s.encoder.model, embed_format=self.embed_format), None
+                sentences, reason = SentenceIndex(path, model=s.encoder.identity, embed_format=self.embed_format), None
             else:
-                sentences, reason = SentenceIndex.load(path, model=s.encoder.model, embed_format=self.embed_format)
+                sentences, reason = SentenceIndex.load(path, model=s.encoder.identity, embed_format=self.embed_format)
             if reason:
                 log.warning("re-embedding sentences from the store: %s", reason)
             self._sentences = sentences
@@ -187,7 +187,7 @@ class RoundupService:
     def _load_and_sync(self, on_progress=None) -> SyncReport:
         enc = self.encoder
         index, reason = VectorIndex.load(
-            self.settings.index_dir, model=self.settings.encoder.model, dim=enc.dim,
+            self.settings.index_dir, model=self.settings.encoder.identity, dim=enc.dim,
             index_type=self.settings.index_type, embed_format=self.embed_format,
         )
         if reason:
@@ -203,7 +203,7 @@ class RoundupService:
 
     def rebuild(self, on_progress=None) -> SyncReport:
         with self._lock, self.write_lock():
-            index = VectorIndex(self.settings.index_dir, model=self.settings.encoder.model, dim=self.encoder.dim,
+            index = VectorIndex(self.settings.index_dir, model=self.settings.encoder.identity, dim=self.encoder.dim,
                                 index_type=self.settings.index_type, embed_format=self.embed_format)
             store_ids = self.store.passage_ids()
             report = index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
@@ -251,21 +251,21 @@ class RoundupService:
                 try:
                     files = list(iter_source_files(path))
                 except CorpusError as exc:
-                    report.sources.append(SourceReport(str(path), errors=[str(exc)]))
-                    self.store.log_ingest(str(path), "failed", detail=str(exc))
+                    report.sources.append(SourceReport(shown_path(path), errors=[str(exc)]))
+                    self.store.log_ingest(shown_path(path), "failed", detail=str(exc))
                     continue
                 if not files:
-                    msg = f"{path}: no supported roundup files found"
-                    report.sources.append(SourceReport(str(path), errors=[msg]))
+                    msg = f"{shown_path(path)}: no supported roundup files found"
+                    report.sources.append(SourceReport(shown_path(path), errors=[msg]))
                     continue
                 for file in files:
                     try:
                         result = read_file(file, overrides=overrides)
                     except CorpusError as exc:
-                        report.sources.append(SourceReport(str(file), errors=[str(exc)]))
-                        self.store.log_ingest(str(file), "failed", detail=str(exc))
+                        report.sources.append(SourceReport(shown_path(file), errors=[str(exc)]))
+                        self.store.log_ingest(shown_path(file), "failed", detail=str(exc))
                         continue
-                    src = self._store_articles(str(file), result.articles)
+                    src = self._store_articles(shown_path(file), result.articles)
                     src.errors.extend(result.errors)
                     report.sources.append(src)
             self._embed_missing(report, on_progress)
