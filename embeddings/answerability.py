@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.errors import RoundupError
 from corpus.words import is_english
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
@@ -163,7 +164,7 @@ class AnswerabilityModel:
                            "provenance": self.provenance}, indent=2) + "\n"
 
 
-class AnswerabilityError(ValueError):
+class AnswerabilityError(RoundupError, ValueError):
     """The shipped or configured model file is unusable (one line)."""
 
 
