@@ -143,7 +143,7 @@ def heldout_service(settings, article_files: Sequence[Path], *, encoder=None):
     from bot.service import RoundupService
 
     data_dir = settings.data_dir / "eval" / "heldout"
-    service = RoundupService(settings.replace(data_dir=data_dir, auto_ingest_bundled=True), encoder=encoder)
+    service = RoundupService(settings.replace(data_dir=data_dir, auto_ingest_bundled=True, sample=True), encoder=encoder)
     service.ensure_ready()
     report = service.ingest(article_files)
     if report.errors:

@@ -29,7 +29,7 @@ from embeddings.extract import SentenceWeights, question_kind, score_sentences
 from embeddings.index import VectorIndex
 from embeddings.query import (DateSpan, Understanding, mentions_month_soon_after, mentions_period, reporting_lag,
                               understand)
-from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, weighted_sum
+from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, roundup_key, weighted_sum
 from embeddings.ranking import diversify as pick_diverse
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
@@ -237,8 +237,11 @@ class Retriever:
     def search(self, question: str, *, k: int = 5, since: str | None = None, until: str | None = None,
                offset: int = 0, mode: str | None = None, diverse: bool = True,
                best_sentence: bool = False, keep_below_floor: bool = False, as_typed: bool = False,
-               checked: bool = False) -> Answer:
+               checked: bool = False,
+               restrict: set[int] | frozenset[int] | None = None) -> Answer:
         """Ranked hits for `question`; `answered` says whether the top one clears the floor.
+
+        `restrict` limits the search to those passage ids (what one server may see).
 
         Hits under the floor are dropped from an answer (kept when refused, to show the
         closest miss); `keep_below_floor` keeps them always, for the evaluation. `as_typed`
@@ -250,7 +253,7 @@ class Retriever:
         understood = _describe(s.understanding)
         hits: list[Hit] = []
         answered = False
-        if self.bounds(s, since, until) and self.candidates(s):
+        if self.bounds(s, since, until, restrict) and self.candidates(s):
             self.fuse(s)
             self.recency(s)
             hits, answered = self.decide(s, self.diversify(s, diverse=diverse), offset=offset,
@@ -275,9 +278,11 @@ class Retriever:
             s.notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
         return s
 
-    def bounds(self, s: Search, since: str | None = None, until: str | None = None) -> bool:
-        """Hard date bounds (the caller's, narrowed by "since 2020" / "before 2015" in the question)
-        and the window of the periods it names. False, with a note, when no passage can qualify."""
+    def bounds(self, s: Search, since: str | None = None, until: str | None = None,
+               restrict: set[int] | frozenset[int] | None = None) -> bool:
+        """Hard date bounds (the caller's, narrowed by "since 2020" / "before 2015" in the question),
+        kept to `restrict` when given, and the window of the periods it names. False, with a note,
+        when no passage can qualify."""
         s.lo, s.hi = date_bounds(s.understanding, since, until)
         lo, hi = s.lo, s.hi
         if lo and hi and lo > hi:
@@ -287,6 +292,10 @@ class Retriever:
         if s.allowed is not None and not s.allowed:
             s.notes.append(_nothing_between(lo, hi, self.first, self.anchor))
             return False
+        if restrict is not None:  # what one server may see
+            s.allowed = set(restrict) if s.allowed is None else s.allowed & set(restrict)
+            if not s.allowed:
+                return False
         periods = s.understanding.dates.periods
         if periods:
             s.window = set()
@@ -337,7 +346,7 @@ class Retriever:
         head = order[: 3 * s.limit + 10]
         similarity = self._similarity(head) if diverse and (cfg.mmr_lambda < 1.0 or cfg.same_story) else None
         picks = pick_diverse(head, s.ranking, limit=s.limit,
-                             group_of={i: c.passage.article_id for i, c in s.cands.items()},
+                             group_of={i: roundup_key(c.passage) for i, c in s.cands.items()},
                              similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
                              distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
         return [Hit(s.cands[p.id].passage, p.score, relevance=s.relevance[p.id]) for p in picks]

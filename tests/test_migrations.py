@@ -6,11 +6,11 @@ import sqlite3
 
 import pytest
 
-from bot.state import BotState
+from bot.state import STEPS, BotState
 from corpus.dedup import DuplicateIndex
 from corpus.feeds import FeedState
 from corpus.fetch import ValidatorCache
-from corpus.store import SCHEMA_VERSION, Store, StoreError
+from corpus.store import SCHEMA_VERSION, SHARED, Store, StoreError
 
 # The store's schema exactly as version 1 wrote it (no user_version: it stayed 0).
 V1_DDL = """
@@ -59,9 +59,10 @@ def v1_store(tmp_path):
 
 def test_version_1_store_is_migrated_and_keeps_its_rows(v1_store):
     store = Store(v1_store)
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     names = {r[0] for r in store.execute("SELECT name FROM sqlite_master")}
     assert {"schema_versions", "ingest_log_source"} <= names  # step 2 ran
+    assert store.owners("a1") == {SHARED}  # step 3: articles from before owners are shared
     assert store.get_meta("schema_version") is None  # user_version is the one record now
     assert [p.text for p in store.passages()] == ["Huawei shipped a phone."]
     assert store.generation() == 7 and store.last_ingest()["source"] == "file.jsonl"
@@ -72,7 +73,7 @@ def test_version_1_store_is_migrated_and_keeps_its_rows(v1_store):
     assert state.has_article("a1")
     store.close()
     again = Store(v1_store)  # reopening applies nothing
-    assert again.schema_version() == 2 and [p.id for p in again.passages()] == [11]
+    assert again.schema_version() == 3 and [p.id for p in again.passages()] == [11]
     again.close()
 
 
@@ -80,7 +81,23 @@ def test_a_new_store_starts_at_the_latest_version(tmp_path):
     store = Store(tmp_path / "new.sqlite3")
     BotState(store)
     assert store.schema_version() == SCHEMA_VERSION
-    assert store.execute("SELECT version FROM schema_versions WHERE component = 'bot_state'")[0][0] == 1
+    assert store.execute("SELECT version FROM schema_versions WHERE component = 'bot_state'")[0][0] == len(STEPS)
+    store.close()
+
+
+def test_bot_state_from_its_first_version_keeps_its_rows(tmp_path):
+    """A database written before feedback reasons and auto-answer gains the columns, rows intact."""
+    store = Store(tmp_path / "old.sqlite3")
+    store.migrate("bot_state", STEPS[:1])
+    store.execute("INSERT INTO bot_answers(question, passage_ids, shown, user_id, created_at) "
+                  "VALUES ('old question', '[1]', 1, 7, '2026-01-01T00:00:00Z')")
+    state = BotState(store)
+    record = state.answer(1)
+    assert record.question == "old question" and record.answered and record.scores == []
+    state.record_feedback(record, 8, -1, reason="outdated", detail="x" * 400)
+    (row,) = state.feedback()
+    assert row["reason"] == "outdated" and len(row["detail"]) == 300
+    assert not state.autoanswer_enabled(1, 2) and state.handoff_channel(1) is None
     store.close()
 
 

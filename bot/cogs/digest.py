@@ -16,9 +16,10 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot import render
-from bot.app import RoundupBot, send_ephemeral
+from bot.app import RoundupBot, send_ephemeral, send_private_error
 from bot.charts import chart_filename
 from bot.digest_schedule import WEEKDAYS, DigestSchedules, Schedule, due, next_post
+from bot.service import guild_scope
 from digests.periods import PERIOD_HELP, PeriodError, parse_period, week_key
 from digests.summary import DigestError, check_topic
 
@@ -65,13 +66,15 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Cited su
             check_period(period)
             check_topic(topic)
         except (PeriodError, DigestError) as exc:
-            await send_ephemeral(interaction, f"{exc}.\nPeriods: {PERIOD_HELP}.")
+            hint = "" if PERIOD_HELP in str(exc) else f"\nPeriods: {PERIOD_HELP}."
+            await send_ephemeral(interaction, f"{exc}{hint}")
             return
         await interaction.response.defer(thinking=True)
         try:
-            digest = await self.bot.run_blocking(self.bot.service.digest, period, topic=topic, items=items)
+            digest = await self.bot.run_blocking(self.bot.service.digest, period, topic=topic, items=items,
+                                                 guild=guild_scope(interaction.guild_id))
         except (PeriodError, DigestError) as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await send_private_error(interaction, str(exc))
             return
         await interaction.followup.send(embed=render.digest_embed(digest))
 
@@ -143,13 +146,23 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Cited su
         if not claimed:
             return False
         try:
-            digest = await self.bot.run_blocking(self.bot.service.digest, "latest")
+            digest = await self.bot.run_blocking(self.bot.service.digest, "latest", guild=schedule.guild_id)
             if digest.empty or (schedule.last_period and digest.period.since <= schedule.last_period):
                 log.info("guild %s: no new roundups since the last weekly digest; skipping %s",
                          schedule.guild_id, week)
                 return False
             channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(schedule.channel_id)
-            await channel.send(content="**Weekly roundup digest**", embed=render.digest_embed(digest))
+            embed = render.digest_embed(digest)
+            try:
+                await channel.send(content="**Weekly roundup digest**", embed=embed)
+            except discord.HTTPException as exc:
+                if isinstance(exc, (discord.Forbidden, discord.NotFound)):
+                    raise
+                # discord.py already retried 429/5xx; one plain-text fallback before giving the hour up
+                log.warning("guild %s: weekly digest embed failed (%s); posting it as text", schedule.guild_id,
+                            exc.status)
+                text = render.clip("**Weekly roundup digest**\n" + render.embed_text(embed), 2000)
+                await channel.send(content=text)
         except (discord.Forbidden, discord.NotFound) as exc:
             # A deleted channel or lost permission will not fix itself within the hour: keep the claim.
             log.warning("guild %s: cannot post the weekly digest in %s: %s", schedule.guild_id,
@@ -179,7 +192,7 @@ class Trend(commands.Cog):
             await send_ephemeral(interaction, str(exc))
             return
         await interaction.response.defer(thinking=True)
-        trend = await self.bot.run_blocking(self.bot.service.trend, name)
+        trend = await self.bot.run_blocking(self.bot.service.trend, name, guild=guild_scope(interaction.guild_id))
         if not trend.total or trend.png is None:
             await interaction.followup.send(render.md(trend.note or "Nothing to chart."))
             return
