@@ -17,6 +17,12 @@ from embeddings.query import Understanding
 from embeddings.sparse import SparseIndex, tokenize
 
 
+# Words that ask for anything at all about a name ("what's the latest on Huawei?", "anything on
+# TikTok?"): no passage needs to contain them, so they count neither for nor against coverage.
+_VAGUE_TERMS = frozenset(tokenize("latest happened happen happening news update updates anything going on new "
+                                  "recent recently lately tell"))
+
+
 def entity_forms(u: Understanding, aliases: AliasTable | None) -> list[tuple[str, ...]]:
     """Each recognised company, product or person's English spellings (what a passage about it
     would say); places and topics ("Beijing", "bitcoin") are context, not who the question is about."""
@@ -34,7 +40,8 @@ def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, 
                    sparse: SparseIndex | None) -> Signals:
     """Signals for the first hit `first` (a Hit) among `candidates` (objects with `.passage`)."""
     p = first.passage
-    qidf = {t: terms.get(t, 1.0) * (sparse.idf(t) if sparse is not None else 1.0) for t in own}
+    qidf = {t: terms.get(t, 1.0) * (sparse.idf(t) if sparse is not None else 1.0) for t in own
+            if t not in _VAGUE_TERMS}
     passage_terms = tokenize(f"{p.section or ''} {p.text}")
     names = question_names(question, entity_forms(u, aliases))
     name_terms = {t for forms in names for f in forms for t in tokenize(f)}
