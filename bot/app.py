@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 import logging
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,6 +33,7 @@ EXTENSIONS = (
     "bot.cogs.stats",
     "bot.cogs.sources",
     "bot.cogs.alerts",
+    "bot.cogs.upkeep",  # indexes caught up in the background, daily retention
 )
 
 SORRY = "Something went wrong on my side; it has been logged. Please try again in a moment."
@@ -65,8 +65,9 @@ class RoundupBot(commands.Bot):
         self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_retrievals))
         for ext in EXTENSIONS:
             await self.load_extension(ext)
-        # Load the model and index now, in a thread, so the first question is answered quickly.
-        await self.run_blocking(self.service.ensure_ready)
+        # The saved indexes load now, in a thread, so the first question is answered quickly; what
+        # they lack is indexed by the upkeep cog in the background (a question never embeds).
+        await self.run_blocking(self.service.snapshot)
         if self.sync_commands:
             await self.sync_tree()
 
@@ -123,7 +124,7 @@ class RoundupBot(commands.Bot):
         await send_ephemeral(interaction, msg)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
-        log.error("event %s failed:\n%s", event_method, traceback.format_exc())
+        log.error("event %s failed", event_method, exc_info=True)
 
 
 def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:

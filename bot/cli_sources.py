@@ -75,9 +75,9 @@ def owner_of(args) -> int:
 def cmd_crawl(svc: RoundupService, args, out: Console, err: Console) -> int:
     config = crawl_config(svc.settings, max_pages=args.max_pages, since=args.since,
                           newest_first=args.newest_first)
-    with _CrawlProgress(err) as show:
+    with _CrawlProgress(err) as bar:
         report = asyncio.run(backfill(svc, args.crawl, config=config, fetch=svc.settings.fetch,
-                                      owners=(owner_of(args),), on_event=show.event))
+                                      owners=(owner_of(args),), on_event=bar.event))
     show(out, report, print_backfill, as_json=args.json)
     # failed: errors and nothing read at all (a run that finds everything already stored is fine)
     p = report.progress
