@@ -129,7 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", parents=[common],
                        help="measure retrieval on a labelled question file (dense, BM25 and hybrid side by side)")
-    p.add_argument("file", type=Path, metavar="FILE", help="questions, one JSON object a line (tests/eval/questions.jsonl)")
+    p.add_argument("file", type=Path, metavar="FILE",
+                   help="questions, one JSON object a line (tests/eval/questions.jsonl), or a held-out directory "
+                        "(tests/eval/heldout: its own articles beside the bundled sample, dev and test side by side)")
+    p.add_argument("--systems", help="comma-separated systems to run (default: dense,bm25,hybrid; "
+                                     "hybrid only for a held-out directory)")
+    p.add_argument("--fit-answerability", type=Path, metavar="OUT", dest="fit_answerability",
+                   help="held-out directory only: fit the answerability model on the dev split and write it to OUT")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--calibrate", action="store_true",
                    help="also find each system's relevance floor that maximises correct answers plus refusals")
@@ -436,13 +442,39 @@ def cmd_run(svc: RoundupService, args, out: Console, err: Console) -> int:
 
 
 def cmd_eval(svc: RoundupService, args, out: Console, err: Console) -> int:
-    from bot.evaluate import run_eval
-    from embeddings.evaluation import load_questions
+    from bot.evaluate import load_eval_set, run_eval
 
-    questions = load_questions(args.file)
+    questions, article_files = load_eval_set(args.file)
+    systems = [x.strip() for x in args.systems.split(",") if x.strip()] if args.systems else None
+    if article_files:
+        return _eval_heldout(svc, args, questions, article_files, systems, out, err)
     with err.status("running the evaluation...") if err.is_terminal else _nullcontext():
-        report = run_eval(svc, questions, calibrate=args.calibrate, ablation=args.ablation)
+        report = run_eval(svc, questions, systems=systems, calibrate=args.calibrate, ablation=args.ablation)
     show(out, report, lambda c, r: print_eval(c, r, details=args.details), as_json=args.json, details=args.details)
+    return EXIT_OK
+
+
+def _eval_heldout(svc: RoundupService, args, questions, article_files, systems, out: Console, err: Console) -> int:
+    """The held-out directory: its own data directory (DATA_DIR/eval/heldout), dev and test side by side."""
+    from bot.console import print_splits
+    from bot.evaluate import fit_answerability, heldout_service, run_eval
+
+    hsvc = heldout_service(svc.settings, article_files, encoder=svc._encoder)
+    try:
+        with err.status("running the evaluation...") if err.is_terminal else _nullcontext():
+            report = run_eval(hsvc, questions, systems=systems or ["hybrid"], ablation=args.ablation)
+    finally:
+        hsvc.close()
+    if args.fit_answerability:
+        model, cv = fit_answerability(report, source=str(args.file))
+        Path(args.fit_answerability).write_text(model.to_json(), "utf-8")
+        err.print(f"answerability model written to {args.fit_answerability}: threshold {model.threshold:.3f}; "
+                  f"cross-validated on dev: answered {cv['answered']:.0%}, refused {cv['refused']:.0%}",
+                  markup=False, highlight=False)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))  # aggregates only: no per-question test results
+    else:
+        print_splits(out, report, details=args.details)
     return EXIT_OK
 
 

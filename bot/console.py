@@ -310,3 +310,42 @@ def _describe(detail) -> str:
             return f"{detail.kind} not modified:"
         return f"{detail.kind} done:" if detail.kind == "feed" else "fetched"
     return "done"
+
+
+# held-out eval: dev and test side by side (only aggregates for test)
+HELDOUT_ROWS = (("recall@1", "recall_at_1", "{:.3f}"), ("recall@5", "recall_at_5", "{:.3f}"), ("MRR@10", "mrr_at_10", "{:.3f}"),
+        ("answered", "answer_rate", "{:.0%}"), ("answered right", "correct_answer_rate", "{:.0%}"),
+        ("refused", "refusal_rate", "{:.0%}"), ("answer in bold", "answer_in_bold", "{:.0%}"),
+        ("p50 ms", "p50_ms", "{:.1f}"))
+
+
+def print_splits(console: Console, report, *, details: bool = False) -> None:
+    splits = list(report.splits)
+    systems = list(report.summaries)
+    counts = ", ".join(f"{sp} {next(iter(report.splits[sp].values())).questions} "
+                       f"({next(iter(report.splits[sp].values())).unanswerable} unanswerable)" for sp in splits)
+    console.print(f"[bold]held-out set[/]: {counts}; {report.passages} passages (held-out roundups and the bundled "
+                  "sample). Tune on dev only; test is frozen.")
+    table = Table(header_style="bold")
+    table.add_column("metric")
+    for name in systems:
+        for sp in splits:
+            table.add_column(f"{name} {sp}" if len(systems) > 1 else sp, justify="right",
+                             style="bold green" if sp == "test" else None)
+    for label, attr, fmt in HELDOUT_ROWS:
+        cells = []
+        for name in systems:
+            for sp in splits:
+                v = getattr(report.splits[sp][name], attr)
+                cells.append("-" if v is None else fmt.format(v))
+        table.add_row(label, *cells)
+    console.print(table)
+    if "dev" in report.splits and "test" in report.splits and "hybrid" in systems:
+        gap = report.splits["dev"]["hybrid"].mrr_at_10 - report.splits["test"]["hybrid"].mrr_at_10
+        console.print(f"dev - test MRR@10 gap (hybrid): {gap:+.3f}")
+    if details and "dev" in report.splits:  # per-question lists for dev only: test stays aggregate
+        for name in systems:
+            m = report.splits["dev"][name]
+            console.print(f"[bold]{name} dev[/]: no right passage in the top 5: {', '.join(m.misses) or '-'}; "
+                          f"refused answerable: {', '.join(m.unanswered) or '-'}; "
+                          f"answered unanswerable: {', '.join(m.wrong_answers) or '-'}")

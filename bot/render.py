@@ -145,6 +145,8 @@ def answer_footer(answer: Answer, *, articles: int, passages: int, follow_up_of:
     """Small print: how the question was read, what the answer rests on."""
     parts = [f"{passages} passage{'s' * (passages != 1)} from {articles} roundup{'s' * (articles != 1)}"
              f" · {answer.elapsed_ms:.0f} ms"]
+    if answer.confidence is not None:
+        parts[0] += f" · confidence {answer.confidence:.0%}"
     if answer.notes:
         parts.insert(0, clip("; ".join(tidy_notes(answer.notes)), 300))
     if follow_up_of:

@@ -37,7 +37,7 @@ from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, chec
                              summarise)
 from digests.trend import Trend, monthly_trend
 from digests.alerts import AlertMatch, match_alert
-from embeddings.encoder import Encoder, encoder_for
+from embeddings.encoder import Encoder, encoder_for, prompts_id
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
@@ -93,6 +93,13 @@ class RoundupService:
                 raise ServiceError(str(exc)) from exc
             private.secure_files(self.settings)
         return self._store
+
+    @property
+    def embed_format(self) -> str:
+        """What the vectors are made from: the text form and, when set, the model's prompts
+        (a change of either rebuilds the index and the sentence vectors)."""
+        tag = prompts_id(self.settings.encoder.query_prompt, self.settings.encoder.passage_prompt)
+        return f"{EMBED_FORMAT}+{tag}" if tag else EMBED_FORMAT
 
     @property
     def encoder(self) -> Encoder:
@@ -183,19 +190,19 @@ class RoundupService:
         s = self.settings
         return Snapshot(
             VectorIndex(s.index_dir, model=s.encoder.identity, dim=self.encoder.dim, index_type=s.index_type,
-                        embed_format=EMBED_FORMAT),
+                        embed_format=self.embed_format),
             SparseIndex(s.index_dir, k1=s.bm25_k1, b=s.bm25_b),
-            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=EMBED_FORMAT))
+            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=self.embed_format))
 
     def _load_parts(self) -> tuple[Snapshot, list[str]]:
         """The saved parts, each verified; a damaged one comes back empty with its reason, logged once."""
         s = self.settings
         stamp = manifest_stamp(self._manifests())
         index, r1 = load_part(VectorIndex, s.index_dir, model=s.encoder.identity, dim=self.encoder.dim,
-                              index_type=s.index_type, embed_format=EMBED_FORMAT)
+                              index_type=s.index_type, embed_format=self.embed_format)
         sparse, r2 = load_part(SparseIndex, s.index_dir, k1=s.bm25_k1, b=s.bm25_b)
         sentences, r3 = load_part(SentenceIndex, s.index_dir / SENTENCES_FILE, model=s.encoder.identity,
-                                  embed_format=EMBED_FORMAT)
+                                  embed_format=self.embed_format)
         reasons = [(part.LABEL, r) for part, r in ((index, r1), (sparse, r2), (sentences, r3)) if r]
         for label, reason in reasons:
             log.warning("rebuilding %s from the store: %s", label, reason)
@@ -271,7 +278,8 @@ class RoundupService:
             target |= set(chunk)
             progress = _offset_progress(on_progress, start, len(missing))
             work.index.sync(target, self._fetch_texts, enc.encode, on_progress=progress, save_every=None)
-            work.sentences.sync(target, self._fetch_plain, split_sentences, enc.encode_queries)
+            work.sentences.sync(target, self._fetch_plain, split_sentences,
+                                getattr(enc, "encode_passages", enc.encode_queries))
         work.sparse.sync(store_ids, self._fetch_texts)
         if damaged:  # an empty store still deserves valid files in place of the damaged ones
             for part in (work.index, work.sparse, work.sentences):

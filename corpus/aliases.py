@@ -34,6 +34,7 @@ class Entity:
     aliases: tuple[str, ...] = ()
     misspellings: tuple[str, ...] = ()
     parent: str | None = None
+    kind: str = "name"  # "place" or "topic" for entries that are no company, product or person
 
     def expansion_names(self) -> list[str]:
         """The canonical name and every Latin-script alias: the forms English roundups use."""
@@ -128,17 +129,26 @@ class AliasTable:
             out.append(Match(m.start(), m.end(), m.group(), kind, replacement, entity))
         return out
 
-    def closest_name(self, word: str, *, cutoff: float = 0.8) -> Entity | None:
+    def closest_name(self, word: str, *, cutoff: float = 0.8, margin: float = 0.05) -> Entity | None:
         """The entity whose one-word name or alias is within a typo of `word` ("huwaei").
 
-        Callers only ask about words the corpus does not know, so a real word is never
-        "corrected" into a company.
+        Callers only ask about words that are neither English nor in the corpus, so a real word
+        is never "corrected" into a company. Ambiguous typos (two entities about as close, as
+        "tencen" might be to two names) are left alone rather than guessed.
         """
         word = word.lower()
         if len(word) < 5 or not _LATIN_WORD_RE.fullmatch(word):
             return None
-        close = difflib.get_close_matches(word, self._fuzzy_words, n=1, cutoff=cutoff)
-        return self._targets[close[0]][1] if close else None
+        close = difflib.get_close_matches(word, self._fuzzy_words, n=4, cutoff=cutoff)
+        if not close:
+            return None
+        best = self._targets[close[0]][1]
+        top = difflib.SequenceMatcher(None, word, close[0]).ratio()
+        for other in close[1:]:
+            entity = self._targets[other][1]
+            if entity is not best and top - difflib.SequenceMatcher(None, word, other).ratio() < margin:
+                return None
+        return best
 
 
 def parse_table(data: Mapping) -> AliasTable:
@@ -153,6 +163,7 @@ def parse_table(data: Mapping) -> AliasTable:
                 aliases=tuple(str(a) for a in raw.get("aliases", ())),
                 misspellings=tuple(str(a) for a in raw.get("misspellings", ())),
                 parent=raw.get("parent"),
+                kind=str(raw.get("kind", "name")),
             ))
         except TypeError as exc:
             raise AliasError(f"entity {raw['name']!r}: {exc}") from None

@@ -22,6 +22,10 @@ class EncoderConfig:
     model: str = DEFAULT_MODEL  # any sentence-transformers name or path; the default is the bundled copy
     threads: int = 1  # threads for single queries; 0 = the runtime's default (all cores)
     backend: str = "torch"  # torch | onnx | onnx-int8 (README, "Encoder backends")
+    # Prefixes some models are trained with (e5: "query: " / "passage: "; bge: a query instruction).
+    # Part of the index identity (the service's embed format): changing one rebuilds the index.
+    query_prompt: str = ""
+    passage_prompt: str = ""
 
     @property
     def identity(self) -> str:
@@ -44,12 +48,28 @@ class Encoder(Protocol):
     def encode_query(self, text: str) -> np.ndarray: ...
 
 
+def prompts_id(query_prompt: str = "", passage_prompt: str = "") -> str:
+    """A short tag for the prompts vectors were made with ("" for none): part of the index identity,
+    so changing a prompt rebuilds the index instead of mixing two kinds of vectors."""
+    if not query_prompt and not passage_prompt:
+        return ""
+    import hashlib
+
+    digest = hashlib.blake2b(f"{query_prompt}\x1f{passage_prompt}".encode("utf-8"), digest_size=6).hexdigest()
+    return f"prompts:{digest}"
+
+
 class SentenceTransformerEncoder:
     """Loads the model lazily, once, on first use; safe to call from several threads."""
 
     def __init__(self, name: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu",
-                 threads: int | None = None):
+                 threads: int | None = None, query_prompt: str = "", passage_prompt: str = ""):
         self.name = name
+        # Models such as e5 and bge are trained with a prefix on questions ("query: ") and/or
+        # passages ("passage: "). Given here, they are passed as sentence-transformers' `prompt`;
+        # otherwise a prompt the model ships (its `prompts` config) is used by `prompt_name`.
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
         self.threads = threads
         self.batch_size = batch_size
         self.device = device
@@ -93,17 +113,36 @@ class SentenceTransformerEncoder:
     def max_tokens(self) -> int:
         return int(self.model.max_seq_length)
 
+    @property
+    def prompts_id(self) -> str:
+        return prompts_id(self.query_prompt, self.passage_prompt)
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        vecs = self.encode_queries(texts)
+        vecs = self.encode_passages(texts)
         self.encoded += len(texts)
         return vecs
 
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Passage-side text (passages, their sentences), with the passage prompt; not counted."""
+        return self._encode(texts, "passage")
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def _encode(self, texts: list[str], side: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(
+        model = self.model
+        prompt = self.query_prompt if side == "query" else self.passage_prompt
+        if prompt:
+            how = {"prompt": prompt}
+        elif (getattr(model, "prompts", None) or {}).get(side):
+            how = {"prompt_name": side}  # a prompt the model itself ships under that name
+        else:
+            how = {}
+        vecs = model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            convert_to_numpy=True, show_progress_bar=False, **how,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
@@ -119,7 +158,8 @@ _shared_lock = threading.Lock()
 
 def encoder_for(config: EncoderConfig, *, cache_dir=None) -> Encoder:
     """The shared encoder for these settings; `cache_dir` keeps ONNX exports (the data dir's models/)."""
-    return create_encoder(config.model, threads=config.threads or None, backend=config.backend, cache_dir=cache_dir)
+    return create_encoder(config.model, threads=config.threads or None, backend=config.backend, cache_dir=cache_dir,
+                          query_prompt=config.query_prompt, passage_prompt=config.passage_prompt)
 
 
 def create_encoder(name: str = DEFAULT_MODEL, *, backend: str = "torch", cache_dir=None, **kwargs) -> Encoder:
@@ -127,7 +167,8 @@ def create_encoder(name: str = DEFAULT_MODEL, *, backend: str = "torch", cache_d
     per (model, backend, cache) per process. `cache_dir` is where ONNX exports live (onnx backends)."""
     if backend not in BACKENDS:
         raise EncoderError(f"unknown encoder backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    key = (name, backend, str(cache_dir) if backend != "torch" else None)
+    key = (name, backend, str(cache_dir) if backend != "torch" else None, kwargs.get("query_prompt", ""),
+           kwargs.get("passage_prompt", ""))
     with _shared_lock:
         if key not in _shared:
             if backend == "torch":

@@ -22,6 +22,9 @@ from corpus.text import normalize_text
 DUPLICATE_COSINE = 0.85
 
 
+SPLITS = ("dev", "test")
+
+
 class EvalError(InputError, ValueError):
     """A malformed eval file or a label that matches no passage (one line, with the place)."""
 
@@ -45,6 +48,8 @@ class EvalQuestion:
     question: str
     labels: tuple[Label, ...]
     tags: tuple[str, ...] = ()
+    split: str | None = None  # held-out sets: "dev" (tune on it) or "test" (frozen, report only)
+    answer: str | None = None  # the short answer text the bold sentence should hold ("$3 billion")
 
     @property
     def answerable(self) -> bool:
@@ -80,7 +85,11 @@ def parse_questions(lines: Iterable[str], *, source: str = "<eval>") -> list[Eva
             if not isinstance(a, dict) or not isinstance(a.get("article"), str):
                 raise EvalError(f"{where}: each answer needs an \"article\"")
             labels.append(Label(a["article"], a.get("snippet") or None))
-        out.append(EvalQuestion(qid, raw["question"], tuple(labels), tuple(raw.get("tags", ()))))
+        split, answer = raw.get("split"), raw.get("answer")
+        if split is not None and split not in SPLITS:
+            raise EvalError(f"{where}: \"split\" must be one of {', '.join(SPLITS)}")
+        out.append(EvalQuestion(qid, raw["question"], tuple(labels), tuple(raw.get("tags", ())), split,
+                                answer if isinstance(answer, str) and answer.strip() else None))
     if not out:
         raise EvalError(f"{source}: no questions")
     return out
@@ -142,6 +151,15 @@ class Outcome:
     ms: float
     rank: int | None = None  # first relevant rank, answerable questions only
     duplicate_top3: bool = False  # two of the first three hits tell the same story (cosine >= DUPLICATE_COSINE)
+    bold: str | None = None  # the first hit's best sentence, when the run marked them
+    confidence: float | None = None
+    signals: object | None = None  # embeddings.answerability.Signals of the first hit, hybrid only
+
+    @property
+    def answer_in_bold(self) -> bool:
+        """First hit right, and its bold sentence holds the expected answer (normalised, any case)."""
+        q = self.question
+        return bool(q.answerable and q.answer and self.rank == 1 and self.bold and _norm(q.answer) in _norm(self.bold))
 
     @property
     def correct_answer(self) -> bool:
@@ -164,6 +182,7 @@ class ModeSummary:
     p50_ms: float
     p99_ms: float
     duplicate_rate: float = 0.0  # questions whose top three repeat a story
+    answer_in_bold: float | None = None  # answerable questions whose first hit is right and whose bold holds the answer
     misses: list[str] = field(default_factory=list)  # answerable ids with no right passage in the top 5
     wrong_answers: list[str] = field(default_factory=list)  # unanswerable ids that were answered
     unanswered: list[str] = field(default_factory=list)  # answerable ids refused
@@ -185,6 +204,8 @@ def summarise_outcomes(mode: str, floor: float, outcomes: Sequence[Outcome]) -> 
         refusal_rate=sum(not o.answered for o in una) / len(una) if una else 0.0,
         p50_ms=percentile(ms, 50), p99_ms=percentile(ms, 99),
         duplicate_rate=sum(o.duplicate_top3 for o in outcomes) / len(outcomes) if outcomes else 0.0,
+        answer_in_bold=(sum(o.answer_in_bold for o in ans) / len(ans)
+                        if ans and all(o.question.answer for o in ans) and any(o.bold for o in ans) else None),
         misses=[o.question.id for o in ans if o.rank is None or o.rank > 5],
         wrong_answers=[o.question.id for o in una if o.answered],
         unanswered=[o.question.id for o in ans if not o.answered],

@@ -28,8 +28,12 @@ class OnnxEncoder:
     session when equal."""
 
     def __init__(self, name: str = DEFAULT_MODEL, *, variant: str = "fp32", cache_dir: Path | None = None,
-                 batch_size: int = 64, threads: int | None = 1, batch_threads: int | None = 0):
+                 batch_size: int = 64, threads: int | None = 1, batch_threads: int | None = 0,
+                 query_prompt: str = "", passage_prompt: str = ""):
         self.name = name
+        # As sentence-transformers' `prompt`: the text is prefixed before tokenizing.
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
         self.variant = variant
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.batch_size = batch_size
@@ -71,15 +75,20 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Passages for the index: the batch session (counted in `encoded`)."""
-        vecs = self._encode(texts, self.batch_threads)
+        vecs = self.encode_passages(texts)
         self.encoded += len(texts)
         return vecs
 
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Passage-side text (passages, their sentences), with the passage prompt; not counted."""
+        return self._encode(_prefixed(texts, self.passage_prompt), self.batch_threads)
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.batch_threads if len(texts) >= BATCH_MIN else self.threads)
+        return self._encode(_prefixed(texts, self.query_prompt),
+                            self.batch_threads if len(texts) >= BATCH_MIN else self.threads)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self._encode([text], self.threads)
+        return self._encode(_prefixed([text], self.query_prompt), self.threads)
 
     def _encode(self, texts: list[str], threads: int) -> np.ndarray:
         loaded = self.loaded
@@ -96,6 +105,10 @@ class OnnxEncoder:
             tokens = session.run(None, feeds)[0]
             out[rows] = mean_pool_normalize(tokens, feeds["attention_mask"])
         return out
+
+
+def _prefixed(texts: list[str], prompt: str) -> list[str]:
+    return [prompt + t for t in texts] if prompt else list(texts)
 
 
 class _Loaded:

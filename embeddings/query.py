@@ -19,6 +19,7 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 from corpus.aliases import AliasTable, Match
 from corpus.dates import month_end, months_between, shift_months
 from corpus.text import normalize_text
+from corpus.words import is_english
 
 STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
 
@@ -313,6 +314,26 @@ def parse_dates(text: str, anchor: date | None = None) -> DateIntent:
     return DateIntent(tuple(periods), since, until, bool(_RECENT_RE.search(low)))
 
 
+# Figures for a quarter or a half-year are reported weeks after it ends (fourth-quarter results in
+# March), in roundups that often name only the quarter, not the year.
+REPORTING_LAG_DAYS = {"quarter": 100, "part": 100}
+
+
+def reporting_lag(period: DateSpan) -> int:
+    """Days after a period's end in which a roundup may still be reporting on it."""
+    return REPORTING_LAG_DAYS.get(period.granularity, 0)
+
+
+def mentions_month_soon_after(text: str, period: DateSpan, published: date | None, days: int = 62) -> bool:
+    """A month named without its year ("shut down ... in April") by a roundup published within
+    `days` of that month: the year is the one just past."""
+    if published is None or period.granularity not in ("month", "day") or not (
+            period.start <= published <= period.end + timedelta(days=days)):
+        return False
+    low = text.lower()
+    return any(re.search(rf"\b{w}\b", low) for w in MONTH_WORDS[period.start.month] if len(w) > 3)
+
+
 def mentions_period(text: str, period: DateSpan) -> bool:
     """True if `text` itself names the period: its year and, below a year, one of its months.
 
@@ -381,8 +402,9 @@ def understand(question: str, *, aliases: AliasTable | None = None, anchor: date
 
     Misspelt or Chinese names are replaced by their canonical name; English aliases are kept
     and the other names added to the keyword query ("ant group" also searches "Ant Financial").
-    A product's owner is added at `parent_weight`, so "taobao" also finds "Alibaba". Words the
-    corpus does not know (`known`) that are a typo away from a name are read as that name.
+    A product's owner is added at `parent_weight`, so "taobao" also finds "Alibaba". A word
+    that is neither English (corpus.words) nor known to the corpus (`known`), and is a typo
+    away from exactly one name, is read as that name.
     """
     text = normalize_text(question).lower()
     dates = parse_dates(text, anchor)
@@ -393,7 +415,8 @@ def understand(question: str, *, aliases: AliasTable | None = None, anchor: date
             if any(a < w.end() and w.start() < b for a, b in taken):
                 continue
             word = w.group()
-            if word in STOPWORDS or known(word):
+            # Only a word that is neither English ("whats", "apple") nor in the corpus is a typo.
+            if word in STOPWORDS or known(word) or is_english(word):
                 continue
             entity = aliases.closest_name(word)
             if entity is not None:

@@ -7,11 +7,13 @@ marks each passage's best sentence, and abstains when nothing clears the relevan
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -20,9 +22,13 @@ from corpus.aliases import AliasTable
 from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import clean_question, normalize_text, split_sentences
+from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model
+from embeddings.decide import answer_signals
 from embeddings.encoder import Encoder
+from embeddings.extract import SentenceWeights, question_kind, score_sentences
 from embeddings.index import VectorIndex
-from embeddings.query import DateSpan, Understanding, mentions_period, understand
+from embeddings.query import (DateSpan, Understanding, mentions_month_soon_after, mentions_period, reporting_lag,
+                              understand)
 from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, roundup_key, weighted_sum
 from embeddings.ranking import diversify as pick_diverse
 from embeddings.sentence_index import SentenceIndex
@@ -76,6 +82,8 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     mode: str = "dense"
     understood: dict = field(default_factory=dict)  # names, periods and bounds read from the question
+    confidence: float | None = None  # hybrid: the answerability model's probability that this answers it
+    signals: Signals | None = None  # what that confidence was computed from
 
     def to_dict(self) -> dict:
         return {
@@ -83,6 +91,7 @@ class Answer:
             "results": [h.to_dict() for h in self.hits], "elapsed_ms": round(self.elapsed_ms, 2),
             "since": self.since, "until": self.until, "mode": self.mode, "notes": self.notes,
             "understood": self.understood,
+            "confidence": None if self.confidence is None else round(self.confidence, 3),
         }
 
 
@@ -113,7 +122,7 @@ class SearchConfig:
     fusion: str = "weighted"  # weighted | rrf
     dense_weight: float = 0.5  # weighted fusion: share of the cosine; the rest is BM25 coverage
     rrf_k: int = 60
-    floor: float = 0.294  # hybrid relevance floor
+    floor: float = 0.289  # hybrid relevance floor (used when the answerability model is off, and for later hits)
     dense_floor: float = 0.444
     bm25_floor: float = 0.196
     pool: int = 50  # candidates taken from each retriever before fusion
@@ -125,6 +134,14 @@ class SearchConfig:
     parent_weight: float = 0.5  # BM25 weight of a product's owner ("taobao" -> "Alibaba")
     recency_boost: float = 0.05  # "latest ...": the newest roundup gains this much
     secondary_floor: float = 0.8  # once answering, hits after the first need this share of the floor
+    # Chosen on the dev split of tests/eval/heldout (README, "Answer quality on held-out roundups"):
+    sentence_weight: float = 0.3  # share of a passage's cosine taken from its closest sentence
+    answer_kind_weight: float = 0.15  # best sentence: bonus for holding the kind of answer asked for
+    restate_penalty: float = 0.15  # best sentence: malus for one that only restates the question
+    local_sentence_weights: bool = False  # best sentence: a question word in every sentence counts less
+    sentence_dense_weight: float | None = None  # best sentence: the cosine's share (None: dense_weight)
+    answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
+    answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
 
     def check(self) -> "SearchConfig":
         """Raise ValueError for a setting out of range. Not done on construction: Settings holds
@@ -137,6 +154,8 @@ class SearchConfig:
             raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
         if not 0.0 < self.mmr_lambda <= 1.0:
             raise ValueError(f"mmr_lambda must be in (0, 1], got {self.mmr_lambda}")
+        if not 0.0 <= self.sentence_weight <= 1.0:
+            raise ValueError(f"sentence_weight must be between 0 and 1, got {self.sentence_weight}")
         return self
 
     def floor_for(self, mode: str) -> float:
@@ -173,6 +192,9 @@ class Search:
     relevance: dict[int, float] = field(default_factory=dict)  # absolute: the floor applies to it
     ranking: dict[int, float] = field(default_factory=dict)  # what orders the list
     notes: list[str] = field(default_factory=list)
+    as_typed: bool = False  # no query understanding: a baseline for the eval
+    confidence: float | None = None  # the answerability model's, hybrid only
+    signals: Signals | None = None
 
 
 class Retriever:
@@ -237,7 +259,7 @@ class Retriever:
             hits, answered = self.decide(s, self.diversify(s, diverse=diverse), offset=offset,
                                          keep_below_floor=keep_below_floor, best_sentence=best_sentence)
         return Answer(s.question, answered, hits, (time.perf_counter() - start) * 1000, since, until, s.notes,
-                      s.mode, understood)
+                      s.mode, understood, s.confidence, s.signals)
 
     # -- the stages --------------------------------------------------------------------
 
@@ -251,7 +273,7 @@ class Retriever:
         if mode != "dense" and (self.sparse is None or not len(self.sparse)):
             mode = "dense"  # no keyword index (an empty store, or the old dense-only form)
         u = Understanding(q, normalize_text(q).lower(), [(q, 1.0)]) if as_typed else self.understand(q)
-        s = Search(q, u, mode, limit=k + offset)
+        s = Search(q, u, mode, limit=k + offset, as_typed=as_typed)
         if u.rewrites:
             s.notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
         return s
@@ -276,10 +298,11 @@ class Retriever:
                 return False
         periods = s.understanding.dates.periods
         if periods:
-            slack = timedelta(days=self.config.period_slack_days)
             s.window = set()
             for p in periods:
-                s.window |= set(self.store.passage_ids_between(p.start.isoformat(), (p.end + slack).isoformat()))
+                lag = max(self.config.period_slack_days, reporting_lag(p), 62 if p.granularity in ("month", "day") else 0)
+                s.window |= set(self.store.passage_ids_between(p.start.isoformat(),
+                                                               (p.end + timedelta(days=lag)).isoformat()))
             if s.allowed is not None:
                 s.window &= s.allowed
         return True
@@ -301,6 +324,8 @@ class Retriever:
         if not s.cands:
             return False
         self._score_candidates(s)
+        if s.mode == "hybrid" and s.qvec is not None and self.config.sentence_weight > 0 and self.sentences is not None:
+            self._blend_sentences(s.cands, s.qvec, self.config.sentence_weight)
         return True
 
     def fuse(self, s: Search) -> None:
@@ -328,12 +353,39 @@ class Retriever:
 
     def decide(self, s: Search, hits: list[Hit], *, offset: int = 0, keep_below_floor: bool = False,
                best_sentence: bool = False) -> tuple[list[Hit], bool]:
-        """Answer or refuse by the floor, drop the noise after the first hit, mark best sentences."""
+        """Answer or refuse (hybrid: by the answerability model; otherwise, or without one, by the
+        floor), drop the noise after the first hit, mark best sentences."""
+        verdict = self.answerable(s, hits)
         hits, answered = apply_floor(hits, self.config.floor_for(s.mode), self.config.secondary_floor,
-                                     offset=offset, keep_below_floor=keep_below_floor)
+                                     offset=offset, keep_below_floor=keep_below_floor, answered=verdict)
         if best_sentence and hits:
-            self._mark_best_sentences(hits, s.qvec, s.terms, s.own, s.mode)
+            self._mark_best_sentences(s.question, hits, s.qvec, s.terms, s.own, s.mode)
         return hits, answered
+
+    def answerable(self, s: Search, hits: list[Hit]) -> bool | None:
+        """The answerability model's verdict on the first hit (and `s.confidence`), or None when it
+        does not apply (not hybrid, a baseline, no model). A question naming a company or person no
+        candidate passage names is refused whatever the confidence: what came up is about something else."""
+        if not hits or s.mode != "hybrid" or s.as_typed:
+            return None
+        first = hits[0]
+        s.signals = answer_signals(s.question, s.understanding, self.aliases, first, list(s.cands.values()),
+                                   s.cands[first.passage.id].cosine, sorted(s.relevance.values(), reverse=True),
+                                   s.own, s.terms, self.sparse)
+        model = self.answerability_model
+        if model is None:
+            return None
+        answered, s.confidence = model.answers(s.signals)
+        if s.signals.names_pool < 1.0:
+            s.notes.append("no roundup passage names everything the question asks about")
+            return False
+        return answered
+
+    @property
+    def answerability_model(self) -> AnswerabilityModel | None:
+        if not self.config.answerability:
+            return None
+        return _cached_model(self.config.answerability_model)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -391,12 +443,27 @@ class Retriever:
         pos = {i: n for n, i in enumerate(ids)}
         return lambda a, b: float(sims[pos[a], pos[b]]) if a in pos and b in pos else 0.0
 
-    def _mark_best_sentences(self, hits: list[Hit], qvec, terms: dict[str, float], own: set[str],
+    def _blend_sentences(self, cands: dict[int, _Candidate], qvec: np.ndarray, weight: float) -> None:
+        """A passage is as close to the question as its closest sentence, in part: an answer in a
+        passage's second sentence is diluted in the whole passage's vector."""
+        q = qvec.reshape(-1)
+        for i, c in cands.items():
+            vecs = self.sentences.get(i)
+            if vecs is not None and len(vecs):
+                best = float((np.asarray(vecs, dtype=np.float32) @ q).max())
+                c.cosine = (1.0 - weight) * c.cosine + weight * best
+
+    def _mark_best_sentences(self, question: str, hits: list[Hit], qvec, terms: dict[str, float], own: set[str],
                              mode: str) -> None:
-        """Each hit's sentence that best matches the question: cosine and word overlap, as the passage was ranked."""
-        idf = {t: self.sparse.idf(t) for t in own} if (self.sparse is not None and own) else {}
-        total = sum(terms.get(t, 1.0) * v for t, v in idf.items())
-        w = {"dense": 1.0, "bm25": 0.0, "hybrid": self.config.dense_weight}[mode]
+        """Each hit's sentence that best answers the question (embeddings/extract.py): cosine, the
+        question's words, and an answer of the kind the question asks for."""
+        cfg = self.config
+        qidf = {t: terms.get(t, 1.0) * self.sparse.idf(t) for t in own} if (self.sparse is not None and own) else {}
+        hybrid_w = cfg.dense_weight if cfg.sentence_dense_weight is None else cfg.sentence_dense_weight
+        w = {"dense": 1.0, "bm25": 0.0, "hybrid": hybrid_w}[mode]
+        weights = SentenceWeights(dense=w, lexical=1 - w, kind=cfg.answer_kind_weight, restates=cfg.restate_penalty,
+                                  local=cfg.local_sentence_weights)
+        kind = question_kind(question)
         for hit in hits:
             sents = split_sentences(hit.passage.text) or [hit.passage.text]
             if len(sents) == 1:
@@ -406,15 +473,22 @@ class Retriever:
             vecs = self.sentences.get(hit.passage.id) if self.sentences is not None else None
             if qvec is not None and w > 0:
                 if vecs is None or vecs.shape[0] != len(sents):
-                    vecs = self.encoder.encode_queries(sents)  # not embedded at ingest: rare, slower
+                    encode = getattr(self.encoder, "encode_passages", self.encoder.encode_queries)
+                    vecs = encode(sents)  # not embedded at ingest: rare, slower
                 dense = np.asarray(vecs, dtype=np.float32) @ qvec.reshape(-1)
-            lexical = np.zeros(len(sents))
-            if total > 0:
-                for n, s in enumerate(sents):
-                    toks = set(tokenize(s))
-                    lexical[n] = sum(terms.get(t, 1.0) * v for t, v in idf.items() if t in toks) / total
-            combined = w * dense + (1 - w) * lexical
-            hit.best_sentence = sents[int(np.argmax(combined))]
+            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind, weights, question)
+            hit.best_sentence = sents[int(np.argmax(scores))]
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: str | None) -> AnswerabilityModel | None:
+    """The configured model (or the shipped one); None, with one warning, if it is missing or unusable:
+    answering then falls back to the relevance floor rather than failing every question."""
+    try:
+        return load_model(Path(path) if path else None)
+    except AnswerabilityError as exc:
+        log.warning("%s: deciding by the relevance floor", exc)
+        return None
 
 
 def date_bounds(u: Understanding, since: str | None, until: str | None) -> tuple[str | None, str | None]:
@@ -447,13 +521,13 @@ def recency_boosted(ranking: dict[int, float], cands: dict[int, _Candidate], fir
 
 
 def apply_floor(hits: list[Hit], floor: float, secondary: float, *, offset: int = 0,
-                keep_below_floor: bool = False) -> tuple[list[Hit], bool]:
-    """Answered when the first hit clears the floor; then later hits need `secondary` of it.
+                keep_below_floor: bool = False, answered: bool | None = None) -> tuple[list[Hit], bool]:
+    """Answered when the first hit clears the floor (or as `answered` says: the answerability
+    model's verdict); then later hits need `secondary` of the floor.
 
-    The floor decides whether to answer at all; a further passage just under it still
-    belongs in "More results", one far under it is noise.
+    A further passage just under the floor still belongs in "More results", one far under it is noise.
     """
-    answered = bool(hits) and hits[0].relevance >= floor
+    answered = (bool(hits) and hits[0].relevance >= floor) if answered is None else (bool(hits) and answered)
     first = hits[0] if hits else None
     hits = hits[offset:]
     if answered and not keep_below_floor:
@@ -481,9 +555,10 @@ def _in_periods(p: Passage, periods: tuple[DateSpan, ...], slack: timedelta) -> 
     """Published during a period (or within `slack` after it), or naming it in its text."""
     published = date.fromisoformat(p.published) if p.published else None
     for period in periods:
-        if published is not None and period.start <= published <= period.end + slack:
+        lag = max(slack, timedelta(days=reporting_lag(period)))
+        if published is not None and period.start <= published <= period.end + lag:
             return True
-        if mentions_period(p.text, period):
+        if mentions_period(p.text, period) or mentions_month_soon_after(p.text, period, published):
             return True
     return False
 

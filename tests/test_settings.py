@@ -43,10 +43,18 @@ def test_every_flat_key_names_a_real_field_of_its_part():
     for key, (part, attr) in NESTED.items():
         assert hasattr(parts[part], attr), key
         env = {f"ROUNDUP_{key.upper()}": "1"} if key not in ("retrieval", "fusion", "model", "encoder_backend", "user_agent",
-                                                              "allowed_private_hosts") else {}
+                                                              "allowed_private_hosts", "answerability_model",
+                                                              "query_prompt", "passage_prompt") else {}
         if env:
             value = getattr(getattr(Settings.load(env=env), part), attr)
             assert value in (1, 1.0, True), key
+
+
+def test_prompt_and_answerability_settings_reach_their_parts():
+    s = Settings.load(env={"ROUNDUP_QUERY_PROMPT": "query: ", "ROUNDUP_PASSAGE_PROMPT": "passage: ",
+                           "ROUNDUP_ANSWERABILITY": "off"})
+    assert (s.encoder.query_prompt, s.encoder.passage_prompt) == ("query: ", "passage: ")
+    assert s.search.answerability is False
 
 
 def test_overrides_and_replace_take_flat_names():
