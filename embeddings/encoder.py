@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -59,23 +59,23 @@ def prompts_id(query_prompt: str = "", passage_prompt: str = "") -> str:
     return f"prompts:{digest}"
 
 
+@dataclass(eq=False)
 class SentenceTransformerEncoder:
     """Loads the model lazily, once, on first use; safe to call from several threads."""
 
-    def __init__(self, name: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu",
-                 threads: int | None = None, query_prompt: str = "", passage_prompt: str = ""):
-        self.name = name
-        # Models such as e5 and bge are trained with a prefix on questions ("query: ") and/or
-        # passages ("passage: "). Given here, they are passed as sentence-transformers' `prompt`;
-        # otherwise a prompt the model ships (its `prompts` config) is used by `prompt_name`.
-        self.query_prompt = query_prompt
-        self.passage_prompt = passage_prompt
-        self.threads = threads
-        self.batch_size = batch_size
-        self.device = device
-        self.encoded = 0
-        self._model = None
-        self._lock = threading.Lock()
+    name: str = DEFAULT_MODEL
+    _: KW_ONLY
+    batch_size: int = 64
+    device: str = "cpu"
+    threads: int | None = None
+    # Models such as e5 and bge are trained with a prefix on questions ("query: ") and/or
+    # passages ("passage: "). Given here, they are passed as sentence-transformers' `prompt`;
+    # otherwise a prompt the model ships (its `prompts` config) is used by `prompt_name`.
+    query_prompt: str = ""
+    passage_prompt: str = ""
+    encoded: int = field(default=0, init=False)
+    _model: object = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def model(self):
