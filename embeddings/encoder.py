@@ -38,6 +38,10 @@ class Encoder(Protocol):
 
     def encode_query(self, text: str) -> np.ndarray: ...
 
+    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
+                          ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Passages (counted) and, from the same forward pass, one vector per character span."""
+
 
 class EncoderError(RoundupError):
     pass
@@ -119,6 +123,44 @@ class SentenceTransformerEncoder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_queries([text])
+
+    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
+                          ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Passage vectors and span (sentence) vectors from one forward pass: a span's vector is
+        the mean of the passage's token embeddings inside it, normalised. A span past the
+        model's truncation gets None (the caller encodes it on its own)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        feats = self.model.encode(list(texts), batch_size=self.batch_size, output_value=None,
+                                  convert_to_numpy=False, show_progress_bar=False)
+        offsets = self.model.tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
+                                       max_length=self.max_tokens)["offset_mapping"]
+        vecs = np.stack([f["sentence_embedding"].float().cpu().numpy() for f in feats]).astype(np.float32)
+        per_text = [span_vectors(f["token_embeddings"].float().cpu().numpy(), offs, sp)
+                    for f, offs, sp in zip(feats, offsets, spans)]
+        self.encoded += len(texts)
+        return np.ascontiguousarray(vecs), per_text
+
+
+def span_vectors(tokens: np.ndarray, offsets: list[tuple[int, int]],
+                 spans: list[tuple[int, int]]) -> list[np.ndarray | None]:
+    """Mean of the token embeddings whose characters start inside each span, normalised.
+
+    `offsets` are the tokenizer's (start, end) characters per token; special tokens are (0, 0).
+    """
+    offs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    real = offs[:, 1] > offs[:, 0]
+    starts = np.where(real, offs[:, 0], -1)
+    out: list[np.ndarray | None] = []
+    for a, b in spans:
+        rows = np.flatnonzero((starts >= a) & (starts < b))
+        if rows.size == 0:
+            out.append(None)
+            continue
+        v = tokens[rows].mean(axis=0)
+        norm = float(np.linalg.norm(v))
+        out.append((v / norm).astype(np.float32) if norm > 0 else None)
+    return out
 
 
 _shared: dict[str, Encoder] = {}

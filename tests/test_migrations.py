@@ -59,9 +59,9 @@ def v1_store(tmp_path):
 
 def test_version_1_store_is_migrated_and_keeps_its_rows(v1_store):
     store = Store(v1_store)
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     names = {r[0] for r in store.execute("SELECT name FROM sqlite_master")}
-    assert {"schema_versions", "ingest_log_source"} <= names  # step 2 ran
+    assert {"schema_versions", "ingest_log_source", "passage_changes"} <= names  # steps 2 and 3 ran
     assert store.get_meta("schema_version") is None  # user_version is the one record now
     assert [p.text for p in store.passages()] == ["Huawei shipped a phone."]
     assert store.generation() == 7 and store.last_ingest()["source"] == "file.jsonl"
