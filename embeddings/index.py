@@ -14,6 +14,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from embeddings.days import DayFilter
 from embeddings.stored import StoredManifest, StoredPart, atomic_write_bytes, ids_digest  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,35 @@ class SyncReport:
     reason: str | None = None
 
 
+# `index_type = auto`: exact (flat) search up to this many passages, HNSW above. Measured with
+# benchmarks/bench_scale.py on 2 cores: flat costs ~0.05 ms per 1k passages per query, so 50k
+# passages is ~2.5 ms, where HNSW (M=32, efSearch 128) answers in ~0.3 ms at recall@10 >= 0.97.
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
 def _new_faiss_index(dim: int, index_type: str) -> faiss.Index:
-    if index_type == "flat":
+    if index_type in ("flat", "auto"):
         base = faiss.IndexFlatIP(dim)
     elif index_type.startswith("hnsw"):
-        m = int(index_type[4:] or 32)
-        base = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        base = faiss.IndexHNSWFlat(dim, int(index_type[4:] or HNSW_M), faiss.METRIC_INNER_PRODUCT)
+        base.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     else:
-        raise ValueError(f"unknown index type {index_type!r} (use flat or hnsw32)")
+        raise ValueError(f"unknown index type {index_type!r} (use flat, hnsw32 or auto)")
     return faiss.IndexIDMap2(base)
+
+
+def is_hnsw(index: faiss.Index) -> bool:
+    base = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    return isinstance(base, faiss.IndexHNSW)
+
+
+def _search_params(index: faiss.Index, k: int, sel: faiss.IDSelector | None):
+    if is_hnsw(index):
+        return faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, 2 * k))
+    return faiss.SearchParameters(sel=sel) if sel is not None else None
 
 
 class VectorIndex(StoredPart):
@@ -51,14 +72,18 @@ class VectorIndex(StoredPart):
     FORMAT = "faiss-idmap2/v1"
     MANIFEST = MANIFEST_FILE
 
-    def __init__(self, directory: Path, *, model: str, dim: int, index_type: str = "flat", embed_format: str = "v1"):
+    def __init__(self, directory: Path, *, model: str, dim: int, index_type: str = "flat", embed_format: str = "v1",
+                 hnsw_threshold: int = HNSW_THRESHOLD):
         self.directory = Path(directory)
         self.model = model
         self.dim = dim
         self.index_type = index_type
         self.embed_format = embed_format
+        self.hnsw_threshold = hnsw_threshold
         self.index = _new_faiss_index(dim, index_type)
         self.built_at: str | None = None
+        self._ids: np.ndarray | None = None  # row -> passage id, cached until the next change
+        self._sorted: np.ndarray | None = None
 
     # -- contents ----------------------------------------------------------------------
 
@@ -66,21 +91,59 @@ class VectorIndex(StoredPart):
         return int(self.index.ntotal)
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """Passage ids in row order (one array object until the next change: filters cache by it)."""
+        if self._ids is None:
+            self._ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return self._ids
+
+    def has(self, ids: np.ndarray) -> np.ndarray:
+        """Which of `ids` are in the index (a sorted copy of the ids, kept until the next change)."""
+        if self._sorted is None:
+            self._sorted = np.sort(self.ids())
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._sorted.size == 0:
+            return np.zeros(ids.shape, dtype=bool)
+        pos = np.minimum(np.searchsorted(self._sorted, ids), self._sorted.size - 1)
+        return self._sorted[pos] == ids
+
+    def _changed(self) -> None:
+        self._ids = self._sorted = None
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
-        if not ids:
+        if not len(ids):
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dim):
             raise ValueError(f"expected {(len(ids), self.dim)} vectors, got {vectors.shape}")
+        self._changed()
         self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+        if self.index_type == "auto" and not is_hnsw(self.index) and len(self) > self.hnsw_threshold:
+            self._convert(f"hnsw{HNSW_M}")
 
     def remove(self, ids: Iterable[int]) -> int:
         ids = np.asarray(list(ids), dtype=np.int64)
         if ids.size == 0:
             return 0
+        self._changed()
+        if is_hnsw(self.index):  # HNSW cannot delete: rebuild the graph from the kept vectors (rare)
+            keep = ~np.isin(self.ids(), ids)
+            removed = int((~keep).sum())
+            self._convert(f"hnsw{HNSW_M}", keep=keep)
+            return removed
         return int(self.index.remove_ids(ids))
+
+    def _convert(self, index_type: str, keep: np.ndarray | None = None) -> None:
+        """Move every (kept) vector into a new index of `index_type` (crossing the size threshold)."""
+        ids = self.ids()
+        vectors = self.index.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), "float32")
+        if keep is not None:
+            ids, vectors = ids[keep], vectors[keep]
+        log.info("moving %d vectors into a %s index", ids.size, index_type)
+        index = _new_faiss_index(self.dim, index_type)
+        if ids.size:
+            index.add_with_ids(np.ascontiguousarray(vectors), ids)
+        self.index = index
+        self._changed()
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """Stored vectors for these ids (the digest clusters them without re-encoding)."""
@@ -89,20 +152,30 @@ class VectorIndex(StoredPart):
             out[row] = self.index.reconstruct(int(i))
         return out
 
-    def search(self, query: np.ndarray, k: int, *, allowed: Iterable[int] | None = None) -> list[tuple[int, float]]:
-        """Top-k (id, cosine) pairs; `allowed` restricts the search before the cut, not after."""
+    def search(self, query: np.ndarray, k: int, *, allowed: Iterable[int] | DayFilter | None = None
+               ) -> list[tuple[int, float]]:
+        """Top-k (id, cosine) pairs; `allowed` (ids, or a DayFilter) restricts the search before
+        the cut, not after. A filter becomes a bitmap over rows: no per-question id sets."""
         n = len(self)
         if n == 0 or k <= 0:
             return []
-        params = None
-        if allowed is not None:
-            allowed = np.asarray(list(allowed), dtype=np.int64)
-            if allowed.size == 0:
+        ids = self.ids()
+        if isinstance(allowed, DayFilter):
+            rows = allowed.mask("dense", ids)
+        elif allowed is not None:
+            allowed = np.fromiter(allowed, dtype=np.int64) if not isinstance(allowed, np.ndarray) else allowed
+            rows = np.isin(ids, allowed)
+        else:
+            rows = None
+        sel = None
+        if rows is not None:
+            if not rows.any():
                 return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            bitmap = np.packbits(rows, bitorder="little")
+            sel = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self.index.search(query, min(k, n), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+        scores, labels = self.index.index.search(query, min(k, n), params=_search_params(self.index, k, sel))
+        return [(int(ids[r]), float(s)) for r, s in zip(labels[0], scores[0]) if r != -1]
 
     # -- keeping in step with the store ------------------------------------------------
 
@@ -158,8 +231,10 @@ class VectorIndex(StoredPart):
         if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2) or index.ntotal != manifest.count:
             return "the index file's contents do not match its manifest"
         self.index = index
+        self._changed()
         return None
 
     def reset(self) -> None:
         self.index = _new_faiss_index(self.dim, self.index_type)
+        self._changed()
 
