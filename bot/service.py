@@ -29,16 +29,17 @@ from corpus.model import Article
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file
 from corpus.store import Store, StoreError
-from corpus.text import split_sentences
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
                              summarise)
 from digests.trend import Trend, monthly_trend
+from embeddings.days import DayTable
 from embeddings.encoder import Encoder, encoder_for
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
+from embeddings.sync import Parts, catch_up, sync_parts
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class RoundupService:
         self._write_depth = 0  # write_lock nesting in the thread holding _lock
         self._topics: dict[tuple[int, str], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
+        self._days: DayTable | None = None  # publication days as arrays (date filters by mask)
+        self._seq = 0  # the store's change feed, applied up to here
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -121,40 +124,43 @@ class RoundupService:
 
     # -- index -----------------------------------------------------------------------------
 
-    def _fetch_texts(self, ids: list[int]) -> list[str]:
-        return [embed_text(p) for p in self.store.passages(ids)]
-
-    def _fetch_plain(self, ids: list[int]) -> list[str]:
-        return [p.text for p in self.store.passages(ids)]
-
-    def _sync_companions(self, store_ids: set[int], *, fresh: bool = False) -> tuple[SyncReport, SyncReport]:
-        """Bring the BM25 index and the sentence vectors in step with the store, as the FAISS index is.
-
-        Called under the write lock wherever the FAISS index is synced, so the three never
-        disagree about which passages exist.
-        """
+    def _load_parts(self, *, fresh: bool = False) -> Parts:
+        """The three derived parts from disk (or empty when `fresh`); a part that cannot be used
+        is rebuilt from the store, with its reason logged once."""
         s = self.settings
-        if self._sparse is None or fresh:
-            if fresh:
-                sparse, reason = SparseIndex(s.index_dir, k1=s.bm25_k1, b=s.bm25_b), "asked for"
-            else:
-                sparse, reason = SparseIndex.load(s.index_dir, k1=s.bm25_k1, b=s.bm25_b)
+        sent_format = f"{EMBED_FORMAT}+{s.sentence_vectors}"
+        loaders = (
+            ("rebuilding the index from the store", VectorIndex,
+             dict(directory=s.index_dir, model=s.encoder.model, dim=self.encoder.dim, index_type=s.index_type,
+                  embed_format=EMBED_FORMAT, hnsw_threshold=s.hnsw_threshold)),
+            ("rebuilding the keyword index from the store", SparseIndex,
+             dict(directory=s.index_dir, k1=s.bm25_k1, b=s.bm25_b)),
+            ("re-embedding sentences from the store", SentenceIndex,
+             dict(path=s.index_dir / SENTENCES_FILE, model=s.encoder.model, embed_format=sent_format)),
+        )
+        parts = []
+        for what, kind, kwargs in loaders:
+            part, reason = (kind(**kwargs), None) if fresh else kind.load(**kwargs)
             if reason:
-                log.warning("rebuilding the keyword index from the store: %s", reason)
-            self._sparse = sparse
-        sparse_report = self._sparse.sync(store_ids, self._fetch_texts)
-        if self._sentences is None or fresh:
-            path = s.index_dir / SENTENCES_FILE
-            if fresh:
-                sentences, reason = SentenceIndex(path, model=s.encoder.model, embed_format=EMBED_FORMAT), None
-            else:
-                sentences, reason = SentenceIndex.load(path, model=s.encoder.model, embed_format=EMBED_FORMAT)
-            if reason:
-                log.warning("re-embedding sentences from the store: %s", reason)
-            self._sentences = sentences
-        sent_report = self._sentences.sync(store_ids, self._fetch_plain, split_sentences,
-                                           self.encoder.encode_queries)
-        return sparse_report, sent_report
+                log.warning("%s: %s", what, reason)
+                part.reason = reason
+            parts.append(part)
+        return Parts(*parts)
+
+    def _sync_parts(self, parts: Parts, on_progress=None) -> SyncReport:
+        """The full comparison (at load and rebuild); then the change feed takes over."""
+        seq = self.store.change_seq()  # read first: a change during the comparison is applied again
+        store_ids = self.store.passage_ids()
+        report = sync_parts(parts, store_ids, self.store.passages, self.encoder,
+                            mode=self.settings.sentence_vectors, on_progress=on_progress)
+        for part in (parts.index, parts.sparse, parts.sentences):
+            if getattr(part, "reason", None) and not part.manifest_path.exists():
+                part.save()  # an empty store still deserves valid files on disk
+        self._index, self._sparse, self._sentences = parts.index, parts.sparse, parts.sentences
+        self._days = DayTable(*self.store.passage_days())
+        self._seq = seq
+        self._dates = self._corpus_dates()
+        return report
 
     def _corpus_dates(self) -> tuple[date | None, date | None]:
         counts = self.store.counts()
@@ -178,32 +184,14 @@ class RoundupService:
             self._ingest_paths([bundled_dir()], on_progress=on_progress)
 
     def _load_and_sync(self, on_progress=None) -> SyncReport:
-        enc = self.encoder
-        index, reason = VectorIndex.load(
-            self.settings.index_dir, model=self.settings.encoder.model, dim=enc.dim,
-            index_type=self.settings.index_type, embed_format=EMBED_FORMAT,
-        )
-        if reason:
-            log.warning("rebuilding the index from the store: %s", reason)
-        store_ids = self.store.passage_ids()
-        report = index.sync(store_ids, self._fetch_texts, enc.encode, on_progress=on_progress)
-        if reason and not report.added and not report.removed:
-            index.save()  # an empty store still deserves a valid index on disk
-        self._index = index
-        self._sync_companions(store_ids)
-        self._dates = self._corpus_dates()
+        parts = self._load_parts()
+        report = self._sync_parts(parts, on_progress)
+        reason = getattr(parts.index, "reason", None)
         return SyncReport(report.added, report.removed, rebuilt=bool(reason), reason=reason)
 
     def rebuild(self, on_progress=None) -> SyncReport:
         with self._lock, self.write_lock():
-            index = VectorIndex(self.settings.index_dir, model=self.settings.encoder.model, dim=self.encoder.dim,
-                                index_type=self.settings.index_type, embed_format=EMBED_FORMAT)
-            store_ids = self.store.passage_ids()
-            report = index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
-            index.save()
-            self._index = index
-            self._sync_companions(store_ids, fresh=True)
-            self._dates = self._corpus_dates()
+            report = self._sync_parts(self._load_parts(fresh=True), on_progress)
             self._generation = self.store.generation()
             return SyncReport(report.added, report.removed, rebuilt=True, reason="asked for")
 
@@ -280,12 +268,18 @@ class RoundupService:
         return src
 
     def _embed_missing(self, report: IngestReport, on_progress) -> None:
+        """After an ingest: the store's changes since the last sync (its change feed, not a
+        comparison of every id) into each part, one pass, one save each."""
         if self._index is None:
             sync = self._load_and_sync(on_progress)
         else:
-            store_ids = self.store.passage_ids()
-            sync = self._index.sync(store_ids, self._fetch_texts, self.encoder.encode, on_progress=on_progress)
-            self._sync_companions(store_ids)
+            changes = self.store.changes_since(self._seq)
+            parts = Parts(self._index, self._sparse, self._sentences)
+            sync = catch_up(parts, changes.added, changes.removed, self.store.passages, self.encoder,
+                            mode=self.settings.sentence_vectors, on_progress=on_progress)
+            fresh = changes.added | changes.redated
+            self._days = self._days.patched(changes.removed, *self.store.passage_days(fresh))
+            self._seq = changes.seq
             self._dates = self._corpus_dates()
         report.embedded += sync.added
         report.removed += sync.removed
@@ -304,7 +298,8 @@ class RoundupService:
             first, last = self._dates
         try:
             return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
-                             aliases=aliases, config=self.settings.search, anchor=last, first=first)
+                             aliases=aliases, config=self.settings.search, anchor=last, first=first,
+                             days=self._days)
         except ValueError as exc:
             raise ServiceError(f"bad retrieval setting: {exc}") from None
 

@@ -128,7 +128,8 @@ class VectorIndex(StoredPart):
         if is_hnsw(self.index):  # HNSW cannot delete: rebuild the graph from the kept vectors (rare)
             keep = ~np.isin(self.ids(), ids)
             removed = int((~keep).sum())
-            self._convert(f"hnsw{HNSW_M}", keep=keep)
+            if removed:
+                self._convert(f"hnsw{HNSW_M}", keep=keep)
             return removed
         return int(self.index.remove_ids(ids))
 
