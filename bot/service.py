@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import gc
 import logging
 import os
 import threading
@@ -160,6 +161,9 @@ class RoundupService:
         self._days = DayTable(*self.store.passage_days())
         self._seq = seq
         self._dates = self._corpus_dates()
+        # What is loaded now lives as long as the process: keep the collector from walking it
+        # again (full collections during date-bounded questions took 250 ms at 100k passages).
+        gc.freeze()
         return report
 
     def _corpus_dates(self) -> tuple[date | None, date | None]:
