@@ -28,7 +28,7 @@ from corpus.errors import RoundupError
 from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.passages import split_article
-from corpus.readers import CorpusError, iter_source_files, read_file
+from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
 from corpus.store import Store, StoreError
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
@@ -83,7 +83,7 @@ class RoundupService:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = encoder_for(self.settings.encoder)
+            self._encoder = encoder_for(self.settings.encoder, cache_dir=self.settings.data_dir / "models")
         return self._encoder
 
     def _check_data_dir(self) -> None:
@@ -132,12 +132,12 @@ class RoundupService:
         sent_format = f"{EMBED_FORMAT}+{s.sentence_vectors}"
         loaders = (
             ("rebuilding the index from the store", VectorIndex,
-             dict(directory=s.index_dir, model=s.encoder.model, dim=self.encoder.dim, index_type=s.index_type,
+             dict(directory=s.index_dir, model=s.encoder.identity, dim=self.encoder.dim, index_type=s.index_type,
                   embed_format=EMBED_FORMAT, hnsw_threshold=s.hnsw_threshold)),
             ("rebuilding the keyword index from the store", SparseIndex,
              dict(directory=s.index_dir, k1=s.bm25_k1, b=s.bm25_b)),
             ("re-embedding sentences from the store", SentenceIndex,
-             dict(path=s.index_dir / SENTENCES_FILE, model=s.encoder.model, embed_format=sent_format)),
+             dict(path=s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=sent_format)),
         )
         parts = []
         for what, kind, kwargs in loaders:
@@ -236,21 +236,21 @@ class RoundupService:
                 try:
                     files = list(iter_source_files(path))
                 except CorpusError as exc:
-                    report.sources.append(SourceReport(str(path), errors=[str(exc)]))
-                    self.store.log_ingest(str(path), "failed", detail=str(exc))
+                    report.sources.append(SourceReport(shown_path(path), errors=[str(exc)]))
+                    self.store.log_ingest(shown_path(path), "failed", detail=str(exc))
                     continue
                 if not files:
-                    msg = f"{path}: no supported roundup files found"
-                    report.sources.append(SourceReport(str(path), errors=[msg]))
+                    msg = f"{shown_path(path)}: no supported roundup files found"
+                    report.sources.append(SourceReport(shown_path(path), errors=[msg]))
                     continue
                 for file in files:
                     try:
                         result = read_file(file, overrides=overrides)
                     except CorpusError as exc:
-                        report.sources.append(SourceReport(str(file), errors=[str(exc)]))
-                        self.store.log_ingest(str(file), "failed", detail=str(exc))
+                        report.sources.append(SourceReport(shown_path(file), errors=[str(exc)]))
+                        self.store.log_ingest(shown_path(file), "failed", detail=str(exc))
                         continue
-                    src = self._store_articles(str(file), result.articles)
+                    src = self._store_articles(shown_path(file), result.articles)
                     src.errors.extend(result.errors)
                     report.sources.append(src)
             self._embed_missing(report, on_progress)

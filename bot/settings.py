@@ -28,6 +28,7 @@ PARTS = {"search": SearchConfig, "fetch": FetchConfig, "encoder": EncoderConfig}
 NESTED: dict[str, tuple[str, str]] = {
     "model": ("encoder", "model"),
     "encoder_threads": ("encoder", "threads"),
+    "encoder_backend": ("encoder", "backend"),
     "retrieval": ("search", "mode"),
     "fusion": ("search", "fusion"),
     "dense_weight": ("search", "dense_weight"),

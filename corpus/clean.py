@@ -10,8 +10,8 @@ import logging
 import re
 from dataclasses import replace
 
-from .model import Article, Section
-from .text import normalize_text, sentence_spans
+from .model import Article, Section, article_id_for_url
+from .text import fix_surrogates, normalize_text, sentence_spans, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,13 @@ def _trim_trailing_fragment(paragraph: str) -> str:
     return paragraph[: spans[-2][1]]
 
 
-def clean_article(article: Article) -> Article:
-    """Remove furniture, a cut-off ending, empty and repeated paragraphs; normalise text.
+def _clean_field(value: str) -> str:
+    """An id or url without controls, escape sequences or lone surrogates (but not normalised)."""
+    return strip_controls(fix_surrogates(value), keep="").strip()
 
-    Duplicates are compared case-insensitively across the whole article, because
-    republishers repeat the lede or a pull quote.
-    """
+
+def _cleaned_sections(article: Article) -> list[tuple[str | None, list[str]]]:
+    """Normalised sections; furniture headings dropped (their prose joins the previous section)."""
     sections: list[tuple[str | None, list[str]]] = []
     for section in article.sections:
         heading = normalize_text(section.heading) if section.heading else None
@@ -136,21 +137,26 @@ def clean_article(article: Article) -> Article:
                 continue
             heading = None
         sections.append((heading or None, paragraphs))
+    return sections
 
-    # The cut-off fragment can only be at the very end of the article.
+
+def _trim_ending(sections: list[tuple[str | None, list[str]]], article_id: str) -> None:
+    """The cut-off fragment can only be at the very end of the article."""
     while sections and not sections[-1][1]:
         sections.pop()
     if sections:
         paragraphs = sections[-1][1]
         trimmed = _trim_trailing_fragment(paragraphs[-1])
         if trimmed != paragraphs[-1]:
-            log.debug("trimmed trailing fragment in %s", article.id)
+            log.debug("trimmed trailing fragment in %s", article_id)
             if trimmed:
                 paragraphs[-1] = trimmed
             else:
                 paragraphs.pop()
 
-    title = normalize_text(article.title)
+
+def _unique_sections(sections: list[tuple[str | None, list[str]]], title: str) -> list[Section]:
+    """Repeated paragraphs dropped across the whole article, case-insensitively."""
     seen: set[str] = set()
     out: list[Section] = []
     for heading, paragraphs in sections:
@@ -166,9 +172,27 @@ def clean_article(article: Article) -> Article:
         if not out and heading and heading.casefold() == title.casefold():
             heading = None  # a page's H1 repeated as the first section's heading
         out.append(Section(heading=heading, paragraphs=tuple(kept)))
+    return out
 
+
+def clean_article(article: Article) -> Article:
+    """Remove furniture, a cut-off ending, empty and repeated paragraphs; normalise text.
+
+    Every stored field passes through here, so control characters and escape sequences go
+    too (`normalize_text` for text, `strip_controls` for the id and url).
+
+    Duplicates are compared case-insensitively across the whole article, because
+    republishers repeat the lede or a pull quote.
+    """
+    sections = _cleaned_sections(article)
+    _trim_ending(sections, article.id)
+    title = normalize_text(article.title)
+    url = _clean_field(article.url)
+    out = _unique_sections(sections, title)
     return replace(
         article,
+        id=_clean_field(article.id) or article_id_for_url(url),
+        url=url,
         title=title,
         source=normalize_text(article.source) if article.source else article.source,
         sections=tuple(out),

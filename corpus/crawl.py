@@ -268,6 +268,26 @@ class Backfill:
         self.progress.requests = self.fetcher.requests - self._requests0
         return CrawlEvent(kind, url, replace(self.progress), **kw)
 
+    def _blocked(self, url: str) -> CrawlEvent:
+        self.progress.blocked += 1
+        return self._event("blocked", url, detail="disallowed by robots.txt")
+
+    def _page_failed(self, url: str, exc: FetchError) -> CrawlEvent:
+        self.progress.failed += 1
+        return self._event("failed", url, detail=exc.reason, failure=UrlFailure(url, exc.reason, exc.status, exc.kind))
+
+    def _page_limit(self, url: str) -> CrawlEvent:
+        return self._event("note", url, detail=f"stopped at the {self.config.max_pages}-page limit")
+
+    async def _open(self, url: str, res: FetchResult | None, load) -> tuple[object, CrawlEvent | None]:
+        """One listing or sitemap page through `load`: (what it holds, None), or (None, why not)."""
+        if res is None and not await self.robots.allowed(url):
+            return None, self._blocked(url)
+        try:
+            return await load(url, res), None
+        except FetchError as exc:
+            return None, self._page_failed(url, exc)
+
     async def _get(self, url: str, *, conditional: bool) -> FetchResult:
         async with self.pacer.slot(url):
             return await self.fetcher.fetch(url, conditional=conditional and not self.config.force)
@@ -336,8 +356,8 @@ class Backfill:
 
     # -- listing pages -------------------------------------------------------------------
 
-    async def _listing(self, url: str, res: FetchResult | None) -> tuple[ListingPage, int]:
-        """One listing page (replayed from the state on 304) and how many of its articles are new."""
+    async def _revalidate(self, url: str, res: FetchResult | None) -> tuple[FetchResult, tuple | None]:
+        """A listing or sitemap page fetched conditionally: on 304, what the state kept of it."""
         if res is None:
             res = await self._get(url, conditional=True)
         self.progress.pages += 1
@@ -345,9 +365,16 @@ class Backfill:
             known = await asyncio.to_thread(self.state.page, self.url, url)
             if known is not None:
                 self.progress.pages_unchanged += 1
-                next_urls, items = known
-                return ListingPage(tuple(items), next_urls[0] if next_urls else None), 0
+                return res, known
             res = await self._get(url, conditional=False)
+        return res, None
+
+    async def _listing(self, url: str, res: FetchResult | None) -> tuple[ListingPage, int]:
+        """One listing page (replayed from the state on 304) and how many of its articles are new."""
+        res, known = await self._revalidate(url, res)
+        if known is not None:
+            next_urls, items = known
+            return ListingPage(tuple(items), next_urls[0] if next_urls else None), 0
         if not same_host(res.final_url, self.site):
             raise FetchError(f"redirected off-site to {res.final_url}", url=url)
         page = await asyncio.to_thread(parse_listing, res.text(), res.final_url)
@@ -365,20 +392,14 @@ class Backfill:
         seen: set[str] = set()
         while url is not None and url not in seen:
             if len(seen) >= self.config.max_pages:
-                yield self._event("note", url, detail=f"stopped at the {self.config.max_pages}-page limit")
+                yield self._page_limit(url)
                 return
             seen.add(url)
-            if res is None and not await self.robots.allowed(url):
-                self.progress.blocked += 1
-                yield self._event("blocked", url, detail="disallowed by robots.txt")
+            loaded, problem = await self._open(url, res, self._listing)
+            if problem is not None:
+                yield problem
                 return
-            try:
-                page, new = await self._listing(url, res)
-            except FetchError as exc:
-                self.progress.failed += 1
-                yield self._event("failed", url, detail=exc.reason,
-                                  failure=UrlFailure(url, exc.reason, exc.status, exc.kind))
-                return
+            page, new = loaded
             res = None
             self.progress.offsite += page.offsite
             self._add_found(page.items)
@@ -396,15 +417,9 @@ class Backfill:
     # -- sitemaps ------------------------------------------------------------------------
 
     async def _sitemap(self, url: str, res: FetchResult | None) -> tuple[list[str], list[Listed]]:
-        if res is None:
-            res = await self._get(url, conditional=True)
-        self.progress.pages += 1
-        if res.not_modified:
-            known = await asyncio.to_thread(self.state.page, self.url, url)
-            if known is not None:
-                self.progress.pages_unchanged += 1
-                return known
-            res = await self._get(url, conditional=False)
+        res, known = await self._revalidate(url, res)
+        if known is not None:
+            return known
         try:
             sm = await asyncio.to_thread(parse_sitemap, res.body, res.final_url,
                                          max_urls=self.config.max_sitemap_urls)
@@ -429,19 +444,13 @@ class Backfill:
         while queue:
             url, res = queue.pop(0)
             if self.progress.pages >= self.config.max_pages:
-                yield self._event("note", url, detail=f"stopped at the {self.config.max_pages}-page limit")
+                yield self._page_limit(url)
                 return
-            if res is None and not await self.robots.allowed(url):
-                self.progress.blocked += 1
-                yield self._event("blocked", url, detail="disallowed by robots.txt")
+            loaded, problem = await self._open(url, res, self._sitemap)
+            if problem is not None:
+                yield problem
                 continue
-            try:
-                children, items = await self._sitemap(url, res)
-            except FetchError as exc:
-                self.progress.failed += 1
-                yield self._event("failed", url, detail=exc.reason,
-                                  failure=UrlFailure(url, exc.reason, exc.status, exc.kind))
-                continue
+            children, items = loaded
             for child in children:
                 if child not in seen:
                     seen.add(child)
@@ -484,8 +493,7 @@ class Backfill:
                 yield self._event("note", url, detail=f"stopped at the {self.config.max_articles}-article limit")
                 return
             if not await self.robots.allowed(url):
-                self.progress.blocked += 1
-                yield self._event("blocked", url, detail="disallowed by robots.txt")
+                yield self._blocked(url)
                 continue
             if budget is not None:
                 budget -= 1

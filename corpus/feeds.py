@@ -25,9 +25,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from .clean import clean_article
 from .errors import RoundupError
 from .fetch import FetchError, FetchResult, Fetcher
+from .limits import cap_article
 from .model import Article, article_id_for_url
 from .readers import CorpusError, parse_html
-from .text import word_count
+from .text import normalize_text, word_count
 
 if TYPE_CHECKING:
     from corpus.store import Store
@@ -137,7 +138,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Fee
             continue
         seen.add(key)
         entries.append(FeedEntry(
-            key=key, link=link, title=(e.get("title") or "").strip() or None,
+            key=key, link=link, title=normalize_text(e.get("title") or "") or None,
             # dict.get: feedparser's own get maps a missing `updated` to `published`, with a warning
             published=_date_from_struct(e.get("published_parsed") or dict.get(e, "updated_parsed")),
             version=(dict.get(e, "updated") or e.get("published") or "").strip(),
@@ -152,7 +153,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Fee
                         f"used the {len(entries)} entries recovered")
     elif not entries:
         warnings.append("the feed has no entries")
-    title = (d.feed.get("title") or "").strip() or None
+    title = normalize_text(d.feed.get("title") or "") or None  # shown in the CLI and on Discord: no controls
     return Feed(url=url, title=title, kind=d.get("version") or "unknown", entries=tuple(entries),
                 warnings=tuple(warnings))
 
@@ -207,7 +208,7 @@ def page_article(html: str, *, url: str, entry: FeedEntry | None = None, feed_ti
     article = clean_article(article)
     if not article.paragraph_count():
         raise CorpusError("no article text found in the page")
-    return article
+    return _capped(article, url)
 
 
 def entry_article(entry: FeedEntry, *, feed_title: str | None = None, url: str | None = None) -> Article:
@@ -224,6 +225,14 @@ def entry_article(entry: FeedEntry, *, feed_title: str | None = None, url: str |
     article = clean_article(article)
     if not article.paragraph_count():
         raise CorpusError("no article text in the entry's content")
+    return _capped(article, article.url)
+
+
+def _capped(article: Article, url: str) -> Article:
+    """The article cut to the per-article size limit (see corpus.limits), with a warning if cut."""
+    article, note = cap_article(article)
+    if note:
+        log.warning("%s: %s", url, note)
     return article
 
 

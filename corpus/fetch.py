@@ -60,6 +60,11 @@ class FetchError(RoundupError):
 
     kind = "error"
 
+    def __init_subclass__(cls, kind: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind  # reports and the ingest log group failures by it
+
     def __init__(self, reason: str, *, url: str | None = None, status: int | None = None):
         super().__init__(reason)
         self.reason = reason
@@ -67,32 +72,28 @@ class FetchError(RoundupError):
         self.status = status
 
 
-class BlockedURLError(FetchError):
+class BlockedURLError(FetchError, kind="blocked"):
     """Refused before any connection: a scheme other than http(s) or a non-public address."""
 
-    kind = "blocked"
+
+class HTTPStatusError(FetchError, kind="http"):
+    """An error status (4xx, or 5xx after the retries): `status` holds it."""
 
 
-class HTTPStatusError(FetchError):
-    kind = "http"
+class TooLargeError(FetchError, kind="too_large"):
+    """The body passed `max_body_bytes`; reading stopped there."""
 
 
-class TooLargeError(FetchError):
-    kind = "too_large"
+class TooManyRedirectsError(FetchError, kind="redirects"):
+    """A redirect loop, or more hops than the fetcher follows."""
 
 
-class TooManyRedirectsError(FetchError):
-    kind = "redirects"
+class FetchTimeoutError(FetchError, kind="timeout"):
+    """The connect or total timeout ran out, after the retries."""
 
 
-class FetchTimeoutError(FetchError):
-    kind = "timeout"
-
-
-class ConnectError(FetchError):
+class ConnectError(FetchError, kind="connect"):
     """DNS failure, refused or dropped connection, broken response."""
-
-    kind = "connect"
 
 
 class BlockedAddressError(RoundupError, OSError):

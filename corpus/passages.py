@@ -7,10 +7,14 @@ and are merged with a neighbour; very long ones would be truncated by the model'
 """
 from __future__ import annotations
 
+import logging
 import math
 
+from .limits import MAX_PASSAGE_CHARS, MAX_PASSAGES
 from .model import Article, Passage, passage_id
 from .text import sentence_spans, word_count, word_spans
+
+log = logging.getLogger(__name__)
 
 
 def _merge_short(paragraphs: tuple[str, ...], min_words: int) -> list[str]:
@@ -90,11 +94,21 @@ def _split_long(text: str, max_words: int) -> list[str]:
     return chunks
 
 
-def split_article(article: Article, *, min_words: int = 12, max_words: int = 180) -> list[Passage]:
+def _cap_chars(chunks: list[str], max_chars: int) -> list[str]:
+    """Chunks over `max_chars` (a "word" thousands of letters long) cut hard into pieces."""
+    if all(len(c) <= max_chars for c in chunks):
+        return chunks
+    return [c[k : k + max_chars] for c in chunks for k in range(0, len(c), max_chars)]
+
+
+def split_article(article: Article, *, min_words: int = 12, max_words: int = 180,
+                  max_chars: int = MAX_PASSAGE_CHARS, max_passages: int = MAX_PASSAGES) -> list[Passage]:
     """Passages of `article` in order, positions 0..n-1, ids stable under edits elsewhere.
 
     Ids hash only the article id and the passage text, so inserting a paragraph does not
     change its neighbours' ids. Identical passage texts within an article are kept once.
+    No passage is longer than `max_chars`, and only the first `max_passages` are returned
+    (readers cap article size first, with a note; this is the backstop).
     """
     if max_words < 1 or min_words < 0 or min_words > max_words:
         raise ValueError(f"need 0 <= min_words <= max_words and max_words >= 1, got {min_words}, {max_words}")
@@ -102,7 +116,10 @@ def split_article(article: Article, *, min_words: int = 12, max_words: int = 180
     seen: set[int] = set()
     for section in article.sections:
         for paragraph in _merge_short(section.paragraphs, min_words):
-            for text in _split_long(paragraph, max_words):
+            for text in _cap_chars(_split_long(paragraph, max_words), max_chars):
+                if len(passages) >= max_passages:
+                    log.warning("article %s: only its first %d passages are kept", article.id, max_passages)
+                    return passages
                 pid = passage_id(article.id, text)
                 if pid in seen:
                     continue

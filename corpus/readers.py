@@ -3,13 +3,19 @@
 The `parse_*` functions are pure (text in, raw Article out) so that a fetcher can reuse
 them on downloaded pages; `read_file` adds what only a file has (sidecar metadata, a
 file:// url, a modification date) and runs `clean_article` on every article.
+
+Bad input costs only itself: a file that cannot be read, is binary (corpus.textfile) or
+crashes a parser is one "FILE: reason" line, a bad JSONL line one "FILE:LINE: reason"
+line, and an article over the size limit (corpus.limits) is cut with a note.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +23,10 @@ from typing import Any
 
 from .clean import clean_article, is_furniture
 from .errors import RoundupError
+from .limits import MAX_ARTICLE_CHARS, MAX_FILE_BYTES, cap_article
 from .model import Article, Section, article_id_for_url
-from .text import has_final_punctuation, word_count
+from .text import fix_surrogates, has_final_punctuation, strip_controls, word_count
+from .textfile import NotTextError, binary_reason, decode_text, text_binary_reason
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,33 @@ class CorpusError(RoundupError):
 class ReadResult:
     articles: list[Article] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # one line each, "FILE[:LINE]: reason"
+
+
+def shown_path(path: Path | str) -> str:
+    """A path fit for a one-line message: a file name can hold escape sequences or invalid UTF-8."""
+    return strip_controls(fix_surrogates(str(path)), keep="")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line saying why reading failed, for errors no reader anticipated (a parser crash...)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(exc, MemoryError):
+        return "too large to read into memory"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file (removed while reading?)"
+    if isinstance(exc, OSError):
+        return f"cannot read: {exc.strerror or exc}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, UnicodeError):
+        return f"cannot decode the text: {exc.reason if hasattr(exc, 'reason') else exc}"
+    detail = " ".join(str(exc).split())[:200]
+    return f"could not parse it ({type(exc).__name__}{': ' + detail if detail else ''})"
 
 
 # --- metadata ------------------------------------------------------------------------------
@@ -178,13 +213,8 @@ def _plain_paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
-def parse_plain_text(
-    text: str,
-    *,
-    url: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    defaults: Mapping[str, Any] | None = None,
-) -> Article:
+def parse_plain_text(text: str, *, url: str | None = None, overrides: Mapping[str, Any] | None = None,
+                     defaults: Mapping[str, Any] | None = None) -> Article:
     """Plain text: a short line without final punctuation, followed by a paragraph, is a heading.
 
     Plain text carries no metadata, so title/url come from `overrides`, `url` or `defaults`.
@@ -282,13 +312,8 @@ def _markdown_blocks(body: str) -> tuple[str | None, list[tuple[str | None, str]
     return h1, blocks
 
 
-def parse_markdown(
-    text: str,
-    *,
-    url: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    defaults: Mapping[str, Any] | None = None,
-) -> Article:
+def parse_markdown(text: str, *, url: str | None = None, overrides: Mapping[str, Any] | None = None,
+                   defaults: Mapping[str, Any] | None = None) -> Article:
     """Markdown with optional front matter; a leading `# H1` is the title if none is given.
 
     `##`/`###` (and deeper, and later H1s) start sections; each list item is a paragraph.
@@ -334,6 +359,46 @@ def _xml_blocks(el: Any, blocks: list[tuple[str | None, str, str | None]]) -> No
                 blocks.append((None, text, None))
 
 
+# Character references to code points that XML cannot hold: lxml then drops the whole tree and
+# trafilatura finds "no article text". C1 references mean Windows-1252, as HTML5 says.
+_CHAR_REF_RE = re.compile(r"&#(?:[xX]0*([0-9a-fA-F]{1,8})|0*([0-9]{1,10}));?")
+# An escape written as a reference and the CSI sequence it starts ("&#27;[31m") go together.
+_ESC_REF_SEQ_RE = re.compile(r"&#(?:[xX]0*1[bB]|0*27);?\[[0-?]{0,64}[ -/]{0,16}[@-~]")
+
+
+def _char_ref(match: re.Match) -> str:
+    """A character reference kept, mapped (C1 -> Windows-1252) or dropped (controls, surrogates)."""
+    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    if code in (0x09, 0x0A, 0x0D):
+        return match.group()
+    if 0x80 <= code <= 0x9F:
+        try:
+            return f"&#{ord(bytes([code]).decode('cp1252'))};"
+        except UnicodeDecodeError:
+            return ""
+    if code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF) or code > 0x10FFFF:
+        return ""
+    return match.group()
+
+
+def drop_control_references(html: str | bytes) -> str | bytes:
+    """`html` with character references to control characters removed (see _CHAR_REF_RE)."""
+    if isinstance(html, bytes):
+        if b"&#" not in html:
+            return html
+        return drop_control_references(html.decode("latin-1")).encode("latin-1")
+    if "&#" not in html:
+        return html
+    return _CHAR_REF_RE.sub(_char_ref, _ESC_REF_SEQ_RE.sub("", html))
+
+
+def _check_html_is_text(html: str | bytes) -> None:
+    """CorpusError if a page is really binary data (a PNG served or saved as HTML)."""
+    reason = binary_reason(html) if isinstance(html, bytes) else text_binary_reason(html)
+    if reason:
+        raise CorpusError(reason)
+
+
 def parse_html(
     html: str | bytes,
     *,
@@ -350,16 +415,21 @@ def parse_html(
     """
     import trafilatura  # heavy import; only HTML sources need it
 
-    doc = trafilatura.bare_extraction(
-        html,
-        url=url,
-        include_comments=False,
-        include_tables=False,
-        include_images=False,
-        include_formatting=False,
-        include_links=False,
-        with_metadata=True,
-    )
+    _check_html_is_text(html)
+    try:
+        doc = trafilatura.bare_extraction(
+            drop_control_references(html),
+            url=url,
+            include_comments=False,
+            include_tables=False,
+            include_images=False,
+            include_formatting=False,
+            include_links=False,
+            with_metadata=True,
+        )
+    except Exception as exc:  # lxml/trafilatura crash on hostile markup: one page, one error
+        log.debug("HTML extraction failed", exc_info=True)
+        raise CorpusError(f"cannot extract the HTML: {describe_error(exc)}") from None
     if doc is None or doc.body is None:
         raise CorpusError("no article text found in the HTML")
     raw: list[tuple[str | None, str, str | None]] = []
@@ -428,27 +498,45 @@ def _article_from_json(obj: Any) -> Article:
     )
 
 
-def _read_jsonl(path: Path) -> ReadResult:
-    """Every valid line becomes an article; each bad line becomes one "FILE:LINE: reason"."""
+def _jsonl_article(line: str) -> Article:
+    """One JSONL line -> cleaned Article; CorpusError says what is wrong with it."""
+    if "\x00" in line:
+        raise CorpusError("binary data in the line (NUL characters)")
+    try:
+        obj = json.loads(line, strict=False)  # raw control characters in strings are stripped later
+    except json.JSONDecodeError as e:
+        raise CorpusError(f"invalid JSON: {e.msg} (column {e.colno})") from None
+    return clean_article(_article_from_json(obj))
+
+
+def _read_jsonl(path: Path, text: str, max_chars: int = MAX_ARTICLE_CHARS) -> ReadResult:
+    """Every valid line becomes an article; each bad line becomes one "FILE:LINE: reason".
+
+    A line is read in isolation: whatever goes wrong with it (invalid JSON, nesting deep
+    enough to exhaust the recursion limit, a field of the wrong type) costs only that line.
+    """
     result = ReadResult()
     first_line: dict[str, int] = {}
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: U+2028, NEL or a form feed may sit inside a JSON string.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CorpusError(f"invalid JSON: {e.msg} (column {e.colno})") from None
-            article = clean_article(_article_from_json(obj))
+            article = _jsonl_article(line)
             if article.id in first_line:
                 raise CorpusError(f"duplicate id '{article.id}' (first on line {first_line[article.id]})")
             if not article.paragraph_count():
                 raise CorpusError(f"article '{article.id}' has no text")
+            article, note = cap_article(article, max_chars)
         except CorpusError as e:
-            result.errors.append(f"{path}:{lineno}: {e}")
+            result.errors.append(f"{shown_path(path)}:{lineno}: {e}")
             continue
+        except Exception as e:  # RecursionError, MemoryError, a bug on odd input: this line only
+            log.debug("line %d of %s failed", lineno, path, exc_info=True)
+            result.errors.append(f"{shown_path(path)}:{lineno}: {describe_error(e)}")
+            continue
+        if note:
+            result.errors.append(f"{shown_path(path)}:{lineno}: {note}")
         first_line[article.id] = lineno
         result.articles.append(article)
     return result
@@ -482,8 +570,8 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CorpusError(f"unreadable sidecar {sidecar.name}: {e}") from None
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bad UTF-8
+        raise CorpusError(f"unreadable sidecar {shown_path(sidecar.name)}: {describe_error(e)}") from None
     if not isinstance(data, dict):
         raise CorpusError(f"sidecar {sidecar.name} must hold a JSON object")
     unknown = set(data) - set(METADATA_KEYS)
@@ -498,63 +586,144 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 def iter_source_files(path: Path) -> Iterator[Path]:
     """`path` itself if a file, else every supported, non-hidden file below it, sorted.
 
-    `*.json` files are sidecars, never sources.
+    `*.json` files are sidecars, never sources. Entries that cannot be read (broken links,
+    FIFOs, directories that cannot be listed) are yielded too, so that `read_file` reports
+    each as one error line instead of the walk failing or skipping them silently.
     """
     path = Path(path)
-    if path.is_file():
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists() or path.is_symlink()
+    except OSError:  # e.g. a parent directory that cannot be searched: read_file says why
         yield path
         return
-    if not path.is_dir():
-        raise CorpusError(f"no such file: {path}")
-    found = [
-        p
-        for p in path.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    ]
+    if not exists:
+        raise CorpusError(f"no such file: {shown_path(path)}")
+    if not is_dir:
+        yield path
+        return
+    found: list[Path] = []
+
+    def unlistable(err: OSError) -> None:
+        found.append(Path(err.filename) if err.filename else path)
+
+    for root, dirs, files in os.walk(path, onerror=unlistable):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(
+            Path(root, name)
+            for name in files
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES
+        )
     yield from sorted(found)
 
 
-def read_file(path: Path, *, overrides: dict | None = None) -> ReadResult:
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"))
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` is not a readable regular file ("broken symbolic link", "a FIFO"...), or None."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "broken symbolic link" if path.is_symlink() else None
+    except OSError as e:
+        return describe_error(e)
+    if stat.S_ISDIR(mode):
+        try:
+            os.scandir(path).close()
+        except OSError as e:
+            return f"cannot list the directory: {describe_error(e)}"
+        return "is a directory, not a file"
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), None)
+    return f"not a regular file ({kind})" if kind else None
+
+
+def read_source_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes, refusing FIFOs (without blocking on them) and files over `max_bytes`."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb", closefd=True) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise CorpusError("not a regular file")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise CorpusError(f"file too large (over {max_bytes / 2**20:.0f} MB, the limit per file)")
+    return data
+
+
+def _load(path: Path) -> tuple[bytes, str | None]:
+    """(bytes, decoded text or None for HTML); CorpusError "PATH: reason" for an unreadable or binary file."""
+    try:
+        data = read_source_bytes(path)
+        suffix = path.suffix.lower()
+        if suffix in (".html", ".htm"):
+            reason = binary_reason(data)
+            if reason:
+                raise NotTextError(reason)
+            return data, None
+        # JSONL is judged line by line: NUL padding left by a crash costs only its lines.
+        return data, decode_text(data, nul_ok=suffix == ".jsonl")
+    except CorpusError as e:
+        raise CorpusError(f"{shown_path(path)}: {e}") from None
+    except NotTextError as e:
+        raise CorpusError(f"{shown_path(path)}: {e}") from None
+    except Exception as e:  # PermissionError, EIO, MemoryError...: this file only
+        log.debug("reading %s failed", path, exc_info=True)
+        raise CorpusError(f"{shown_path(path)}: {describe_error(e)}") from None
+
+
+def read_file(path: Path, *, overrides: dict | None = None, max_chars: int = MAX_ARTICLE_CHARS) -> ReadResult:
     """Read and clean every article in one file.
 
-    Problems with the file as a whole (missing, unsupported type, bad override) raise
-    CorpusError; problems with its content become `errors` so other files and other lines
-    still load. Metadata precedence: overrides > sidecar > the file's own (front matter,
-    HTML metadata) > fallbacks (stem, file:// url, modification date).
+    Problems with the file as a whole (missing, not a regular file, unreadable, binary,
+    too big, unsupported type, bad override) raise CorpusError "PATH: reason"; problems with
+    its content (including a parser crash) become `errors` so other files and other lines
+    still load. An article over `max_chars` of text is cut, with a note in `errors`.
+    Metadata precedence: overrides > sidecar > the file's own (front matter, HTML metadata)
+    > fallbacks (stem, file:// url, modification date).
     """
     path = Path(path)
+    problem = _not_a_file(path)
+    if problem:
+        raise CorpusError(f"{shown_path(path)}: {problem}")
     if not path.is_file():
-        raise CorpusError(f"no such file: {path}")
+        raise CorpusError(f"no such file: {shown_path(path)}")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise CorpusError(
-            f"unsupported file type '{suffix or path.name}': {path} "
+            f"unsupported file type '{shown_path(suffix or path.name)}': {shown_path(path)} "
             f"(supported: {', '.join(SUPPORTED_SUFFIXES)})"
         )
     cli = _check_overrides(overrides)
     log.debug("reading %s", path)
+    data, text = _load(path)
     if suffix == ".jsonl":
         if cli:
             log.warning("overrides ignored for %s: JSONL articles carry their own metadata", path)
-        return _read_jsonl(path)
-
+        return _read_jsonl(path, text or "", max_chars)
     try:
-        meta = {**_read_sidecar(path), **cli}
-        if "published" in cli:
-            meta["date_estimated"] = False
-        data = path.read_bytes()
-        defaults = _file_defaults(path)
-        if suffix in (".html", ".htm"):
-            article = parse_html(data, url=None, overrides=meta, defaults=defaults)
-        else:
-            text = data.decode("utf-8-sig", errors="replace")
-            parse = parse_plain_text if suffix == ".txt" else parse_markdown
-            article = parse(text, overrides=meta, defaults=defaults)
-        article = clean_article(article)
-        if not article.paragraph_count():
-            raise CorpusError("no article text found")
+        article = _read_document(path, data, text, cli)
+        article, note = cap_article(article, max_chars)
     except CorpusError as e:
-        return ReadResult(errors=[f"{path}: {e}"])
-    return ReadResult(articles=[article])
+        return ReadResult(errors=[f"{shown_path(path)}: {e}"])
+    except Exception as e:  # a parser crash (markdown-it recursion, lxml...) costs this file only
+        log.debug("parsing %s failed", path, exc_info=True)
+        return ReadResult(errors=[f"{shown_path(path)}: {describe_error(e)}"])
+    return ReadResult(articles=[article], errors=[f"{shown_path(path)}: {note}"] if note else [])
+
+
+def _read_document(path: Path, data: bytes, text: str | None, cli: dict[str, Any]) -> Article:
+    """One text, Markdown or HTML file -> cleaned Article; CorpusError if it has no text."""
+    meta = {**_read_sidecar(path), **cli}
+    if "published" in cli:
+        meta["date_estimated"] = False
+    defaults = _file_defaults(path)
+    if text is None:
+        article = parse_html(data, url=None, overrides=meta, defaults=defaults)
+    else:
+        parse = parse_plain_text if path.suffix.lower() == ".txt" else parse_markdown
+        article = parse(strip_controls(text), overrides=meta, defaults=defaults)
+    article = clean_article(article)
+    if not article.paragraph_count():
+        raise CorpusError("no article text found")
+    return article

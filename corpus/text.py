@@ -33,12 +33,80 @@ _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
 _SPACE_RE = re.compile(r"\s+")
 
 
+# --- control characters and broken code points ---------------------------------------------
+
+# Whole terminal escape sequences go, not just their ESC, or "[31m" would be left in the text:
+# CSI (ESC [ ... final byte), OSC (ESC ] ... BEL or ST) and DCS/SOS/PM/APC strings (ESC P/X/^/_
+# ... ST), each bounded so a stray, unterminated ESC ] cannot swallow the rest of an article.
+_ESCAPE_SEQ_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]{0,64}[ -/]{0,16}[@-~]"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c\n]{0,1024}(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c\n]{0,1024}(?:\x1b\\|\x9c)"
+    r"|\x1b[ -/]{0,4}[0-~]"
+)
+# C0 and C1 controls (minus tab and newline), DEL, and the bidi embeddings/overrides/isolates
+# that can make displayed text read differently from what is stored ("Trojan source").
+_CONTROL_CHARS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_CONTROL_RE = re.compile(f"[{_CONTROL_CHARS}]")
+_LINE_BREAK_CONTROLS_RE = re.compile("\r\n?|[\x0b\x0c\x85]")  # controls that mean "new line"
+_C1_INTRO_RE = re.compile("[\x90\x98\x9b\x9d\x9e\x9f]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def fix_surrogates(text: str) -> str:
+    """Join surrogate pairs and replace lone surrogates with U+FFFD.
+
+    Lone surrogates come from invalid UTF-8 read with `surrogateescape` (argv, stdin) or
+    from JSON escapes like "\\ud800"; they cannot be encoded, so SQLite and the terminal fail.
+    """
+    if not _SURROGATE_RE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def strip_escape_sequences(text: str) -> str:
+    """`text` without whole terminal escape sequences (CSI, OSC, DCS...); other controls stay."""
+    return _ESCAPE_SEQ_RE.sub("", text) if ("\x1b" in text or _C1_INTRO_RE.search(text)) else text
+
+
+def strip_controls(text: str, *, keep: str = "\n\t") -> str:
+    """`text` without terminal escape sequences, control characters or bidi overrides.
+
+    CR, CRLF, vertical tab, form feed and NEL become "\n" (or a space when "\n" is not in
+    `keep`); tab and newline stay if in `keep`, else become spaces. Pure and linear, so the
+    CLI can also run it on whatever it prints.
+    """
+    if not _CONTROL_RE.search(text) and all(ch in keep or ch not in text for ch in "\n\t"):
+        return text
+    text = strip_escape_sequences(text)
+    text = _LINE_BREAK_CONTROLS_RE.sub("\n" if "\n" in keep else " ", text)
+    for ch in "\n\t":
+        if ch not in keep:
+            text = text.replace(ch, " ")
+    return _CONTROL_RE.sub(lambda m: m.group() if m.group() in keep else "", text)
+
+
+def clean_question(text: str | bytes) -> str:
+    """A question safe to search, store and echo: never raises, whatever it is given.
+
+    Bytes are decoded as UTF-8 with replacement; lone surrogates (invalid UTF-8 from argv or
+    stdin) become U+FFFD; controls and escape sequences are removed; line breaks become spaces.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    elif not isinstance(text, str):
+        text = "" if text is None else str(text)
+    return strip_controls(fix_surrogates(text), keep="")
+
+
 def normalize_text(s: str) -> str:
-    """NFKC, straight quotes, invisible characters removed, whitespace collapsed.
+    """Controls stripped, NFKC, straight quotes, invisible characters removed, whitespace collapsed.
 
     Republished copies differ from the original mostly in such invisible ways; normalising
-    them makes duplicate detection and passage ids agree across copies.
+    them makes duplicate detection and passage ids agree across copies. Every stored text
+    passes here, so this is also where escape sequences and lone surrogates are removed.
     """
+    s = strip_controls(fix_surrogates(s))
     s = unicodedata.normalize("NFKC", s)
     s = s.translate(_QUOTE_MAP)
     s = _INVISIBLE_RE.sub("", s)

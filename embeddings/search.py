@@ -19,7 +19,7 @@ import numpy as np
 from corpus.aliases import AliasTable
 from corpus.errors import InputError
 from corpus.model import Passage
-from corpus.text import normalize_text, split_sentences
+from corpus.text import clean_question, normalize_text, split_sentences
 from embeddings.days import DayFilter, DayTable
 from embeddings.encoder import Encoder
 from embeddings.index import VectorIndex
@@ -88,7 +88,7 @@ class Answer:
 
 
 def check_question(question: str) -> str:
-    q = " ".join((question or "").split())
+    q = " ".join(clean_question(question or "").split())
     if not q:
         raise QuestionError("the question is empty: ask something, e.g. \"What did Huawei ship in 2019?\"")
     if len(q) > MAX_QUESTION_CHARS:

@@ -42,7 +42,7 @@ def test_every_flat_key_names_a_real_field_of_its_part():
     parts = {"search": SearchConfig(), "fetch": FetchConfig(), "encoder": EncoderConfig()}
     for key, (part, attr) in NESTED.items():
         assert hasattr(parts[part], attr), key
-        env = {f"ROUNDUP_{key.upper()}": "1"} if key not in ("retrieval", "fusion", "model", "user_agent",
+        env = {f"ROUNDUP_{key.upper()}": "1"} if key not in ("retrieval", "fusion", "model", "encoder_backend", "user_agent",
                                                               "allowed_private_hosts") else {}
         if env:
             value = getattr(getattr(Settings.load(env=env), part), attr)
