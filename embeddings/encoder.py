@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from embeddings.models import DEFAULT_MODEL, EncoderError, resolve_model
+from embeddings.spans import span_vectors
 
 log = logging.getLogger(__name__)
 
@@ -130,27 +131,6 @@ class SentenceTransformerEncoder:
                     for f, offs, sp in zip(feats, offsets, spans)]
         self.encoded += len(texts)
         return np.ascontiguousarray(vecs), per_text
-
-
-def span_vectors(tokens: np.ndarray, offsets: list[tuple[int, int]],
-                 spans: list[tuple[int, int]]) -> list[np.ndarray | None]:
-    """Mean of the token embeddings whose characters start inside each span, normalised.
-
-    `offsets` are the tokenizer's (start, end) characters per token; special tokens are (0, 0).
-    """
-    offs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    real = offs[:, 1] > offs[:, 0]
-    starts = np.where(real, offs[:, 0], -1)
-    out: list[np.ndarray | None] = []
-    for a, b in spans:
-        rows = np.flatnonzero((starts >= a) & (starts < b))
-        if rows.size == 0:
-            out.append(None)
-            continue
-        v = tokens[rows].mean(axis=0)
-        norm = float(np.linalg.norm(v))
-        out.append((v / norm).astype(np.float32) if norm > 0 else None)
-    return out
 
 
 BACKENDS = ("torch", "onnx", "onnx-int8")

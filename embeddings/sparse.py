@@ -172,7 +172,7 @@ class SparseIndex(StoredPart):
             delta = delta.with_added(added_ids, [tokenize(t) or [""] for t in texts])
         self._delta = delta
         self._refresh()
-        if fetch_all is not None and needs_merge(delta, int(self._main_ids.size)):
+        if fetch_all is not None and (self.model is None or needs_merge(delta, int(self._main_ids.size))):
             ids = sorted(self.ids.tolist())
             self.build(ids, fetch_all(ids))
             return True
