@@ -6,7 +6,10 @@ recovery after a crash mid-ingest.
 """
 from __future__ import annotations
 
+import io
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,8 @@ log = logging.getLogger(__name__)
 faiss.omp_set_num_threads(1)
 
 INDEX_FILE = "index.faiss"
+DELTA_FILE = "index-delta.npz"  # rows added since index.faiss was last written whole
+DELTA_MAX = 5_000
 MANIFEST_FILE = "index.json"
 
 
@@ -82,6 +87,8 @@ class VectorIndex(StoredPart):
         self.hnsw_threshold = hnsw_threshold
         self.index = _new_faiss_index(dim, index_type)
         self.built_at: str | None = None
+        self._written = 0  # rows in index.faiss as last written whole; later rows go to the delta file
+        self._whole_needed = True  # rows were removed (or never written): the next save writes all
         self._ids: np.ndarray | None = None  # row -> passage id, cached until the next change
         self._sorted: np.ndarray | None = None
 
@@ -122,9 +129,10 @@ class VectorIndex(StoredPart):
 
     def remove(self, ids: Iterable[int]) -> int:
         ids = np.asarray(list(ids), dtype=np.int64)
-        if ids.size == 0:
+        if ids.size == 0 or not self.has(ids).any():
             return 0
         self._changed()
+        self._whole_needed = True
         if is_hnsw(self.index):  # HNSW cannot delete: rebuild the graph from the kept vectors (rare)
             keep = ~np.isin(self.ids(), ids)
             removed = int((~keep).sum())
@@ -144,6 +152,7 @@ class VectorIndex(StoredPart):
         if ids.size:
             index.add_with_ids(np.ascontiguousarray(vectors), ids)
         self.index = index
+        self._whole_needed = True
         self._changed()
 
     def vectors(self, ids: list[int]) -> np.ndarray:
@@ -223,19 +232,56 @@ class VectorIndex(StoredPart):
     def data_paths(self) -> list[Path]:
         return [self.index_path]
 
+    @property
+    def delta_path(self) -> Path:
+        return self.directory / DELTA_FILE
+
     def write_data(self) -> list[Path]:
-        atomic_write_bytes(self.index_path, faiss.serialize_index(self.index).tobytes())
-        return [self.index_path]
+        """The whole index when it lost rows or the rows added since its last full write pass
+        DELTA_MAX; otherwise only those added rows (ids and vectors), appended on load. One new
+        article into 100k passages then writes kilobytes, not 150 MB (and holds no copy of it)."""
+        added = len(self) - self._written
+        if self._whole_needed or added > DELTA_MAX or not self.index_path.exists():
+            _write_index(self.index, self.index_path)
+            self._written, self._whole_needed = len(self), False
+            added = 0
+        ids = self.ids()[len(self) - added:]
+        vectors = self.index.index.reconstruct_n(len(self) - added, added) if added else np.zeros((0, self.dim))
+        buf = io.BytesIO()
+        np.savez(buf, ids=ids, vectors=np.asarray(vectors, dtype=np.float32))
+        atomic_write_bytes(self.delta_path, buf.getvalue())
+        return [self.index_path, self.delta_path]
 
     def read_data(self, manifest: StoredManifest) -> str | None:
         index = faiss.read_index(str(self.index_path))
-        if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2) or index.ntotal != manifest.count:
+        with np.load(self.delta_path, allow_pickle=False) as data:
+            ids, vectors = data["ids"].astype(np.int64), data["vectors"].astype(np.float32)
+        if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2) \
+                or index.ntotal + ids.size != manifest.count or vectors.shape != (ids.size, self.dim):
             return "the index file's contents do not match its manifest"
         self.index = index
+        self._written, self._whole_needed = int(index.ntotal), False
+        if ids.size:
+            index.add_with_ids(np.ascontiguousarray(vectors), ids)
         self._changed()
         return None
 
     def reset(self) -> None:
         self.index = _new_faiss_index(self.dim, self.index_type)
+        self._written, self._whole_needed = 0, True
         self._changed()
+
+
+def _write_index(index: faiss.Index, path: Path) -> None:
+    """faiss writes the file itself (no in-memory copy of it), then fsync and rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        faiss.write_index(index, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 

@@ -112,3 +112,21 @@ def test_onnx_token_spans_agree_with_torch(encoder, backend, tmp_path_factory):
     for p in passages:
         cos = (torch_sents[p.id].astype(np.float32) * onnx_sents[p.id].astype(np.float32)).sum(axis=1)
         assert (cos >= 0.99).all()
+
+
+def test_a_small_addition_saves_only_the_delta_and_loads_whole(tmp_path):
+    rng = np.random.default_rng(3)
+    vecs = _unit(rng, 300, 16)
+    idx = VectorIndex(tmp_path, model="m", dim=16)
+    idx.add(list(range(200)), vecs[:200])
+    idx.save()
+    whole = (tmp_path / "index.faiss").stat().st_mtime_ns
+    idx.add(list(range(200, 300)), vecs[200:])
+    idx.save()
+    assert (tmp_path / "index.faiss").stat().st_mtime_ns == whole  # not rewritten
+    loaded, reason = VectorIndex.load(tmp_path, model="m", dim=16)
+    assert reason is None and len(loaded) == 300 and loaded.search(vecs[250], 1)[0][0] == 250
+    loaded.remove([5])
+    loaded.save()  # a removal rewrites the whole file
+    again, reason = VectorIndex.load(tmp_path, model="m", dim=16)
+    assert reason is None and len(again) == 299 and 5 not in set(again.ids().tolist())
