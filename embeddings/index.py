@@ -157,10 +157,9 @@ class VectorIndex(StoredPart):
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """Stored vectors for these ids (the digest clusters them without re-encoding)."""
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        for row, i in enumerate(ids):
-            out[row] = self.index.reconstruct(int(i))
-        return out
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def search(self, query: np.ndarray, k: int, *, allowed: Iterable[int] | DayFilter | None = None
                ) -> list[tuple[int, float]]:
