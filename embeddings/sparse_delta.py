@@ -44,9 +44,20 @@ class Delta:
 
     def with_added(self, ids: np.ndarray, tokens: list[list[str]]) -> "Delta":
         keep = ~np.isin(self.ids, ids)
-        all_ids = np.concatenate([self.ids[keep], ids])
-        all_tokens = tuple(t for t, k in zip(self.tokens, keep) if k) + tuple(tuple(t) for t in tokens)
-        return build_delta(all_ids, all_tokens, self.removed, self.removed_df)
+        if not keep.all():  # a passage replaced: rebuild the postings (rare)
+            all_ids = np.concatenate([self.ids[keep], ids])
+            all_tokens = tuple(t for t, k in zip(self.tokens, keep) if k) + tuple(tuple(t) for t in tokens)
+            return build_delta(all_ids, all_tokens, self.removed, self.removed_df)
+        # Appending: only the new documents' terms change (their rows follow the old ones).
+        new = build_delta(ids, tuple(tuple(t) for t in tokens), self.removed, self.removed_df)
+        offset = len(self)
+        postings = dict(self.postings)
+        for term, (rows, tf) in new.postings.items():
+            old = postings.get(term)
+            postings[term] = (rows + offset, tf) if old is None else \
+                (np.concatenate([old[0], rows + offset]), np.concatenate([old[1], tf]))
+        return Delta(np.concatenate([self.ids, new.ids]), self.tokens + new.tokens, self.removed, self.removed_df,
+                     postings, np.concatenate([self.lengths, new.lengths]))
 
     def without(self, ids: np.ndarray) -> "Delta":
         keep = ~np.isin(self.ids, ids)

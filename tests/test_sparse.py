@@ -153,6 +153,7 @@ def test_the_delta_ranks_as_a_full_rebuild_and_survives_a_reload(tmp_path):
     idx = SparseIndex(tmp_path)
     idx.sync(set(first), lambda ids: [docs[i] for i in ids])
     final = (set(first) - removed) | set(later)
+    idx.sync(set(first) | set(later[:8]), lambda ids: [docs[i] for i in ids])  # the delta grows in steps
     report = idx.sync(final, lambda ids: [docs[i] for i in ids])
     assert not report.rebuilt and len(idx._delta) == 20 and idx._delta.removed.size == len(removed)
     full = SparseIndex(tmp_path / "full")
