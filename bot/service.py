@@ -40,7 +40,7 @@ from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
-from embeddings.sync import Parts, catch_up, sync_parts
+from embeddings.sync import SENTENCE_MODES, Parts, catch_up, sync_parts
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,9 @@ class RoundupService:
         """The three derived parts from disk (or empty when `fresh`); a part that cannot be used
         is rebuilt from the store, with its reason logged once."""
         s = self.settings
+        if s.sentence_vectors not in SENTENCE_MODES:
+            raise ServiceError(f"unknown sentence_vectors setting {s.sentence_vectors!r} "
+                               f"(use {' or '.join(SENTENCE_MODES)})")
         sent_format = f"{EMBED_FORMAT}+{s.sentence_vectors}"
         loaders = (
             ("rebuilding the index from the store", VectorIndex,
