@@ -38,7 +38,6 @@ import numpy as np  # noqa: E402
 import synth_roundups  # noqa: E402
 from corpus.passages import split_article  # noqa: E402
 from embeddings.search import embed_text  # noqa: E402
-from embeddings.spans import span_vectors  # noqa: E402
 
 QUESTIONS = 100
 

@@ -37,7 +37,7 @@ from digests.trend import Trend, monthly_trend
 from embeddings.days import DayTable
 from embeddings.encoder import Encoder, encoder_for
 from embeddings.index import SyncReport, VectorIndex
-from embeddings.search import Answer, Retriever, check_question, embed_text
+from embeddings.search import Answer, Retriever, check_question
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
 from embeddings.sync import SENTENCE_MODES, Parts, catch_up, sync_parts

@@ -1,8 +1,8 @@
 """FAISS inner-product index keyed by passage id, saved atomically beside a manifest.
 
-The index is a cache of the store: `sync` makes it hold exactly the store's passages, embedding
-only what is missing. That one mechanism serves first build, incremental ingest, deletions and
-recovery after a crash mid-ingest.
+The index is a cache of the store: embeddings/sync.py keeps it holding exactly the store's
+passages, embedding only what is missing. That one mechanism serves first build, incremental
+ingest, deletions and recovery after a crash mid-ingest.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,36 +185,6 @@ class VectorIndex(StoredPart):
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         scores, labels = self.index.index.search(query, min(k, n), params=_search_params(self.index, k, sel))
         return [(int(ids[r]), float(s)) for r, s in zip(labels[0], scores[0]) if r != -1]
-
-    # -- keeping in step with the store ------------------------------------------------
-
-    def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]],
-             encode: Callable[[list[str]], np.ndarray], *, batch: int = 256,
-             on_progress: Callable[[int, int], None] | None = None,
-             save_every: int | None = 2048) -> SyncReport:
-        """Make the index hold exactly `store_ids`, embedding only the missing passages.
-
-        Saves every `save_every` added vectors, so a killed long ingest resumes where it stopped.
-        """
-        have = set(self.ids().tolist())
-        stale = have - store_ids
-        missing = sorted(store_ids - have)
-        removed = self.remove(stale)
-        added = 0
-        since_save = 0
-        for start in range(0, len(missing), batch):
-            chunk = missing[start:start + batch]
-            self.add(chunk, encode(fetch_texts(chunk)))
-            added += len(chunk)
-            since_save += len(chunk)
-            if on_progress:
-                on_progress(added, len(missing))
-            if save_every and since_save >= save_every and added < len(missing):
-                self.save()
-                since_save = 0
-        if added or removed:
-            self.save()
-        return SyncReport(added=added, removed=removed, rebuilt=False)
 
     # -- persistence (embeddings/stored.py: manifest, checksums, load never raises) ---------
 
