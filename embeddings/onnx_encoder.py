@@ -106,7 +106,9 @@ class OnnxEncoder:
         loaded = self.loaded
         if not texts:
             return np.zeros((0, loaded.dim), dtype=np.float32), []
-        session = self._session(self.batch_threads)
+        # A handful of passages (one new article) runs on the question session: no second session
+        # (and its memory) for it.
+        session = self._session(self.batch_threads if len(texts) >= BATCH_MIN else self.threads)
         texts = [str(t) for t in texts]
         shift = [len(t) - len(t.lstrip()) for t in texts]  # _encode strips: offsets move back
         encodings = loaded.tokenizer.encode_batch([t.strip() for t in texts])
