@@ -31,6 +31,8 @@ EXTENSIONS = (
     "bot.cogs.digest",
     "bot.cogs.admin",
     "bot.cogs.feeds",
+    "bot.cogs.timeline",
+    "bot.cogs.stats",
 )
 
 # Service calls that need the model and indexes: they wait for the background load; the rest
@@ -149,6 +151,40 @@ class RoundupBot(commands.Bot):
         log.error("event %s failed:\n%s", event_method, traceback.format_exc())
 
 
+def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """For button, select and modal callbacks: any failure ends in a short private error, never a
+    spinner (only slash commands reach tree.on_error)."""
+
+    @functools.wraps(callback)
+    async def wrapper(self: Any, interaction: discord.Interaction, *args: Any, **kwargs: Any) -> None:
+        try:
+            await callback(self, interaction, *args, **kwargs)
+        except Exception:
+            log.exception("%s.%s failed", type(self).__name__, callback.__name__)
+            await send_ephemeral(interaction, SORRY)
+
+    return wrapper
+
+
+class AnswerButton:
+    """Mixin for persistent buttons about one stored answer: the custom id `roundup:<kind>:<answer id>`
+    carries it, so the button still works after a restart. Subclasses also derive from
+    `discord.ui.DynamicItem[discord.ui.Button]` with a template capturing `answer`."""
+
+    kind = ""
+    label: str | None = None
+    emoji = ""
+
+    def __init__(self, answer_id: int):
+        super().__init__(discord.ui.Button(label=self.label, emoji=self.emoji, style=discord.ButtonStyle.secondary,
+                                           custom_id=f"roundup:{self.kind}:{answer_id}"))
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(int(match["answer"]))
+
+
 async def send_ephemeral(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
     """Reply privately whether or not the interaction was already answered; never raise."""
     try:
@@ -156,8 +192,8 @@ async def send_ephemeral(interaction: discord.Interaction, content: str, **kwarg
             await interaction.followup.send(content, ephemeral=True, **kwargs)
         else:
             await interaction.response.send_message(content, ephemeral=True, **kwargs)
-    except discord.HTTPException:
-        log.exception("could not tell the member about an error")
+    except discord.HTTPException as exc:
+        log.error("could not tell the member about an error (%s %s)", exc.status, exc.code)
 
 
 def create_bot(settings: Settings | None = None, *, service: RoundupService | None = None,

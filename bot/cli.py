@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from bot import community
 from bot.charts import chart_filename
 from bot.console import (_progress, _WebProgress, print_answer, print_digest, print_eval, print_ingest,
                          print_status, print_trend)
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     p = sub.add_parser("rebuild", parents=[common], help="re-embed every passage into a new index")
     p.add_argument("--json", action="store_true")
+    community.add_parsers(sub, common, iso_date)
     return parser
 
 
@@ -343,7 +345,7 @@ def _nullcontext():
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
             "rebuild": cmd_rebuild, "run": cmd_run, "serve": cmd_serve, "digest": cmd_digest,
-            "trend": cmd_trend, "eval": cmd_eval}
+            "trend": cmd_trend, "eval": cmd_eval, "timeline": community.cmd_timeline, "stats": community.cmd_stats}
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
@@ -396,5 +398,5 @@ def check_input(command: str, args) -> None:
         check_topic(args.topic)
         if args.period and (args.since or args.until):
             raise PeriodError("give either --period or --since/--until, not both")
-    if command == "trend":
+    if command in ("trend", "timeline"):
         check_topic(args.name)

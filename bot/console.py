@@ -11,6 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.reports import IngestReport
+from bot.stats import Stats
+from bot.timeline import Timeline
 from digests.summary import Digest
 from embeddings.search import Answer
 from digests.trend import Trend
@@ -165,6 +167,40 @@ def print_eval(console: Console, report, *, details: bool = False) -> None:
             console.print(f"[bold]{n}[/]: no right passage in the top 5: {', '.join(m.misses) or '-'}; "
                           f"refused answerable: {', '.join(m.unanswered) or '-'}; "
                           f"answered unanswerable: {', '.join(m.wrong_answers) or '-'}")
+
+
+def print_timeline(console: Console, tl: Timeline) -> None:
+    if not tl.entries:
+        console.print(f"The roundups don't mention [bold]{escape(tl.name)}[/]"
+                      + (f" between {tl.since or 'the start'} and {tl.until or 'now'}" if tl.since or tl.until else "")
+                      + ".")
+        if tl.suggestions:
+            console.print("Names they do cover: " + ", ".join(escape(s) for s in tl.suggestions))
+        return
+    read = f" [dim](read {escape(repr(tl.asked))} as {escape(tl.name)})[/]" if tl.asked.lower() != tl.name.lower() else ""
+    console.print(f"[bold]{escape(tl.name)}[/]: {len(tl.entries)} roundups{read}")
+    for e in tl.entries:
+        console.print(f"[bold]{e.published}[/] {escape(e.sentence)}")
+        console.print(f"           [dim]{escape(e.title)}[/] [blue]{escape(e.url)}[/]")
+
+
+def print_stats(console: Console, stats: Stats) -> None:
+    share = f"{stats.answered_share:.0%}" if stats.answered_share is not None else "n/a"
+    conf = f"{stats.median_confidence:.2f}" if stats.median_confidence is not None else "n/a"
+    console.print(f"[bold]{stats.asked}[/] questions, {stats.answered} answered ({share}); median confidence {conf}")
+    if stats.days:
+        table = Table("date", "questions", "answered")
+        for d, a, n in stats.days:
+            table.add_row(d, str(a), str(n))
+        console.print(table)
+    reasons = ", ".join(f"{k}: {v}" for k, v in stats.reasons.most_common())
+    console.print(f"Feedback: {stats.up} up, {stats.down} down" + (f" ({escape(reasons)})" if reasons else ""))
+    for d in stats.details:
+        console.print(f"  [dim]> {escape(d)}[/]")
+    if stats.gaps:
+        console.print("[bold]Not covered yet[/] (unanswered questions, grouped):")
+        for g in stats.gaps:
+            console.print(f"  {g.count}x {escape(g.question)}")
 
 
 # -- progress ------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ class Cooldowns:
         self._clock = clock or (lambda: time.monotonic())  # looked up per call: tests may swap the clock
         self._uses: dict[Hashable, deque[float]] = {}
 
+    def now(self) -> float:
+        return self._clock()
+
     def hit(self, key: Hashable) -> float | None:
         """Record a use; None if allowed, else seconds until the next use would be."""
         now = self._clock()

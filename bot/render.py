@@ -1,6 +1,8 @@
 """Answers and corpus facts as Discord embeds, always inside Discord's limits."""
 from __future__ import annotations
 
+import re
+
 import discord
 
 from digests.summary import Digest
@@ -63,32 +65,126 @@ def emphasise(hit: Hit, limit: int) -> str:
     return f"{lead}**{md(best)}**{tail}"
 
 
-def answer_embed(answer: Answer, *, shown: int = 3, follow_up_of: str | None = None) -> discord.Embed:
-    hits = answer.hits[:shown]
-    best = hits[0]
-    embed = discord.Embed(title=clip(answer.question, TITLE_MAX), colour=COLOUR)
-    p = best.passage
-    body = emphasise(best, 3000)
-    embed.description = clip(
-        f"{body}\n\n**[1]** {link(p.title, p.url)}\n{_where(best)}", DESCRIPTION_MAX
-    )
-    for n, hit in enumerate(hits[1:], 2):
-        q = hit.passage
-        value = f"{emphasise(hit, 700)}\n**[{n}]** {link(q.title, q.url)} · {_where(hit)}"
-        embed.add_field(name=clip(f"{n}. {q.section or q.title}", FIELD_NAME_MAX), value=clip(value, FIELD_VALUE_MAX),
-                        inline=False)
-    sources = "\n".join(f"**[{n}]** {link(h.passage.title, h.passage.url, 120)} ({h.passage.published})"
-                        for n, h in enumerate(hits, 1))
-    embed.add_field(name="Sources", value=clip(sources, FIELD_VALUE_MAX), inline=False)
-    footer = f"{len(hits)} passage{'s' if len(hits) != 1 else ''} from the roundups · {answer.elapsed_ms:.0f} ms"
+_USER_MENTION_RE = re.compile(r"<@[!&]?\d+>|<#\d+>|<a?:\w+:\d+>|<t:\d+(?::\w)?>|<id:\w+>")
+_MASKED_LINK_RE = re.compile(r"\[([^\]]*)\]\(\s*<?[^)\s>]*>?(?:\s+\"[^\"]*\")?\s*\)")
+_EVERYONE_RE = re.compile(r"@(everyone|here)\b")  # shown as nothing: echoing it invites copy-paste pings
+
+QUOTE_MAX = 300  # a supporting passage is a short quote, not the whole paragraph
+SOURCE_TITLE_MAX = 100
+
+
+def clean_question(text: str) -> str:
+    """The question as shown back: no mentions, channel links, emoji tags or masked links (their text stays)."""
+    text = _MASKED_LINK_RE.sub(lambda m: m.group(1), text or "")
+    text = _USER_MENTION_RE.sub(" ", text)
+    text = _EVERYONE_RE.sub(" ", text)
+    return " ".join(text.split()) or "(your question)"
+
+
+def _same_article_keys(hit: Hit) -> tuple:
+    p = hit.passage
+    return (("id", p.article_id), ("url", p.url.strip().rstrip("/").lower()),
+            ("title", " ".join(p.title.casefold().split()), p.published))
+
+
+def citations(hits: list[Hit]) -> tuple[list[int], list[Hit]]:
+    """Each hit's citation number, and the articles in order of first use: one number per article.
+
+    Two stored copies of one roundup (same link, or same title and date) are one article to a reader.
+    """
+    numbers: dict[tuple, int] = {}
+    articles: list[Hit] = []
+    out = []
+    for hit in hits:
+        keys = _same_article_keys(hit)
+        n = next((numbers[k] for k in keys if k in numbers), None)
+        if n is None:
+            articles.append(hit)
+            n = len(articles)
+        for k in keys:
+            numbers.setdefault(k, n)
+        out.append(n)
+    return out, articles
+
+
+def source_line(n: int, hit: Hit, title_max: int = SOURCE_TITLE_MAX) -> str:
+    """`[n] Title · outlet · date`, the title a link that does not unfurl."""
+    p = hit.passage
+    title = link(p.title, p.url, title_max) if len(p.url) <= 300 else md(clip(p.title, title_max))
+    return " · ".join(x for x in (f"**[{n}]** {title}", md(clip(p.source, 60)) if p.source else None,
+                                  p.published) if x)
+
+
+def sources_value(articles: list[Hit]) -> str:
+    """The Sources field; titles shrink until every article fits in one field."""
+    for title_max in (SOURCE_TITLE_MAX, 60, 30):
+        value = "\n".join(source_line(n, h, title_max) for n, h in enumerate(articles, 1))
+        if len(value) <= FIELD_VALUE_MAX:
+            return value
+    return clip("\n".join(f"**[{n}]** {md(clip(h.passage.title, 40))} · {h.passage.published}"
+                          for n, h in enumerate(articles, 1)), FIELD_VALUE_MAX)
+
+
+def quote(hit: Hit, limit: int = QUOTE_MAX) -> str:
+    """A supporting passage as a short quote: its best sentence, or the start of the passage."""
+    text = hit.best_sentence or hit.passage.text
+    return md(clip(" ".join(text.split()), limit))
+
+
+def tidy_notes(notes: list[str]) -> list[str]:
+    """Each note once, and in "read 'a' as A, 'a' as A" each reading once (a name typed 300 times)."""
+    out = []
+    for note in dict.fromkeys(notes):
+        if note.startswith("read "):
+            note = "read " + ", ".join(dict.fromkeys(re.split(r", (?=')", note[5:])))
+        out.append(note)
+    return out
+
+
+def answer_footer(answer: Answer, *, articles: int, passages: int, follow_up_of: str | None = None) -> str:
+    """Small print: how the question was read, what the answer rests on."""
+    parts = [f"{passages} passage{'s' * (passages != 1)} from {articles} roundup{'s' * (articles != 1)}"
+             f" · {answer.elapsed_ms:.0f} ms"]
+    if answer.notes:
+        parts.insert(0, clip("; ".join(tidy_notes(answer.notes)), 300))
     if follow_up_of:
-        footer = clip(f"Follow-up to: {follow_up_of}", 200) + " · " + footer
-    embed.set_footer(text=clip(footer, FOOTER_MAX))
+        parts.insert(0, clip(f"Follow-up to: {clean_question(follow_up_of)}", 200))
+    return clip("\n".join(parts), FOOTER_MAX)
+
+
+def answer_embed(answer: Answer, *, shown: int = 3, follow_up_of: str | None = None) -> discord.Embed:
+    """The bold answer sentence, up to two short supporting quotes, then each article once."""
+    hits = answer.hits[:shown]
+    numbers, articles = citations(hits)
+    embed = discord.Embed(title=clip(clean_question(answer.question), TITLE_MAX), colour=COLOUR)
+    best = hits[0]
+    lead = best.best_sentence or best.passage.text
+    lines = [f"**{md(clip(' '.join(lead.split()), 1500))}** [{numbers[0]}]"]
+    for n, hit in zip(numbers[1:], hits[1:]):
+        lines.append(f"> {quote(hit)} [{n}]")
+    embed.description = clip("\n\n".join(lines), DESCRIPTION_MAX)
+    embed.add_field(name="Sources", value=sources_value(articles), inline=False)
+    embed.set_footer(text=answer_footer(answer, articles=len(articles), passages=len(hits),
+                                        follow_up_of=follow_up_of))
     return fit(embed)
 
 
+def embed_text(embed: discord.Embed) -> str:
+    """An embed as plain text, the way a member reads it (tests print it in their transcript)."""
+    out = []
+    if embed.title:
+        out.append(f"# {embed.title}")
+    if embed.description:
+        out.append(embed.description)
+    for f in embed.fields:
+        out.append(f"## {f.name}\n{f.value}")
+    if embed.footer and embed.footer.text:
+        out.append(f"-- {embed.footer.text}")
+    return "\n".join(out)
+
+
 def more_embed(answer: Answer, *, start: int) -> discord.Embed:
-    embed = discord.Embed(title=clip(f"More on: {answer.question}", TITLE_MAX), colour=COLOUR)
+    embed = discord.Embed(title=clip(f"More on: {clean_question(answer.question)}", TITLE_MAX), colour=COLOUR)
     lines = []
     for n, hit in enumerate(answer.hits, start):
         q = hit.passage
@@ -99,9 +195,9 @@ def more_embed(answer: Answer, *, start: int) -> discord.Embed:
 
 def not_found_embed(answer: Answer, *, first: str | None, last: str | None) -> discord.Embed:
     """An honest 'not in the roundups', pointing at what the corpus does cover nearby."""
-    embed = discord.Embed(title=clip(answer.question, TITLE_MAX), colour=NOT_FOUND_COLOUR)
+    embed = discord.Embed(title=clip(clean_question(answer.question), TITLE_MAX), colour=NOT_FOUND_COLOUR)
     lines = ["That isn't in the roundups I have, so I won't guess."]
-    lines += [f"_{md(note)}_" for note in answer.notes[:2]]  # e.g. "nothing from November 2020"
+    lines += [f"_{md(clip(note, 300))}_" for note in tidy_notes(answer.notes)[:2]]  # e.g. "nothing from November 2020"
     near = []
     seen: set[str] = set()
     for hit in answer.hits:
@@ -109,7 +205,7 @@ def not_found_embed(answer: Answer, *, first: str | None, last: str | None) -> d
         if label in seen:
             continue
         seen.add(label)
-        near.append(f"• {md(label)} ({hit.passage.published})")
+        near.append(f"• {md(clip(label, 100))} ({hit.passage.published})")
         if len(near) == 3:
             break
     if near:
@@ -182,4 +278,66 @@ def trend_embed(trend: Trend, *, image: str | None = None) -> discord.Embed:
     embed.description = clip("\n".join(lines), DESCRIPTION_MAX)
     if image:
         embed.set_image(url=f"attachment://{image}")
+    return fit(embed)
+
+
+# -- timelines --------------------------------------------------------------------------------
+
+def timeline_line(entry, sentence_max: int, title_max: int) -> str:
+    return f"**{entry.published}** {md(clip(entry.sentence, sentence_max))} · {link(entry.title, entry.url, title_max)}"
+
+
+def timeline_embed(timeline, page: int = 0) -> discord.Embed:
+    """One line per roundup (date, the sentence about the name, its link), ten to a page."""
+    span = " ".join(x for x in (f"from {timeline.since}" if timeline.since else "",
+                                f"to {timeline.until}" if timeline.until else "") if x)
+    embed = discord.Embed(title=clip(f"Timeline: {clean_question(timeline.name)}", TITLE_MAX), colour=COLOUR)
+    if not timeline.entries:
+        embed.colour = NOT_FOUND_COLOUR
+        lines = [f"The roundups I have don't mention **{md(clip(clean_question(timeline.name), 100))}**"
+                 f"{' ' + span if span else ''}."]
+        if timeline.suggestions:
+            lines.append("Names they do cover: " + ", ".join(f"`{md(s)}`" for s in timeline.suggestions))
+        embed.description = clip("\n".join(lines), DESCRIPTION_MAX)
+        return fit(embed)
+    entries = timeline.page(page)
+    for sentence_max, title_max in ((300, 80), (200, 60), (120, 40), (60, 25)):
+        description = "\n".join(timeline_line(e, sentence_max, title_max) for e in entries)
+        if len(description) <= DESCRIPTION_MAX - 100:
+            break
+    embed.description = clip(description, DESCRIPTION_MAX)
+    n = len(timeline.entries)
+    notes = [f"{n} roundup{'s' * (n != 1)} mention it{' ' + span if span else ''}"]
+    if timeline.pages > 1:
+        notes.insert(0, f"Page {page + 1}/{timeline.pages}")
+    if timeline.asked.lower() != timeline.name.lower():
+        notes.append(f"read {clean_question(timeline.asked)!r} as {clean_question(timeline.name)}")
+    embed.set_footer(text=clip(" · ".join(notes), FOOTER_MAX))
+    return fit(embed)
+
+
+# -- /stats -----------------------------------------------------------------------------------
+
+def stats_embed(stats, *, days: int = 14) -> discord.Embed:
+    """Questions, answered share, votes with reasons, and what the roundups don't cover yet."""
+    from bot.state import REASONS
+
+    embed = discord.Embed(title="Questions and feedback", colour=COLOUR)
+    share = f"{stats.answered_share:.0%}" if stats.answered_share is not None else "n/a"
+    conf = f"{stats.median_confidence:.2f}" if stats.median_confidence is not None else "n/a"
+    embed.description = (f"**{stats.asked}** questions, **{stats.answered}** answered ({share}); "
+                         f"median confidence {conf}.")
+    if stats.days:
+        lines = [f"`{d}` {a} asked, {n} answered" for d, a, n in stats.days[-days:]]
+        embed.add_field(name="Per day", value=clip("\n".join(lines), FIELD_VALUE_MAX), inline=False)
+    votes = [f"👍 {stats.up} · 👎 {stats.down}"]
+    if stats.reasons:
+        votes.append(", ".join(f"{REASONS.get(k, k)}: {v}" for k, v in stats.reasons.most_common()))
+    votes += [f"> {md(clip(clean_question(d), 150))}" for d in stats.details[-3:]]
+    embed.add_field(name="Feedback", value=clip("\n".join(votes), FIELD_VALUE_MAX), inline=False)
+    if stats.gaps:
+        lines = [f"• {md(clip(clean_question(g.question), 150))}" + (f" (×{g.count})" if g.count > 1 else "")
+                 for g in stats.gaps]
+        embed.add_field(name="Not covered yet (unanswered questions)", value=clip("\n".join(lines), FIELD_VALUE_MAX),
+                        inline=False)
     return fit(embed)

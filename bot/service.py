@@ -416,3 +416,37 @@ class RoundupService:
                                                                     "bytes": sentences["bytes"]}
         info["retrieval"] = self.settings.search.mode
         return info
+
+    # -- timelines and the corpus's best-known names (additive: /timeline, /help) -------------------
+
+    def known_names(self):
+        """Alias-table names by how many roundups mention them, cached per corpus generation."""
+        from bot.timeline import known_names
+
+        key = self.store.generation()
+        cached = getattr(self, "_known_names", None)
+        if cached is None or cached[0] != key:
+            rows = self.store.execute(
+                "SELECT article_id, group_concat(coalesce(section, '') || ' ' || text, ' ') AS t "
+                "FROM passages GROUP BY article_id")
+            aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
+            cached = self._known_names = (key, known_names([r["t"] for r in rows], aliases))
+        return cached[1]
+
+    def timeline(self, name: str, *, since: str | None = None, until: str | None = None):
+        """What the roundups said about `name`, one entry per roundup in date order (bot/timeline.py)."""
+        from bot.timeline import Timeline, build_entries, canonical_name, suggest
+
+        typed = check_topic(name)
+        if not typed:
+            raise ServiceError("give a name, e.g. Huawei")
+        aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
+        canonical = canonical_name(typed, aliases)
+        self.ensure_ready()
+        passages = self.store.passages(self.store.passage_ids_between(since, until))
+        entries = build_entries(passages, self.sentence_vectors.many, self.encoder.encode_query(canonical)[0],
+                                mention_matcher(canonical))
+        out = Timeline(canonical, typed, entries, since, until)
+        if not entries:
+            out.suggestions = [n for n in suggest(canonical, self.known_names()) if n.lower() != canonical.lower()]
+        return out

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from corpus.store import Store, utcnow
 
@@ -42,6 +42,35 @@ CREATE TABLE IF NOT EXISTS bot_channel_settings (
 );
 """
 
+# Step 2 (issues 12 and 14): every question kept with its scores, feedback reasons, auto-answer
+# channels and the moderator hand-off channel.
+_ADDED_COLUMNS = {
+    "bot_answers": {
+        "answered": "INTEGER NOT NULL DEFAULT 1",
+        "scores": "TEXT",  # JSON: the relevance of each passage shown
+        "confidence": "REAL",
+        "context": "TEXT",  # the bounded context a follow-up was searched with
+        "via": "TEXT",  # slash | mention | auto | dm
+        "handed_off_at": "TEXT",  # when a member passed the question to the moderators
+    },
+    "bot_feedback": {"reason": "TEXT", "detail": "TEXT", "scores": "TEXT"},
+    "bot_channel_settings": {"autoanswer": "INTEGER NOT NULL DEFAULT 0"},
+}
+_STEP_2 = """
+CREATE TABLE IF NOT EXISTS bot_guild_settings (
+    guild_id INTEGER PRIMARY KEY,
+    handoff_channel_id INTEGER,
+    updated_by INTEGER,
+    updated_at TEXT NOT NULL
+);
+""" + "\n".join(
+    f"ALTER TABLE {table} ADD COLUMN {name} {decl};" for table, cols in _ADDED_COLUMNS.items()
+    for name, decl in cols.items())
+
+STEPS = (_SCHEMA, _STEP_2)
+
+REASONS = {"wrong": "Wrong answer", "outdated": "Outdated", "not_covered": "Not covered", "other": "Other"}
+
 
 @dataclass(frozen=True)
 class AnswerRecord:
@@ -54,22 +83,32 @@ class AnswerRecord:
     user_id: int
     message_id: int | None
     thread_id: int | None
+    answered: bool = True
+    scores: list[float] = field(default_factory=list)
+    guild_id: int | None = None
+    channel_id: int | None = None
+    context: str | None = None
 
 
 class BotState:
     def __init__(self, store: Store):
         self.store = store
-        store.migrate("bot_state", (_SCHEMA,))  # append a step to change these tables
+        store.migrate("bot_state", STEPS)  # append a step to change these tables
 
     # -- answers: what follow-ups and buttons refer back to ---------------------------------
 
     def record_answer(self, *, question: str, since: str | None, until: str | None, passage_ids: list[int],
-                      shown: int, user_id: int, guild_id: int | None, channel_id: int | None) -> int:
+                      shown: int, user_id: int, guild_id: int | None, channel_id: int | None,
+                      answered: bool = True, scores: list[float] | None = None, confidence: float | None = None,
+                      context: str | None = None, via: str | None = None) -> int:
+        """Every question is kept (refusals too): /stats counts them and the hand-off button needs them."""
         with self.store.transaction() as conn:
             cur = conn.execute(
                 """INSERT INTO bot_answers(question, since, until, passage_ids, shown, guild_id, channel_id,
-                                           user_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (question, since, until, json.dumps(passage_ids), shown, guild_id, channel_id, user_id, utcnow()),
+                                           user_id, created_at, answered, scores, confidence, context, via)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (question, since, until, json.dumps(passage_ids), shown, guild_id, channel_id, user_id, utcnow(),
+                 int(answered), json.dumps([round(s, 4) for s in scores or []]), confidence, context, via),
             )
             return int(cur.lastrowid)
 
@@ -95,18 +134,28 @@ class BotState:
             return None
         r = rows[0]
         return AnswerRecord(r["id"], r["question"], r["since"], r["until"], json.loads(r["passage_ids"]),
-                            r["shown"], r["user_id"], r["message_id"], r["thread_id"])
+                            r["shown"], r["user_id"], r["message_id"], r["thread_id"], bool(r["answered"]),
+                            json.loads(r["scores"] or "[]"), r["guild_id"], r["channel_id"], r["context"])
 
     # -- feedback ---------------------------------------------------------------------------
 
-    def record_feedback(self, answer: AnswerRecord, user_id: int, vote: int) -> None:
-        """One vote per member per answer; voting again changes it."""
+    def record_feedback(self, answer: AnswerRecord, user_id: int, vote: int, *, reason: str | None = None,
+                        detail: str | None = None) -> None:
+        """One vote per member per answer; voting again replaces it (reason and all).
+
+        Stored with the question, the passages shown and their scores, so a 👎 can be traced.
+        """
+        if reason is not None and reason not in REASONS:
+            raise ValueError(f"unknown feedback reason {reason!r}")
+        detail = " ".join((detail or "").split())[:300] or None
         with self.store.transaction() as conn:
             conn.execute(
-                """INSERT INTO bot_feedback(answer_id, user_id, vote, question, passage_ids, at)
-                   VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(answer_id, user_id) DO UPDATE SET vote = excluded.vote, at = excluded.at""",
-                (answer.id, user_id, vote, answer.question, json.dumps(answer.passage_ids[:answer.shown]), utcnow()),
+                """INSERT INTO bot_feedback(answer_id, user_id, vote, question, passage_ids, at, reason, detail, scores)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(answer_id, user_id) DO UPDATE SET vote = excluded.vote, at = excluded.at,
+                     reason = excluded.reason, detail = excluded.detail""",
+                (answer.id, user_id, vote, answer.question, json.dumps(answer.passage_ids[:answer.shown]), utcnow(),
+                 reason, detail, json.dumps(answer.scores[:answer.shown])),
             )
 
     def feedback(self) -> list[dict]:
@@ -114,27 +163,101 @@ class BotState:
 
     # -- per-channel settings -----------------------------------------------------------------
 
-    def mentions_enabled(self, guild_id: int | None, channel_id: int) -> bool:
-        if guild_id is None:
-            return True  # DMs
-        rows = self.store.execute(
-            "SELECT mentions_enabled FROM bot_channel_settings WHERE guild_id = ? AND channel_id = ?",
-            (guild_id, channel_id),
-        )
-        return bool(rows[0][0]) if rows else True
+    # Per-channel switches in bot_channel_settings; the column names are ours, never a member's.
+    _FLAGS = {"mentions_enabled": True, "autoanswer": False}
 
-    def set_mentions(self, guild_id: int, channel_id: int, enabled: bool, *, by: int) -> None:
+    def _flag(self, column: str, guild_id: int | None, channel_id: int) -> bool:
+        rows = self.store.execute(
+            f"SELECT {column} FROM bot_channel_settings WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
+        return bool(rows[0][0]) if rows else self._FLAGS[column]
+
+    def _set_flag(self, column: str, guild_id: int, channel_id: int, enabled: bool, by: int) -> None:
+        assert column in self._FLAGS
         with self.store.transaction() as conn:
             conn.execute(
-                """INSERT INTO bot_channel_settings(guild_id, channel_id, mentions_enabled, updated_by, updated_at)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT(guild_id, channel_id) DO UPDATE SET mentions_enabled = excluded.mentions_enabled,
-                     updated_by = excluded.updated_by, updated_at = excluded.updated_at""",
+                f"""INSERT INTO bot_channel_settings(guild_id, channel_id, {column}, updated_by, updated_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(guild_id, channel_id) DO UPDATE SET {column} = excluded.{column},
+                      updated_by = excluded.updated_by, updated_at = excluded.updated_at""",
                 (guild_id, channel_id, int(enabled), by, utcnow()),
             )
 
-    def disabled_channels(self, guild_id: int) -> list[int]:
+    def _channels_with(self, column: str, value: bool, guild_id: int) -> list[int]:
+        assert column in self._FLAGS
         rows = self.store.execute(
-            "SELECT channel_id FROM bot_channel_settings WHERE guild_id = ? AND mentions_enabled = 0", (guild_id,)
-        )
+            f"SELECT channel_id FROM bot_channel_settings WHERE guild_id = ? AND {column} = ?", (guild_id, int(value)))
         return [r[0] for r in rows]
+
+    def mentions_enabled(self, guild_id: int | None, channel_id: int) -> bool:
+        return True if guild_id is None else self._flag("mentions_enabled", guild_id, channel_id)  # DMs: always
+
+    def set_mentions(self, guild_id: int, channel_id: int, enabled: bool, *, by: int) -> None:
+        self._set_flag("mentions_enabled", guild_id, channel_id, enabled, by)
+
+    def disabled_channels(self, guild_id: int) -> list[int]:
+        return self._channels_with("mentions_enabled", False, guild_id)
+
+    # -- auto-answer channels and the moderator hand-off ------------------------------------------
+
+    def autoanswer_enabled(self, guild_id: int | None, channel_id: int) -> bool:
+        return False if guild_id is None else self._flag("autoanswer", guild_id, channel_id)
+
+    def set_autoanswer(self, guild_id: int, channel_id: int, enabled: bool, *, by: int) -> None:
+        self._set_flag("autoanswer", guild_id, channel_id, enabled, by)
+
+    def autoanswer_channels(self, guild_id: int) -> list[int]:
+        return self._channels_with("autoanswer", True, guild_id)
+
+    def claim_handoff(self, answer_id: int) -> bool:
+        """True the first time an answer is handed to the moderators; later clicks post nothing."""
+        with self.store.transaction() as conn:
+            cur = conn.execute("UPDATE bot_answers SET handed_off_at = ? WHERE id = ? AND handed_off_at IS NULL",
+                               (utcnow(), answer_id))
+            return cur.rowcount == 1
+
+    def release_handoff(self, answer_id: int) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE bot_answers SET handed_off_at = NULL WHERE id = ?", (answer_id,))
+
+    def handoff_channel(self, guild_id: int | None) -> int | None:
+        if guild_id is None:
+            return None
+        rows = self.store.execute("SELECT handoff_channel_id FROM bot_guild_settings WHERE guild_id = ?", (guild_id,))
+        return rows[0][0] if rows else None
+
+    def set_handoff_channel(self, guild_id: int, channel_id: int | None, *, by: int) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                """INSERT INTO bot_guild_settings(guild_id, handoff_channel_id, updated_by, updated_at)
+                   VALUES (?, ?, ?, ?)
+                   ON CONFLICT(guild_id) DO UPDATE SET handoff_channel_id = excluded.handoff_channel_id,
+                     updated_by = excluded.updated_by, updated_at = excluded.updated_at""",
+                (guild_id, channel_id, by, utcnow()),
+            )
+
+    # -- what /stats reads ---------------------------------------------------------------------
+
+    def questions(self, *, guild_id: int | None = None, since: str | None = None) -> list[dict]:
+        """Every question asked (answers and refusals), oldest first, with its votes summed."""
+        sql = """SELECT a.id, a.question, a.answered, a.confidence, a.created_at, a.guild_id,
+                        COALESCE(SUM(f.vote = 1), 0) AS up, COALESCE(SUM(f.vote = -1), 0) AS down
+                 FROM bot_answers a LEFT JOIN bot_feedback f ON f.answer_id = a.id"""
+        where, params = _answers_where(guild_id, since)
+        return [dict(r) for r in self.store.execute(sql + where + " GROUP BY a.id ORDER BY a.created_at, a.id", params)]
+
+    def feedback_rows(self, *, guild_id: int | None = None, since: str | None = None) -> list[dict]:
+        sql = "SELECT f.* FROM bot_feedback f JOIN bot_answers a ON a.id = f.answer_id"
+        where, params = _answers_where(guild_id, since)
+        return [dict(r) for r in self.store.execute(sql + where + " ORDER BY f.at", params)]
+
+
+def _answers_where(guild_id: int | None, since: str | None) -> tuple[str, list]:
+    """The WHERE clause /stats filters answers (alias `a`) by: one server, asked since a day."""
+    clauses, params = [], []
+    if guild_id is not None:
+        clauses.append("a.guild_id = ?")
+        params.append(guild_id)
+    if since:
+        clauses.append("a.created_at >= ?")
+        params.append(since)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

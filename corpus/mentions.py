@@ -82,6 +82,7 @@ _NOT_NAMES = frozenset(
     following separately elsewhere together neither earlier beyond toward towards nearly roughly
     reportedly recently previously currently""".split()
 )
+COMMON_WORDS = _NOT_NAMES  # for labels elsewhere: words that are never a theme on their own
 _NAME_TOKEN = r"(?:(?:[A-Z]\.){2,}(?:-[A-Z]\w*)?|[A-Z][\w&.\-]*\w|[A-Z]|[a-z]+[A-Z]\w*|\d+[A-Za-z]\w*)"
 _NAME_RUN_RE = re.compile(rf"{_NAME_TOKEN}(?:[ \-]{_NAME_TOKEN})*")
 _POSSESSIVE_RE = re.compile(r"(?:'s|')$")

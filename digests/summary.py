@@ -255,13 +255,42 @@ def _names(text: str, vocab: NameVocabulary, own: frozenset[str]) -> list[str]:
     return [n for n in capitalised_names(text, vocab) if not _is_own(n, own)]
 
 
+# Capitalised words that name no theme: nationalities, numbers, currencies, institutions in general.
+_GENERIC_WORDS = frozenset(
+    """chinese american japanese korean swedish british european russian indian german french taiwanese
+    singaporean malaysian australian canadian western asian global international foreign national state
+    government ministry research industry technology tech company companies group startup startups app apps
+    internet mobile online digital news report reports brief roundup digest highlights summary notes top
+    stories headlines other quick bits more also worth reading must-read case missed week weeks today yesterday
+    rmb yuan dollar dollars percent billion million two three four five six seven eight nine ten eleven twelve
+    ceo cfo cto founder chairman president""".split()
+)
+
+
+def generic_label(text: str) -> bool:
+    """True for a label that says nothing: stopwords, months, "This week", "Chinese", "Two"."""
+    words = re.findall(r"[\w'.-]+", text.lower())
+    if not words:
+        return True
+    from corpus.mentions import COMMON_WORDS
+
+    return all(w.strip(".'-") in COMMON_WORDS or w.strip(".'-") in _GENERIC_WORDS for w in words)
+
+
+def _alias_names() -> frozenset[str]:
+    from corpus.aliases import default_table
+
+    return frozenset(n for group in default_table().groups() for n in group)
+
+
 def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], stats: NameStats, *,
                 topic: Topic | None = None, max_names: int = 2, max_chars: int = 40) -> str:
     """The names the quoted sentences are about, weighted by how often the cluster mentions them
-    and how rare they are in the period; else the cluster's section heading, else its title.
+    and how rare they are in the period (a name from the alias table counts double); else the
+    cluster's section heading unless it is generic ("This week"), else its title.
 
     A name in most of the period's articles ("Chinese" in China roundups) tells nothing, nor
-    does a topic digest's own topic.
+    does a generic word, nor a topic digest's own topic.
     """
     in_cluster: Counter = Counter()
     for p in members:
@@ -270,15 +299,17 @@ def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], s
     for text, pid in quoted:
         for name in _names(text, stats.vocab, stats.own.get(pid, frozenset())):
             in_quote.setdefault(name, len(in_quote))
+    known = _alias_names()
     scored = []
     for name in set(in_cluster) | set(in_quote):
         count = in_cluster[name] + 2 * (name in in_quote)
         df = max(stats.df[name], 1)
-        if count < 2 or (stats.docs >= 3 and df >= 0.75 * stats.docs):
+        if count < 2 or (stats.docs >= 3 and df >= 0.75 * stats.docs) or generic_label(name):
             continue
         if topic is not None and topic.matcher is not None and topic.matcher(name) and len(name.split()) == 1:
             continue
-        scored.append((count * math.log(1 + stats.docs / df), name))
+        weight = 2.0 if name.lower() in known else 1.0
+        scored.append((weight * count * math.log(1 + stats.docs / df), name))
     scored.sort(key=lambda t: (-t[0], in_quote.get(t[1], len(in_quote)), t[1]))
     chosen: list[str] = []
     for score, name in scored:
@@ -293,10 +324,10 @@ def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], s
             break
     if chosen:
         return " · ".join(chosen)
-    headings = Counter(p.section for p in members if p.section)
+    headings = Counter(p.section for p in members if p.section and not generic_label(p.section))
     if headings:
         return _shorten(min(headings.items(), key=lambda t: (-t[1], t[0]))[0], max_chars)
-    return _shorten(members[0].title, max_chars)
+    return _shorten(members[0].title.split(": ", 1)[-1], max_chars)  # "China Roundup: X" -> "X"
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -74,7 +74,8 @@ async def test_ask_cites_the_right_article_and_defers_first(world, question, wor
     assert embed.title == question
     assert word.lower() in embed.description.lower()
     sources = next(f for f in embed.fields if f.name == "Sources").value
-    assert title in embed.description.split("**[1]**", 1)[1]
+    assert embed.description.startswith("**") and "[1]" in embed.description
+    assert title in sources.splitlines()[0] and sources.startswith("**[1]**")
     assert "](<http" in sources  # masked links that don't unfurl
     assert len(embed) <= 6000 and len(embed.description) <= 4096
     assert all(len(f.value) <= 1024 for f in embed.fields)
@@ -103,8 +104,10 @@ async def test_more_results_and_feedback_buttons(world):
     up = await alice.click(message, custom_id=button_id(message, emoji="👍"))
     assert up.ephemeral and "Thanks" in up.response.content
     down_id = button_id(message, emoji="👎")
-    await bob.click(message, custom_id=down_id)
-    await alice.click(message, custom_id=down_id)  # alice changes her mind: one vote per member
+    shown = await bob.click(message, custom_id=down_id)
+    await bob.submit_modal(shown, {"reason": ["outdated"]})
+    shown = await alice.click(message, custom_id=down_id)  # alice changes her mind: one vote per member
+    await alice.submit_modal(shown, {"reason": ["wrong"], "detail": "it cites 2019 numbers"})
     rows = env.bot.state.feedback()
     votes = {r["user_id"]: r["vote"] for r in rows}
     assert votes == {alice.id: -1, bob.id: -1}
@@ -190,14 +193,23 @@ async def test_bad_dates_and_blank_questions_are_refused_privately(world):
     assert r.ephemeral and "empty" in r.response.content
 
 
-async def test_injected_rest_failure_on_the_follow_up_is_handled_and_logged(world, caplog):
+async def test_injected_rest_failure_on_the_follow_up_falls_back_to_text(world, caplog):
     env, _, channel, alice, _ = world
     env.inject_error("POST", "/webhooks/*", status=500, times=1)
+    with caplog.at_level(logging.WARNING):
+        result = await alice.slash(channel, "ask", question=TIKTOK)
+    assert "trying a plain message" in caplog.text
+    msg = result.followups[-1] if result.followups else result.response
+    assert "Singapore" in msg.content and not msg.embeds
+
+
+async def test_injected_rest_failures_on_answer_and_fallback_end_in_a_short_error(world, caplog):
+    env, _, channel, alice, _ = world
+    env.inject_error("POST", "/webhooks/*", status=500, times=2)
     with caplog.at_level(logging.ERROR):
         result = await alice.slash(channel, "ask", question=TIKTOK)
     assert "command /ask failed" in caplog.text
     assert any("injected by test" in str(e) for e in env.errors)  # logged, not lost
-    assert result.followups or result.response
     msg = result.followups[-1] if result.followups else result.response
     assert msg.content == SORRY
 

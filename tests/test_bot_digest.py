@@ -202,12 +202,24 @@ async def test_a_restart_before_the_slot_still_posts_that_week(world, fresh_bot)
     assert len(digest_posts(news)) == 1
 
 
-async def test_a_failed_post_is_retried_and_posted_once(world):
+async def test_a_failed_post_falls_back_to_text_and_is_posted_once(world):
+    """discord.py retries 429/5xx itself; after its final failure the digest goes out once as text."""
     env, guild, channel, news, _, admin = world
     await admin.slash(channel, "digest schedule", channel=news, weekday=4, hour=9)
     env.inject_error("POST", f"/channels/{news.id}/messages", status=500, times=1)
     await env.advance_time(timedelta(days=1, hours=9, minutes=30).total_seconds())  # Friday 09:30
-    assert digest_posts(news) == []
+    texts = [m for m in news.history() if not m.embeds and m.content.startswith("**Weekly roundup digest**")]
+    assert len(texts) == 1 and "Digest" in texts[0].content and "](<http" in texts[0].content
+    await env.advance_time(3 * 3600)
+    assert digest_posts(news) == [] and len(news.history()) == 1  # posted, so not again this week
+
+
+async def test_a_post_that_fails_twice_is_retried_next_hour_and_posted_once(world):
+    env, guild, channel, news, _, admin = world
+    await admin.slash(channel, "digest schedule", channel=news, weekday=4, hour=9)
+    env.inject_error("POST", f"/channels/{news.id}/messages", status=500, times=2)  # the embed and its fallback
+    await env.advance_time(timedelta(days=1, hours=9, minutes=30).total_seconds())  # Friday 09:30
+    assert news.history() == []
     await env.advance_time(3600)  # the 10:00 tick retries
     assert len(digest_posts(news)) == 1
     await env.advance_time(3 * 3600)

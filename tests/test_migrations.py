@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from bot.state import BotState
+from bot.state import STEPS, BotState
 from corpus.dedup import DuplicateIndex
 from corpus.feeds import FeedState
 from corpus.fetch import ValidatorCache
@@ -80,7 +80,23 @@ def test_a_new_store_starts_at_the_latest_version(tmp_path):
     store = Store(tmp_path / "new.sqlite3")
     BotState(store)
     assert store.schema_version() == SCHEMA_VERSION
-    assert store.execute("SELECT version FROM schema_versions WHERE component = 'bot_state'")[0][0] == 1
+    assert store.execute("SELECT version FROM schema_versions WHERE component = 'bot_state'")[0][0] == len(STEPS)
+    store.close()
+
+
+def test_bot_state_from_its_first_version_keeps_its_rows(tmp_path):
+    """A database written before feedback reasons and auto-answer gains the columns, rows intact."""
+    store = Store(tmp_path / "old.sqlite3")
+    store.migrate("bot_state", STEPS[:1])
+    store.execute("INSERT INTO bot_answers(question, passage_ids, shown, user_id, created_at) "
+                  "VALUES ('old question', '[1]', 1, 7, '2026-01-01T00:00:00Z')")
+    state = BotState(store)
+    record = state.answer(1)
+    assert record.question == "old question" and record.answered and record.scores == []
+    state.record_feedback(record, 8, -1, reason="outdated", detail="x" * 400)
+    (row,) = state.feedback()
+    assert row["reason"] == "outdated" and len(row["detail"]) == 300
+    assert not state.autoanswer_enabled(1, 2) and state.handoff_channel(1) is None
     store.close()
 
 

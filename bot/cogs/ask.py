@@ -1,8 +1,10 @@
-"""/ask, @mentions and follow-ups: questions in, cited roundup passages out."""
+"""/ask, @mentions, follow-ups and auto-answer channels: questions in, cited roundup passages out."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from dataclasses import dataclass
 from datetime import date
 
 import discord
@@ -10,7 +12,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.app import SORRY, RoundupBot, send_ephemeral
+from bot.app import SORRY, AnswerButton, RoundupBot, guarded, send_ephemeral
+from bot.cogs.feedback import Feedback, HandOff
+from bot.questions import follow_up_query, is_chatter, reads_as_question
 from bot.ratelimit import Cooldowns
 from bot.state import AnswerRecord
 from embeddings.search import Answer, QuestionError, check_question
@@ -19,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SHOWN = 3  # passages in the answer embed; "More results" shows the next ones
 MORE = 5
+WAIT_EMOJI = "⏳"
 
 
 def parse_day(value: str | None, name: str) -> str | None:
@@ -30,53 +35,27 @@ def parse_day(value: str | None, name: str) -> str | None:
         raise QuestionError(f"`{name}` must be a date like 2020-06-15") from None
 
 
-class MoreResults(discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:more:(?P<answer>\d+)"):
-    """Persistent: the custom id carries the answer, so the button still works after a restart."""
+class MoreResults(AnswerButton, discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:more:(?P<answer>\d+)"):
+    """The next passages, privately; persistent like every answer button."""
 
-    def __init__(self, answer_id: int):
-        super().__init__(discord.ui.Button(label="More results", emoji="🔎", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"roundup:more:{answer_id}"))
-        self.answer_id = answer_id
+    kind, label, emoji = "more", "More results", "🔎"
 
-    @classmethod
-    async def from_custom_id(cls, interaction, item, match):
-        return cls(int(match["answer"]))
-
+    @guarded
     async def callback(self, interaction: discord.Interaction[RoundupBot]) -> None:
         bot = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)  # acknowledged before any work
         record = await bot.run_blocking(bot.state.answer, self.answer_id)
         if record is None:
             await send_ephemeral(interaction, "I no longer have that answer; ask again with /ask.")
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        answer = await bot.run_blocking(bot.service.ask, record.question, k=MORE, since=record.since,
+        query = follow_up_query(record.question, record.context)
+        answer = await bot.run_blocking(bot.service.ask, query, k=MORE, since=record.since,
                                         until=record.until, offset=record.shown)
+        answer.question = record.question
         if not answer.answered or not answer.hits:
             await interaction.followup.send("That's everything the roundups have on it.", ephemeral=True)
             return
         await interaction.followup.send(embed=render.more_embed(answer, start=record.shown + 1), ephemeral=True)
-
-
-class Feedback(discord.ui.DynamicItem[discord.ui.Button], template=r"roundup:fb:(?P<answer>\d+):(?P<vote>up|down)"):
-    def __init__(self, answer_id: int, vote: str):
-        super().__init__(discord.ui.Button(emoji="👍" if vote == "up" else "👎", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"roundup:fb:{answer_id}:{vote}"))
-        self.answer_id = answer_id
-        self.vote = vote
-
-    @classmethod
-    async def from_custom_id(cls, interaction, item, match):
-        return cls(int(match["answer"]), match["vote"])
-
-    async def callback(self, interaction: discord.Interaction[RoundupBot]) -> None:
-        bot = interaction.client
-        record = await bot.run_blocking(bot.state.answer, self.answer_id)
-        if record is None:
-            await send_ephemeral(interaction, "I no longer have that answer.")
-            return
-        await bot.run_blocking(bot.state.record_feedback, record, interaction.user.id, 1 if self.vote == "up" else -1)
-        thanks = "Thanks! Glad it helped." if self.vote == "up" else "Thanks, noted: that helps improve the answers."
-        await send_ephemeral(interaction, thanks)
 
 
 def answer_view(answer_id: int, *, more: bool) -> discord.ui.View:
@@ -88,17 +67,57 @@ def answer_view(answer_id: int, *, more: bool) -> discord.ui.View:
     return view
 
 
+def refusal_view(answer_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(HandOff(answer_id))
+    return view
+
+
+@contextlib.asynccontextmanager
+async def typing(channel: discord.abc.Messageable):
+    """"Roundup Bot is typing..." while retrieving, if Discord lets us; a failure there costs no answer."""
+    indicator = channel.typing()
+    try:
+        await indicator.__aenter__()
+    except discord.HTTPException as exc:
+        log.info("typing indicator failed (%s); answering anyway", exc.status)
+        indicator = None
+    try:
+        yield
+    finally:
+        if indicator is not None:
+            await indicator.__aexit__(None, None, None)
+
+
+@dataclass
+class Reply:
+    """A rendered answer: the embed, its buttons, and the stored record they refer to."""
+
+    embed: discord.Embed
+    view: discord.ui.View | None
+    answer_id: int | None
+    answered: bool
+
+    def kwargs(self) -> dict:
+        out: dict = {"embed": self.embed}
+        if self.view is not None:
+            out["view"] = self.view
+        return out
+
+
 class Ask(commands.Cog):
     def __init__(self, bot: RoundupBot):
         self.bot = bot
         s = bot.settings
-        self.cooldowns = Cooldowns(s.cooldown_rate, s.cooldown_per)  # per member, shared by /ask and mentions
+        # per member, shared by /ask, mentions, follow-ups and auto-answers (and so the threads they open)
+        self.cooldowns = Cooldowns(s.cooldown_rate, s.cooldown_per)
+        self._waiting: dict[int, float] = {}  # member -> when the ⏳ was shown (once per window)
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(MoreResults, Feedback)
+        self.bot.add_dynamic_items(MoreResults, Feedback, HandOff)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(MoreResults, Feedback)
+        self.bot.remove_dynamic_items(MoreResults, Feedback, HandOff)
 
     def retry_after(self, user_id: int) -> float | None:
         return self.cooldowns.hit(user_id)
@@ -107,24 +126,32 @@ class Ask(commands.Cog):
 
     async def answer(self, question: str, *, user_id: int, guild_id: int | None, channel_id: int | None,
                      since: str | None = None, until: str | None = None, shown: int = SHOWN,
-                     context: AnswerRecord | None = None) -> tuple[discord.Embed, discord.ui.View | None, int | None]:
-        """Retrieve off the loop and render; follow-ups search with the earlier question as context."""
-        query = f"{context.question} {question}" if context else question
+                     context: AnswerRecord | None = None, via: str = "slash") -> Reply:
+        """Retrieve off the loop and render. A follow-up searches with the new text plus a bounded
+        context from the earlier answer; the record keeps only what the member typed."""
+        question = check_question(question)  # the 1,000-character limit is on what the member typed
+        ctx_text = None
         if context:
             since, until = since or context.since, until or context.until
+            ctx_text = render.clip(" ".join(filter(None, [context.question, context.context])), 300)
+        query = follow_up_query(question, ctx_text)
         answer: Answer = await self.bot.run_blocking(self.bot.service.ask, query, k=shown + 1, since=since,
                                                      until=until)
         answer.question = question
+        hits = answer.hits[:shown] if answer.answered else []
+        answer_id = await self.bot.run_blocking(
+            self.bot.state.record_answer, question=question, since=since, until=until,
+            passage_ids=[h.passage.id for h in hits], shown=len(hits), user_id=user_id, guild_id=guild_id,
+            channel_id=channel_id, answered=answer.answered,
+            scores=[h.relevance if h.relevance is not None else h.score for h in hits],
+            confidence=getattr(answer, "confidence", None), context=ctx_text, via=via)
         if not answer.answered:
             counts = await self.bot.run_blocking(self.bot.service.store.counts)
-            return render.not_found_embed(answer, first=counts["first"], last=counts["last"]), None, None
-        answer_id = await self.bot.run_blocking(
-            self.bot.state.record_answer, question=query, since=since, until=until,
-            passage_ids=[h.passage.id for h in answer.hits[:shown]], shown=min(shown, len(answer.hits)),
-            user_id=user_id, guild_id=guild_id, channel_id=channel_id,
-        )
+            embed = render.not_found_embed(answer, first=counts["first"], last=counts["last"])
+            handoff = await self.bot.run_blocking(self.bot.state.handoff_channel, guild_id)
+            return Reply(embed, refusal_view(answer_id) if handoff else None, answer_id, False)
         embed = render.answer_embed(answer, shown=shown, follow_up_of=context.question if context else None)
-        return embed, answer_view(answer_id, more=len(answer.hits) > shown), answer_id
+        return Reply(embed, answer_view(answer_id, more=len(answer.hits) > shown), answer_id, True)
 
     # -- /ask ----------------------------------------------------------------------------------
 
@@ -132,10 +159,10 @@ class Ask(commands.Cog):
     @app_commands.describe(question="Your question, e.g. Where does TikTok keep American users' data?",
                            since="Only roundups on or after this date (YYYY-MM-DD)",
                            until="Only roundups on or before this date (YYYY-MM-DD)",
-                           results="How many passages to show (1-5, default 3)")
+                           results="How many passages to show (1-3, default 3)")
     async def ask(self, interaction: discord.Interaction[RoundupBot], question: app_commands.Range[str, 1, 1000],
                   since: str | None = None, until: str | None = None,
-                  results: app_commands.Range[int, 1, 5] = SHOWN) -> None:
+                  results: app_commands.Range[int, 1, 3] = SHOWN) -> None:
         retry = self.retry_after(interaction.user.id)
         if retry:
             await send_ephemeral(interaction, f"Easy there: you can ask again in {retry:.0f}s.")
@@ -147,17 +174,17 @@ class Ask(commands.Cog):
             await send_ephemeral(interaction, str(exc))
             return
         await interaction.response.defer(thinking=True)  # Discord wants an answer within 3 s
-        embed, view, answer_id = await self.answer(
-            question, user_id=interaction.user.id, guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id, since=since, until=until, shown=results)
-        kwargs = {"embed": embed, "wait": True}
-        if view is not None:
-            kwargs["view"] = view
-        message = await interaction.followup.send(**kwargs)
-        if answer_id is not None:
-            await self.bot.run_blocking(self.bot.state.attach_message, answer_id, message_id=message.id)
+        reply = await self.answer(question, user_id=interaction.user.id, guild_id=interaction.guild_id,
+                                  channel_id=interaction.channel_id, since=since, until=until,
+                                  shown=min(results, SHOWN))
+        try:
+            message = await interaction.followup.send(**reply.kwargs(), wait=True)
+        except discord.HTTPException as exc:  # discord.py's own retries are spent: the answer as text, once
+            log.warning("sending an /ask answer failed (%s %s); trying a plain message", exc.status, exc.code)
+            message = await interaction.followup.send(render.clip(render.embed_text(reply.embed), 1900), wait=True)
+        await self.bot.run_blocking(self.bot.state.attach_message, reply.answer_id, message_id=message.id)
 
-    # -- mentions, replies and threads ---------------------------------------------------------
+    # -- mentions, replies, threads and auto-answer channels -------------------------------------
 
     def _strip_mentions(self, text: str) -> str:
         me = self.bot.user.id
@@ -173,62 +200,139 @@ class Ask(commands.Cog):
                 record = await self.bot.run_blocking(self.bot.state.answer_for_message, ref.message_id)
                 if record is not None:
                     return record
+        if isinstance(message.channel, discord.Thread):
+            # the bot's own threads, and members' threads it answered in (auto-answer forum posts)
+            return await self.bot.run_blocking(self.bot.state.answer_for_thread, message.channel.id)
+        return None
+
+    async def _auto_target(self, message: discord.Message) -> str | None:
+        """'channel' or 'forum' when this unmentioned message should be auto-answered, else None."""
+        if message.guild is None or not reads_as_question(message.content):
+            return None
         channel = message.channel
-        if isinstance(channel, discord.Thread) and channel.owner_id == me.id:
-            return await self.bot.run_blocking(self.bot.state.answer_for_thread, channel.id)
+        if isinstance(channel, discord.TextChannel):
+            on = await self.bot.run_blocking(self.bot.state.autoanswer_enabled, message.guild.id, channel.id)
+            return "channel" if on else None
+        if isinstance(channel, discord.Thread) and isinstance(channel.parent, discord.ForumChannel):
+            if channel.owner_id != message.author.id:
+                return None  # the post itself, by whoever opened it; replies to others are theirs
+            on = await self.bot.run_blocking(self.bot.state.autoanswer_enabled, message.guild.id, channel.parent_id)
+            return "forum" if on else None
         return None
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self.bot.user is None:
             return
+        try:
+            await self._on_message(message)
+        except Exception:  # a broken store or a bug: whoever addressed the bot still hears back
+            log.exception("handling a message failed")
+            if self.bot.user in message.mentions or message.guild is None:
+                await self._send(message, content=SORRY)
+
+    async def _on_message(self, message: discord.Message) -> None:
         mentioned = self.bot.user in message.mentions and not message.mention_everyone
         context = None
         if message.reference is not None or isinstance(message.channel, discord.Thread):
             context = await self._context_for(message)
-        if not (mentioned or context or message.guild is None):
+        auto = None if (mentioned or context or message.guild is None) else await self._auto_target(message)
+        if not (mentioned or context or auto or message.guild is None):
             return
-        if message.guild is not None:
+        if message.guild is not None and not auto:
             channel_id = getattr(message.channel, "parent_id", None) or message.channel.id
             enabled = await self.bot.run_blocking(self.bot.state.mentions_enabled, message.guild.id, channel_id)
             if not enabled:
                 return
         question = self._strip_mentions(message.content)
+        if not mentioned and is_chatter(question):
+            return  # "thanks!" in an answer's thread or a DM is not a question
         if not question:
-            await message.reply("Ask me about Chinese tech, e.g. *Where does TikTok keep American users' data?* "
-                                "or use `/ask`.", mention_author=False)
+            await self._send(message, content="Ask me about Chinese tech, e.g. *Where does TikTok keep American "
+                                              "users' data?* or use `/ask`.")
             return
-        retry = self.retry_after(message.author.id)
-        if retry:
-            await message.reply(f"Easy there: you can ask again in {retry:.0f}s.", mention_author=False,
-                                delete_after=max(retry, 5))
+        if self.retry_after(message.author.id):
+            await self._hourglass(message)
             return
+        await self._answer_message(message, question, context=context, auto=auto)
+
+    async def _hourglass(self, message: discord.Message) -> None:
+        """Over the cooldown: one ⏳ per member per window instead of an answer (no reply, no thread)."""
+        now = self.cooldowns.now()
+        if now - self._waiting.get(message.author.id, -1e9) < self.cooldowns.per:
+            return
+        self._waiting[message.author.id] = now
+        if len(self._waiting) > 10_000:  # forget windows long past
+            self._waiting = {k: t for k, t in self._waiting.items() if now - t < self.cooldowns.per}
         try:
-            async with message.channel.typing():
-                embed, view, answer_id = await self.answer(
+            await message.add_reaction(WAIT_EMOJI)
+        except discord.HTTPException as exc:
+            log.info("could not react %s to a throttled message (%s)", WAIT_EMOJI, exc.status)
+
+    async def _answer_message(self, message: discord.Message, question: str, *, context: AnswerRecord | None,
+                              auto: str | None) -> None:
+        via = auto and "auto" or ("dm" if message.guild is None else "mention")
+        try:
+            async with typing(message.channel):
+                reply = await self.answer(
                     question, user_id=message.author.id, guild_id=message.guild.id if message.guild else None,
-                    channel_id=message.channel.id, context=context)
+                    channel_id=message.channel.id, context=context, via=via)
         except QuestionError as exc:
-            await message.reply(str(exc), mention_author=False)
+            await self._send(message, content=str(exc))
             return
         except Exception:
-            log.exception("answering a mention failed")
-            await message.reply(SORRY, mention_author=False)
+            log.exception("answering a message failed")
+            await self._send(message, content=SORRY)
             return
-        kwargs = {"embed": embed, "mention_author": False}
-        if view is not None:
-            kwargs["view"] = view
-        reply = await message.reply(**kwargs)
-        if answer_id is None:
+        if auto == "channel":
+            await self._answer_in_new_thread(message, question, reply)
             return
-        thread_id = None
-        if context is None and isinstance(message.channel, discord.TextChannel):
-            try:  # follow-ups go in a thread on the answer, keeping the channel tidy
-                thread = await reply.create_thread(name=render.clip(f"Q: {question}", 90), auto_archive_duration=1440)
-                thread_id = thread.id
-            except discord.HTTPException as exc:
-                log.info("could not start a thread for an answer (%s); replies still work", exc.status)
-        await self.bot.run_blocking(self.bot.state.attach_message, answer_id, message_id=reply.id, thread_id=thread_id)
+        sent = await self._send(message, reply=reply)
+        if sent is None:
+            return
+        thread_id = message.channel.id if auto == "forum" else None
+        if context is None and auto is None and reply.answered and isinstance(message.channel, discord.TextChannel):
+            thread_id = await self._open_thread(sent, question)
+        await self.bot.run_blocking(self.bot.state.attach_message, reply.answer_id, message_id=sent.id,
+                                    thread_id=thread_id)
+
+    async def _open_thread(self, message: discord.Message, question: str) -> int | None:
+        try:  # follow-ups go in a thread on the answer, keeping the channel tidy
+            thread = await message.create_thread(name=render.clip(f"Q: {render.clean_question(question)}", 90),
+                                                 auto_archive_duration=1440)
+            return thread.id
+        except discord.HTTPException as exc:
+            log.info("could not start a thread for an answer (%s); replies still work", exc.status)
+            return None
+
+    async def _answer_in_new_thread(self, message: discord.Message, question: str, reply: Reply) -> None:
+        """Auto-answer in a text channel: a thread on the question, the answer inside, no mention."""
+        thread_id = await self._open_thread(message, question)
+        thread = message.channel.get_thread(thread_id) if thread_id else None
+        if thread is None:
+            sent = await self._send(message, reply=reply)  # no thread allowed: reply in place
+        else:
+            sent = await self._send(message, reply=reply, where=thread)
+        if sent is not None:
+            await self.bot.run_blocking(self.bot.state.attach_message, reply.answer_id, message_id=sent.id,
+                                        thread_id=thread_id)
+
+    async def _send(self, message: discord.Message, *, reply: Reply | None = None, content: str | None = None,
+                    where: discord.abc.Messageable | None = None) -> discord.Message | None:
+        """Send, and if Discord still fails after discord.py's own retries, one plain-text fallback."""
+        kwargs = reply.kwargs() if reply else {"content": content}
+        try:
+            if where is not None:
+                return await where.send(**kwargs)
+            return await message.reply(**kwargs, mention_author=False)
+        except discord.HTTPException as exc:
+            log.warning("sending an answer failed (%s %s); trying a plain message", exc.status, exc.code)
+        text = render.clip(render.embed_text(reply.embed), 1900) if reply else (content or SORRY)
+        try:
+            return await (where or message.channel).send(content=text)
+        except discord.HTTPException as exc:
+            log.error("the plain fallback failed too (%s %s); the member got no answer", exc.status, exc.code)
+            return None
 
 
 async def setup(bot: RoundupBot) -> None:

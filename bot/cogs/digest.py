@@ -149,7 +149,17 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Cited su
                          schedule.guild_id, week)
                 return False
             channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(schedule.channel_id)
-            await channel.send(content="**Weekly roundup digest**", embed=render.digest_embed(digest))
+            embed = render.digest_embed(digest)
+            try:
+                await channel.send(content="**Weekly roundup digest**", embed=embed)
+            except discord.HTTPException as exc:
+                if isinstance(exc, (discord.Forbidden, discord.NotFound)):
+                    raise
+                # discord.py already retried 429/5xx; one plain-text fallback before giving the hour up
+                log.warning("guild %s: weekly digest embed failed (%s); posting it as text", schedule.guild_id,
+                            exc.status)
+                text = render.clip("**Weekly roundup digest**\n" + render.embed_text(embed), 2000)
+                await channel.send(content=text)
         except (discord.Forbidden, discord.NotFound) as exc:
             # A deleted channel or lost permission will not fix itself within the hour: keep the claim.
             log.warning("guild %s: cannot post the weekly digest in %s: %s", schedule.guild_id,

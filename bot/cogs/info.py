@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 import discord
 from discord import app_commands
@@ -9,22 +10,58 @@ from discord.ext import commands
 
 from bot import render
 from bot.app import RoundupBot
+from corpus.mentions import mention_matcher
 
 log = logging.getLogger(__name__)
 
 
-def example_questions(store, n: int = 3) -> list[str]:
-    """Questions drawn from the corpus's own section headings, newest roundups first."""
-    rows = store.execute(
-        """SELECT p.section, a.published FROM passages p JOIN articles a ON a.id = p.article_id
-           WHERE p.section IS NOT NULL AND length(p.section) BETWEEN 8 AND 60
-           GROUP BY a.id ORDER BY a.published DESC LIMIT ?""", (n,))
-    return [f"What happened with {r['section'].rstrip('.')}?" for r in rows]
+def example_questions(service, n: int = 3) -> list[str]:
+    """Questions about what the corpus really covers: its most mentioned companies and a name from
+    the newest roundup, each kept only if asking it gets an answer. Never built from headings."""
+    known = service.known_names()
+    if not known:
+        return []
+    companies = [f"What's the latest on {name}?" for name, _ in known.most_common(6)]
+    recent = []
+    rows = service.store.execute("SELECT id, published FROM articles WHERE published IS NOT NULL "
+                                 "ORDER BY published DESC LIMIT 1")
+    if rows:
+        text = " ".join(r["text"] for r in service.store.execute(
+            "SELECT coalesce(section, '') || ' ' || text AS text FROM passages WHERE article_id = ?", (rows[0]["id"],)))
+        month = date.fromisoformat(rows[0]["published"]).strftime("%B %Y")
+        named = [name for name in known if mention_matcher(name)(text)]
+        named.sort(key=lambda name: (known[name], name))  # the rarest name is what that roundup was about
+        recent = [f"What happened with {name} in {month}?" for name in named[:3]]
+    out: list[str] = []
+    for pool, want in ((companies, n - 1 if recent else n), (recent, 1), (companies, n)):
+        for q in pool:
+            if len(out) >= n or sum(q2 in pool for q2 in out) >= want:
+                break
+            if q not in out and _answered(service, q):
+                out.append(q)
+    return out
+
+
+def _answered(service, question: str) -> bool:
+    try:
+        return service.ask(question, k=1).answered
+    except Exception:  # an example that cannot be asked is simply not shown
+        log.warning("help example %r could not be asked", question, exc_info=True)
+        return False
 
 
 class Info(commands.Cog):
     def __init__(self, bot: RoundupBot):
         self.bot = bot
+        self._examples: tuple[int, list[str]] | None = None  # (corpus generation, questions)
+
+    def _cached_examples(self) -> list[str]:
+        """Asking the candidates costs a few retrievals: done once per corpus generation."""
+        service = self.bot.service
+        generation = service.store.generation()
+        if self._examples is None or self._examples[0] != generation:
+            self._examples = (generation, example_questions(service))
+        return self._examples[1]
 
     @app_commands.command(name="sources", description="What the bot knows: roundups, dates and sources")
     async def sources(self, interaction: discord.Interaction[RoundupBot]) -> None:
@@ -42,7 +79,8 @@ class Info(commands.Cog):
 
     @app_commands.command(name="help", description="How to ask Roundup Bot questions")
     async def help(self, interaction: discord.Interaction[RoundupBot]) -> None:
-        examples = await self.bot.run_blocking(example_questions, self.bot.service.store)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the examples may take a moment
+        examples = await self.bot.run_blocking(self._cached_examples)
         me = self.bot.user.mention if self.bot.user else "@Roundup Bot"
         embed = discord.Embed(title="Roundup Bot", colour=render.COLOUR, description=(
             "I answer questions about Chinese tech (ByteDance, Tencent, Alibaba, Huawei, regulation, funding...) "
@@ -56,11 +94,14 @@ class Info(commands.Cog):
             "`/digest show`: a cited summary of the newest roundup week (or a period/topic)\n"
             "`/digest schedule`: post one every week (Manage Server)\n"
             "`/trend`: a chart of how often the roundups mention a name\n"
-            "`/sources`: what I know\n`/config`: mention answering per channel (Manage Server)\n"
+            "`/timeline`: what the roundups said about a name, roundup by roundup\n"
+            "`/sources`: what I know\n`/stats`: questions, feedback and gaps (Manage Server)\n"
+            "`/config`: mentions, auto-answer channels, moderator hand-off (Manage Server)\n"
             "`/feeds`: the RSS/Atom feeds I read for this server (Manage Server)"), inline=False)
         if examples:
             embed.add_field(name="Try", value="\n".join(f"• {render.md(q)}" for q in examples), inline=False)
-        await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
+        embed.set_footer(text="Under an answer: 👍 if it helped, 👎 to say what was wrong.")
+        await interaction.followup.send(embed=render.fit(embed), ephemeral=True)
 
 
 async def setup(bot: RoundupBot) -> None:
