@@ -33,6 +33,8 @@ EXTENSIONS = (
     "bot.cogs.feeds",
     "bot.cogs.timeline",
     "bot.cogs.stats",
+    "bot.cogs.sources",
+    "bot.cogs.alerts",
 )
 
 # Service calls that need the model and indexes: they wait for the background load; the rest
@@ -166,6 +168,13 @@ def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def start_every(loop, **interval: float) -> None:
+    """Start a feature's `tasks.loop` at its configured interval (e.g. `hours=6`); 0 switches it off."""
+    if all(v > 0 for v in interval.values()):
+        loop.change_interval(**interval)
+        loop.start()
+
+
 class AnswerButton:
     """Mixin for persistent buttons about one stored answer: the custom id `roundup:<kind>:<answer id>`
     carries it, so the button still works after a restart. Subclasses also derive from
@@ -183,6 +192,17 @@ class AnswerButton:
     @classmethod
     async def from_custom_id(cls, interaction, item, match):
         return cls(int(match["answer"]))
+
+
+async def send_private_error(interaction: discord.Interaction, content: str) -> None:
+    """An error after a public `defer(thinking=True)`: Discord makes the first follow-up public
+    whatever its flags, so the public "thinking..." goes first and the error follows privately."""
+    if interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.warning("could not remove the deferred reply (%s %s)", exc.status, exc.code)
+    await send_ephemeral(interaction, content)
 
 
 async def send_ephemeral(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import hashlib
 import re
 import textwrap
 import threading
@@ -28,10 +29,13 @@ def chart_filename(name: str) -> str:
     """`trend-tiktok.png`: the one file name for a trend chart, saved by the CLI or attached in Discord.
 
     ASCII only: Discord rewrites other characters in attachment names, which would break the
-    embed's `attachment://` reference; a name with no ASCII letters falls back to `trend-chart.png`.
+    embed's `attachment://` reference. A name with no ASCII letters (华为) gets a short hash of
+    itself, so two such charts never overwrite each other.
     """
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
-    return f"trend-{slug or 'chart'}.png"
+    if not slug:
+        slug = "chart-" + hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    return f"trend-{slug}.png"
 
 
 def _figure_class():

@@ -17,8 +17,10 @@ from rich.markup import escape
 
 from bot import community
 from bot.charts import chart_filename
-from bot.console import (_progress, _WebProgress, print_answer, print_digest, print_eval, print_ingest,
+from bot.cli_sources import add_parsers, cmd_crawl, cmd_feeds, cmd_remove, guild_id, owner_of
+from bot.console import (_progress, _WebProgress, print_answer, print_digest, print_eval, print_ingest, show,
                          print_status, print_trend)
+from bot.guild_feeds import GuildFeeds
 from bot.reports import IngestReport
 from bot.service import RoundupService, ServiceError
 from bot.settings import Settings, SettingsError
@@ -30,6 +32,7 @@ from embeddings.search import MODES, QuestionError, check_question
 log = logging.getLogger(__name__)
 
 DEMO_QUESTION = "Where does TikTok say it keeps American users' data?"
+QUIT_WORDS = frozenset({":q", ":quit", "/q", "/quit", "/exit", "exit", "quit"})  # chat: leave, never ask
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -76,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the store and index live (env ROUNDUP_DATA_DIR, default ./data)")
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="a TOML settings file")
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging")
+    common.add_argument("--no-sample", action="store_true", default=argparse.SUPPRESS,
+                        help="leave the bundled sample roundups out (setting: sample = false)")
 
     parser = _Parser(prog="roundup-bot", parents=[common],
                      description="Answers questions about Chinese tech from China Roundup-style weekly digests.")
@@ -93,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--published", type=iso_date, help="publication date (YYYY-MM-DD) for a file without metadata")
     p.add_argument("--source", help="publication or series name")
     p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.add_argument("--crawl", metavar="URL", help="backfill a column's archive from its listing page or sitemap")
+    p.add_argument("--max-pages", type=int, help="--crawl: listing/sitemap pages this run (setting crawl_max_pages)")
+    p.add_argument("--since", type=iso_date, help="--crawl: only articles published on or after this date")
+    p.add_argument("--newest-first", action="store_true", help="--crawl: fetch the newest articles first")
+    p.add_argument("--guild", type=guild_id, help="the articles belong to this Discord server (default: shared)")
 
     p = sub.add_parser("ask", parents=[common], help="answer a question from the roundups")
     p.add_argument("question", help="the question, or - to read one question a line from stdin")
@@ -101,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=iso_date, help="only roundups published on or before this date")
     p.add_argument("--json", action="store_true", help="print JSON (one object a line in batch mode)")
     p.add_argument("--mode", choices=MODES, help="retrieval: dense, bm25 or hybrid (default: the retrieval setting)")
+    p.add_argument("--guild", type=guild_id, help="answer from what this Discord server sees")
     p.add_argument("--no-diversity", action="store_true",
                    help="let one roundup fill the top results (by default the top three come from different ones)")
 
@@ -120,15 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=iso_date, help="end date instead of --period")
     p.add_argument("--topic", help="only what is about this company or subject, e.g. Huawei")
     p.add_argument("--items", type=items_count, default=None, help="how many items (default 5)")
+    p.add_argument("--guild", type=guild_id, help="of what this Discord server sees")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("trend", parents=[common], help="a bar chart of how often the roundups mention a name")
     p.add_argument("name", help="a company, product or subject, e.g. Huawei")
     p.add_argument("--out", type=Path, help="where to write the PNG (default trend-NAME.png)")
+    p.add_argument("--guild", type=guild_id, help="in what this Discord server sees")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("status", parents=[common], help="what the bot knows")
+    p.add_argument("--guild", type=guild_id, help="what this Discord server sees, and what it owns")
     p.add_argument("--json", action="store_true")
+    add_parsers(sub, common, iso_date)
     sub.add_parser("chat", parents=[common], help="interactive questions and answers in the terminal")
     p = sub.add_parser("serve", parents=[common], help="run the Discord bot (token from DISCORD_TOKEN)")
     p.add_argument("--guild", type=int, default=None, help="also sync commands to this guild at once (development)")
@@ -145,7 +160,16 @@ _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
-    targets = list(args.paths) or list(svc.settings.feeds)
+    if args.crawl:
+        return cmd_crawl(svc, args, out, err)
+    owners = {}
+    targets = list(args.paths)
+    if not targets:  # every feed, as the bot's refresh reads them: each for the servers following it
+        feeds = GuildFeeds(svc.store)
+        targets = feeds.all_urls(svc.settings.feeds)
+        owners = {u: feeds.owners(u, svc.settings.feeds) for u in targets}
+        for url, who in owners.items():
+            feeds.grant_read(url, who)
     if not targets:
         err.print("roundup-bot: error: nothing to ingest: give files, directories or URLs, or list feeds "
                   "in the settings (ROUNDUP_FEEDS)", markup=False, highlight=False)
@@ -160,13 +184,15 @@ def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
         progress, cb = _progress(err)
         if progress:
             with progress:
-                reports.append(svc.ingest(paths, overrides=overrides or None, on_progress=cb))
+                reports.append(svc.ingest(paths, overrides=overrides or None, on_progress=cb,
+                                          owners=(owner_of(args),)))
         else:
-            reports.append(svc.ingest(paths, overrides=overrides or None))
+            reports.append(svc.ingest(paths, overrides=overrides or None, owners=(owner_of(args),)))
     if urls:
         with _WebProgress(err) as web:
+            owners = {u: owners.get(u, (owner_of(args),)) for u in urls}
             reports.append(asyncio.run(svc.ingest_urls(urls, force=args.force, on_event=web.event,
-                                                       on_progress=web.embedding)))
+                                                       on_progress=web.embedding, owners=owners)))
     report = IngestReport.merged(reports)
     if args.json:
         print(json.dumps({
@@ -183,13 +209,10 @@ def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
 
 def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
     kwargs = {"k": args.results, "since": args.since, "until": args.until, "mode": args.mode,
-              "diverse": not args.no_diversity}
+              "diverse": not args.no_diversity, "guild": args.guild}
     if args.question != "-":
         answer = svc.ask(args.question, checked=True, **kwargs)  # main checked it at the edge
-        if args.json:
-            print(json.dumps(answer.to_dict(), ensure_ascii=False))
-        else:
-            print_answer(out, answer)
+        show(out, answer, print_answer, as_json=args.json)
         return EXIT_OK
     failed = False
     for line in sys.stdin:
@@ -215,16 +238,14 @@ def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
 
 
 def cmd_digest(svc: RoundupService, args, out: Console, err: Console) -> int:
-    digest = svc.digest(args.period, topic=args.topic, items=args.items, since=args.since, until=args.until)
-    if args.json:
-        print(json.dumps(digest.to_dict(), ensure_ascii=False))
-    else:
-        print_digest(out, digest)
+    digest = svc.digest(args.period, topic=args.topic, items=args.items, since=args.since, until=args.until,
+                        guild=args.guild)
+    show(out, digest, print_digest, as_json=args.json)
     return EXIT_OK
 
 
 def cmd_trend(svc: RoundupService, args, out: Console, err: Console) -> int:
-    trend = svc.trend(args.name)
+    trend = svc.trend(args.name, guild=args.guild)
     chart = None
     if trend.png:
         chart = args.out or Path(chart_filename(trend.name))
@@ -242,7 +263,7 @@ def cmd_trend(svc: RoundupService, args, out: Console, err: Console) -> int:
 
 
 def cmd_status(svc: RoundupService, args, out: Console, err: Console) -> int:
-    st = svc.status()
+    st = svc.status(args.guild)
     if args.json:
         print(json.dumps(st, ensure_ascii=False, default=str))
     else:
@@ -264,6 +285,8 @@ def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
         # Piped or empty stdin (e.g. `make run </dev/null`): answer what comes, or one demo question.
         questions = [line.strip() for line in sys.stdin if line.strip()] or [DEMO_QUESTION]
         for q in questions:
+            if q.lower() in QUIT_WORDS:
+                break
             out.print(f"[bold magenta]Q:[/] {escape(q)}")
             try:
                 print_answer(out, svc.ask(q, k=3))
@@ -279,7 +302,7 @@ def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
         pass
     with err.status("loading the model and index..."):
         svc.ensure_ready()
-    st = svc.status()
+    st = svc.status(args.guild)
     out.print(f"[bold]Roundup Bot[/]: {st['articles']} roundups, {st['first_published']} to "
               f"{st['last_published']}. Ask about Chinese tech; [b]:q[/] to leave.")
     out.print(f"[dim]Try: {DEMO_QUESTION}[/]")
@@ -292,7 +315,7 @@ def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
             except KeyboardInterrupt:
                 out.print()
                 continue
-            if q in {":q", ":quit", "exit", "quit"}:
+            if q.lower() in QUIT_WORDS:
                 break
             if not q:
                 continue
@@ -330,10 +353,7 @@ def cmd_eval(svc: RoundupService, args, out: Console, err: Console) -> int:
     questions = load_questions(args.file)
     with err.status("running the evaluation...") if err.is_terminal else _nullcontext():
         report = run_eval(svc, questions, calibrate=args.calibrate, ablation=args.ablation)
-    if args.json:
-        print(json.dumps(report.to_dict(details=args.details), ensure_ascii=False))
-    else:
-        print_eval(out, report, details=args.details)
+    show(out, report, lambda c, r: print_eval(c, r, details=args.details), as_json=args.json, details=args.details)
     return EXIT_OK
 
 
@@ -345,7 +365,8 @@ def _nullcontext():
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
             "rebuild": cmd_rebuild, "run": cmd_run, "serve": cmd_serve, "digest": cmd_digest,
-            "trend": cmd_trend, "eval": cmd_eval, "timeline": community.cmd_timeline, "stats": community.cmd_stats}
+            "trend": cmd_trend, "eval": cmd_eval, "timeline": community.cmd_timeline, "stats": community.cmd_stats,
+            "feeds": cmd_feeds, "remove": cmd_remove}
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
@@ -365,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         settings = Settings.load(config=getattr(args, "config", None),
-                                 data_dir=getattr(args, "data_dir", None))
+                                 data_dir=getattr(args, "data_dir", None),
+                                 sample=False if getattr(args, "no_sample", False) else None)
     except SettingsError as exc:
         err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
@@ -400,3 +422,5 @@ def check_input(command: str, args) -> None:
             raise PeriodError("give either --period or --since/--until, not both")
     if command in ("trend", "timeline"):
         check_topic(args.name)
+    if command == "ingest" and args.crawl and args.paths:
+        raise UsageError("give either --crawl URL or paths and URLs to ingest, not both")

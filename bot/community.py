@@ -9,7 +9,7 @@ import json
 
 from rich.console import Console
 
-from bot.console import print_stats, print_timeline
+from bot.console import print_stats, print_timeline, show
 from bot.service import RoundupService
 from bot.stats import collect
 
@@ -31,10 +31,7 @@ def add_parsers(sub, common, iso_date) -> None:
 
 def cmd_timeline(svc: RoundupService, args, out: Console, err: Console) -> int:
     tl = svc.timeline(args.name, since=args.since, until=args.until)
-    if args.json:
-        print(json.dumps(tl.to_dict(), ensure_ascii=False))
-    else:
-        print_timeline(out, tl)
+    show(out, tl, print_timeline, as_json=args.json)
     return 0 if tl.entries else 1
 
 

@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 from rich.console import Console
@@ -21,6 +23,19 @@ _MARKS = {"failed": "[red]failed[/]", "partial": "[yellow]partly[/]", "ok": "[gr
 
 
 # -- results -------------------------------------------------------------------------------
+
+
+def show(console: Console, result, printer, *, as_json: bool, **to_dict) -> None:
+    """One result, as JSON on stdout for scripts (`--json`) or through its rich `printer` for people."""
+    if as_json:
+        print(json.dumps(result.to_dict(**to_dict), ensure_ascii=False), flush=True)
+    else:
+        printer(console, result)
+
+
+def plural(n: int, word: str) -> str:
+    """`1 passage`, `3 passages`: counts read as English."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 def print_answer(console: Console, answer: Answer) -> None:
     if not answer.answered:
@@ -70,7 +85,7 @@ def print_digest(console: Console, digest: Digest) -> None:
 def print_trend(console: Console, trend: Trend, chart: Path | None) -> None:
     active = [(m, n) for m, n in trend.months if n]
     how = "by name" if trend.mode == "name" else "by meaning"
-    console.print(f"[bold]{escape(trend.name)}[/]: {trend.total} passages in {len(active)} of "
+    console.print(f"[bold]{escape(trend.name)}[/]: {plural(trend.total, 'passage')} in {len(active)} of "
                   f"{len(trend.months)} months [dim](matched {how})[/]")
     if active:
         top = max(n for _, n in active)
@@ -101,7 +116,7 @@ def print_ingest(console: Console, report: IngestReport) -> None:
     t = report.totals()
     console.print(f"[bold]{t['articles_added']} articles added, {t['articles_updated']} updated, "
                   f"{t['articles_unchanged']} unchanged; {t['passages_embedded']} passages embedded, "
-                  f"{len(report.errors)} errors[/] in {report.elapsed_s:.1f}s")
+                  f"{plural(len(report.errors), 'error')}[/] in {report.elapsed_s:.1f}s")
 
 
 def print_status(console: Console, st: dict) -> None:
@@ -123,6 +138,12 @@ def print_status(console: Console, st: dict) -> None:
     table.add_row("sources", "; ".join(f"{s['source']} ({s['articles']})" for s in st["sources"]) or "-")
     last = st["last_ingest"]
     table.add_row("last ingest", f"{last['at']} {last['source']} ({last['status']})" if last else "never")
+    if not st.get("sample", True):
+        table.add_row("sample", "switched off")
+    owned = st.get("owned")
+    if owned is not None:
+        table.add_row(f"server {st['guild']} owns", f"{owned['articles']} articles, {owned['passages']} passages: "
+                      + ("; ".join(f"{s['source']} ({s['articles']})" for s in owned["sources"]) or "-"))
     console.print(table)
 
 
@@ -178,7 +199,7 @@ def print_timeline(console: Console, tl: Timeline) -> None:
             console.print("Names they do cover: " + ", ".join(escape(s) for s in tl.suggestions))
         return
     read = f" [dim](read {escape(repr(tl.asked))} as {escape(tl.name)})[/]" if tl.asked.lower() != tl.name.lower() else ""
-    console.print(f"[bold]{escape(tl.name)}[/]: {len(tl.entries)} roundups{read}")
+    console.print(f"[bold]{escape(tl.name)}[/]: {plural(len(tl.entries), 'roundup')}{read}")
     for e in tl.entries:
         console.print(f"[bold]{e.published}[/] {escape(e.sentence)}")
         console.print(f"           [dim]{escape(e.title)}[/] [blue]{escape(e.url)}[/]")
@@ -217,20 +238,18 @@ def _progress(console: Console):
     return progress, (lambda done, total: progress.update(task, completed=done, total=total))
 
 
-class _WebProgress:
-    """Fetch progress: a rich bar on a terminal, one plain line per URL otherwise."""
+class BarProgress:
+    """A context manager holding a rich progress bar on a terminal, and nothing otherwise (piped
+    output gets plain lines from the subclass instead)."""
 
     def __init__(self, console: Console):
         self.console = console
-        self.done = self.total = 0
         self.progress = None
         if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
             self.progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                                      TimeElapsedColumn(), console=console, transient=True)
-            self.fetch_task = self.progress.add_task("fetching", total=0)
-            self.embed_task = self.progress.add_task("embedding passages", total=None, visible=False)
 
     def __enter__(self):
         if self.progress:
@@ -240,6 +259,17 @@ class _WebProgress:
     def __exit__(self, *exc):
         if self.progress:
             self.progress.stop()
+
+
+class _WebProgress(BarProgress):
+    """Fetch progress: a rich bar on a terminal, one plain line per URL otherwise."""
+
+    def __init__(self, console: Console):
+        super().__init__(console)
+        self.done = self.total = 0
+        if self.progress:
+            self.fetch_task = self.progress.add_task("fetching", total=0)
+            self.embed_task = self.progress.add_task("embedding passages", total=None, visible=False)
 
     def event(self, kind: str, url: str, detail) -> None:
         if kind == "queued":

@@ -72,3 +72,27 @@ class IngestReport:
             out.removed += r.removed
             out.elapsed_s += r.elapsed_s
         return out
+
+
+@dataclass
+class RemovalReport:
+    """What `remove` matched and did (or, in a dry run, would do)."""
+
+    articles: list[dict]  # id, title, url, published, source, passages, owners
+    dry_run: bool = False
+    guild: int | None = None
+    deleted: int = 0  # articles gone from the store (the rest only lost this server's claim)
+    passages: int = 0
+    vectors_removed: int = 0
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def removal_row(r) -> dict:
+    """One `Store.find_articles` row as a report entry."""
+    owners = sorted(int(o) for o in (r["owners"] or "").split(",") if o)
+    return {"id": r["id"], "title": r["title"], "url": r["url"], "published": r["published"],
+            "source": r["source"], "passages": r["passages"], "owners": owners}

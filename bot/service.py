@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bot import web_ingest
-from bot.reports import IngestReport, SourceReport
+from bot.reports import IngestReport, RemovalReport, SourceReport, removal_row
 from bot.settings import Settings
 from corpus.aliases import AliasError, default_table
 from corpus.bundled import bundled_dir
@@ -29,11 +29,12 @@ from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
-from corpus.store import Store, StoreError
+from corpus.store import SAMPLE, SHARED, Store, StoreError, owned_by
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
                              summarise)
 from digests.trend import Trend, monthly_trend
+from digests.alerts import AlertMatch, match_alert
 from embeddings.days import DayTable
 from embeddings.encoder import Encoder, encoder_for
 from embeddings.index import SyncReport, VectorIndex
@@ -51,6 +52,11 @@ class ServiceError(RoundupError):
     """A failure with a one-line message fit for the user."""
 
 
+def guild_scope(guild_id: int | None) -> int:
+    """The corpus a Discord place sees: a server's (shared + its own), or in DMs the shared one."""
+    return int(guild_id) if guild_id else SHARED
+
+
 class RoundupService:
     def __init__(self, settings: Settings, *, encoder: Encoder | None = None):
         self.settings = settings
@@ -63,8 +69,9 @@ class RoundupService:
         self._generation = -1
         self._lock = threading.RLock()
         self._write_depth = 0  # write_lock nesting in the thread holding _lock
-        self._topics: dict[tuple[int, str], tuple[bool, np.ndarray]] = {}
+        self._topics: dict[tuple[int, str, int | None], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
+        self._visible: dict[tuple, object] = {}  # per generation and guild: visible passage ids, dates
         self._days: DayTable | None = None  # publication days as arrays (date filters by mask)
         self._seq = 0  # the store's change feed, applied up to here
 
@@ -169,9 +176,15 @@ class RoundupService:
         gc.freeze()
         return report
 
-    def _corpus_dates(self) -> tuple[date | None, date | None]:
-        counts = self.store.counts()
+    def _corpus_dates(self, owners=None) -> tuple[date | None, date | None]:
+        counts = self.store.counts(owners)
         return tuple(date.fromisoformat(counts[k]) if counts[k] else None for k in ("first", "last"))
+
+    def _scoped_dates(self, guild: int | None) -> tuple[date | None, date | None]:
+        key = ("dates", self.store.generation(), guild)
+        if key not in self._visible:
+            self._visible[key] = self._corpus_dates(self.scope_owners(guild))
+        return self._visible[key]
 
     def ensure_ready(self, on_progress: Callable[[int, int], None] | None = None) -> VectorIndex:
         """The store has a corpus and the index holds exactly its passages; cheap when nothing changed."""
@@ -186,9 +199,10 @@ class RoundupService:
 
     def _bootstrap(self, on_progress=None) -> None:
         """The first command on an empty data directory ingests the bundled sample roundups."""
-        if self.settings.auto_ingest_bundled and self.store.counts()["articles"] == 0:
+        s = self.settings
+        if s.auto_ingest_bundled and s.sample and self.store.counts()["articles"] == 0:
             log.warning("empty data directory: ingesting the bundled sample roundups")
-            self._ingest_paths([bundled_dir()], on_progress=on_progress)
+            self._ingest_paths([bundled_dir()], on_progress=on_progress, owners=(SAMPLE,))
 
     def _load_and_sync(self, on_progress=None) -> SyncReport:
         parts = self._load_parts()
@@ -205,33 +219,39 @@ class RoundupService:
     # -- ingest ----------------------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str | Path], *, overrides: dict | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+               on_progress: Callable[[int, int], None] | None = None,
+               owners: Iterable[int] = (SHARED,)) -> IngestReport:
         with self._lock:
             self._bootstrap(on_progress)
-            return self._ingest_paths([Path(p) for p in paths], overrides=overrides, on_progress=on_progress)
+            return self._ingest_paths([Path(p) for p in paths], overrides=overrides, on_progress=on_progress,
+                                      owners=tuple(owners))
 
     def ingest_articles(self, articles: list[Article], *, origin: str,
-                        on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
-        """For sources that are not files (feeds, pages): store, then embed what is new."""
+                        on_progress: Callable[[int, int], None] | None = None,
+                        owners: Iterable[int] = (SHARED,)) -> IngestReport:
+        """For sources that are not files (feeds, pages): store, then embed what is new.
+        `owners`: the servers whose feeds or backfills brought them (SHARED: the operator's)."""
         start = time.perf_counter()
         report = IngestReport()
         with self._lock:
             self._bootstrap(on_progress)
         with self._lock, self.write_lock():
-            report.sources.append(self._store_articles(origin, articles))
+            report.sources.append(self._store_articles(origin, articles, tuple(owners)))
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
         return report
 
     async def ingest_urls(self, urls: Iterable[str], session=None, *, force: bool = False, on_event=None,
-                          on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+                          on_progress: Callable[[int, int], None] | None = None,
+                          owners: dict[str, tuple[int, ...]] | None = None) -> IngestReport:
         """Feeds and article pages over HTTP, for the CLI and the bot's event loop: network I/O in
         asyncio (on `session` if given), storing and embedding in threads via `ingest_articles`."""
         return await web_ingest.ingest_urls(self, list(urls), session, config=self.settings.fetch,
-                                            force=force, on_event=on_event, on_progress=on_progress)
+                                            force=force, on_event=on_event, on_progress=on_progress,
+                                            owners=owners)
 
     def _ingest_paths(self, paths: list[Path], *, overrides: dict | None = None,
-                      on_progress=None) -> IngestReport:
+                      on_progress=None, owners: tuple[int, ...] = (SHARED,)) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
         with self.write_lock():
@@ -253,21 +273,22 @@ class RoundupService:
                         report.sources.append(SourceReport(shown_path(file), errors=[str(exc)]))
                         self.store.log_ingest(shown_path(file), "failed", detail=str(exc))
                         continue
-                    src = self._store_articles(shown_path(file), result.articles)
-                    src.errors.extend(result.errors)
+                    src = self._store_articles(shown_path(file), result.articles, owners, result.errors)
                     report.sources.append(src)
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
         return report
 
-    def _store_articles(self, origin: str, articles: list[Article]) -> SourceReport:
-        src = SourceReport(origin)
+    def _store_articles(self, origin: str, articles: list[Article], owners: tuple[int, ...] = (SHARED,),
+                        errors: list[str] | None = None) -> SourceReport:
+        """Store one source's articles for `owners` and log it, with the errors met reading it (a bad line)."""
+        src = SourceReport(origin, errors=list(errors or []))
         for article in articles:
             passages = split_article(article)
             if not passages:
                 src.errors.append(f"{origin}: article {article.id!r} has no text after cleaning")
                 continue
-            res = self.store.upsert_article(article, passages, origin=origin)
+            res = self.store.upsert_article(article, passages, origin=origin, owners=owners)
             setattr(src, res.status, getattr(src, res.status) + 1)
             src.passages_added += res.passages_added
         self.store.log_ingest(origin, src.status, added=src.added, updated=src.updated, skipped=src.unchanged,
@@ -292,9 +313,45 @@ class RoundupService:
         report.removed += sync.removed
         self._generation = self.store.generation()
 
+    # -- taking things out -----------------------------------------------------------------
+
+    def remove(self, *, url: str | None = None, source: str | None = None, before: str | None = None,
+               guild: int | None = None, dry_run: bool = False) -> RemovalReport:
+        """Take articles out by address (or the feed/page they came from), source name or date.
+
+        The operator (`guild` None) removes them for everyone; a server only lets go of its own
+        articles, and one another owner still holds stays. The store commits first, in
+        batches; the vectors, keyword and sentence indexes then follow it by the usual sync, so
+        a kill at any point leaves the next command to finish bringing them in step.
+        """
+        if url is None and source is None and before is None:
+            raise ServiceError("say what to remove: --url, --source or --before")
+        if before is not None:
+            try:
+                before = date.fromisoformat(before.strip()).isoformat()
+            except ValueError:
+                raise ServiceError(f"--before wants a date as YYYY-MM-DD, not {before!r}") from None
+        if guild == SHARED:
+            guild = None  # the shared corpus is the operator's
+        rows = self.store.find_articles(url=url.strip() if url else None, source=source, before=before,
+                                        owner=guild)
+        report = RemovalReport([removal_row(r) for r in rows], dry_run=dry_run, guild=guild)
+        if dry_run or not rows:
+            return report
+        with self._lock, self.write_lock():
+            deleted, passages = self.store.remove_articles([r["id"] for r in rows], owner=guild)
+            log.warning("removed %d articles (%d passages)%s", deleted, passages,
+                        f" for guild {guild}" if guild is not None else "")
+            sync = IngestReport()
+            self._embed_missing(sync, None)
+        report.deleted, report.passages, report.vectors_removed = deleted, passages, sync.removed
+        return report
+
     # -- questions -------------------------------------------------------------------------
 
-    def retriever(self) -> Retriever:
+    def retriever(self, guild: int | None = None) -> Retriever:
+        """A retriever over the whole index; "latest" and the covered range are those of the
+        corpus `guild` sees (`ask` also restricts its search to it)."""
         index = self.ensure_ready()
         try:
             aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
@@ -303,6 +360,8 @@ class RoundupService:
         with self._lock:  # writers sync under this lock: the snapshot is whole
             sparse = self._sparse.snapshot() if self._sparse is not None else None
             first, last = self._dates
+        if self.visible(guild) is not None:
+            first, last = self._scoped_dates(guild)
         try:
             return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
                              aliases=aliases, config=self.settings.search, anchor=last, first=first,
@@ -312,27 +371,63 @@ class RoundupService:
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
             offset: int = 0, with_best_sentence: bool = True, mode: str | None = None,
-            diverse: bool = True, checked: bool = False) -> Answer:
+            diverse: bool = True, checked: bool = False, guild: int | None = None) -> Answer:
         """Answer from the roundups. `mode` overrides the retrieval setting (dense, bm25, hybrid);
-        `diverse=False` lets one roundup fill the top three (when a member asks for more of it).
+        `diverse=False` lets one roundup fill the top three (when a member asks for more of it);
+        `guild` answers from what that server sees (see `scope_owners`).
         The question is checked here once (`checked=True`: the caller already did, at its edge)."""
         if not checked:
             question = check_question(question)
-        return self.retriever().search(question, k=k or self.settings.top_k, since=since, until=until,
+        return self.retriever(guild).search(question, k=k or self.settings.top_k, since=since, until=until,
                                        offset=offset, mode=mode, diverse=diverse,
-                                       best_sentence=with_best_sentence, checked=True)
+                                       best_sentence=with_best_sentence, checked=True, restrict=self.visible(guild))
+
+    # -- who sees what ---------------------------------------------------------------------
+
+    def scope_owners(self, guild: int | None) -> set[int] | None:
+        """The owners whose articles `guild` sees: a server sees the shared corpus, the sample
+        (unless switched off) and its own articles; SHARED (DMs) the first two; None (the
+        operator at the CLI) everything. None back means no restriction at all."""
+        sample = self.settings.sample
+        if guild is None:
+            return None if sample else self.store.owner_ids() - {SAMPLE}
+        owners = {SHARED} if guild == SHARED else {SHARED, int(guild)}
+        if sample:
+            owners.add(SAMPLE)
+        return owners
+
+    def visible(self, guild: int | None) -> frozenset[int] | None:
+        """Passage ids `guild` may see (None: all), cached per store generation."""
+        if guild is None and self.settings.sample:
+            return None
+        key = (self.store.generation(), guild)
+        cached = self._visible.get(key, False)
+        if cached is False:
+            owners = self.scope_owners(guild)
+            cached = None if owners is None else frozenset(self.store.visible_passage_ids(owners))
+            if len(self._visible) > 256:
+                self._visible.clear()
+            self._visible[key] = cached
+        return cached
+
+    def _visible_between(self, since: str | None, until: str | None, guild: int | None) -> list[int]:
+        ids = self.store.passage_ids_between(since, until)
+        visible = self.visible(guild)
+        return ids if visible is None else [i for i in ids if i in visible]
 
     # -- digests and trends -----------------------------------------------------------------
 
-    def topic(self, text: str) -> Topic:
-        """A name the corpus uses is matched by name (so "Huawei" keeps only Huawei); anything
-        else by meaning, above `digest_topic_floor`. Cached per corpus generation."""
+    def topic(self, text: str, guild: int | None = None) -> Topic:
+        """A name the corpus `guild` sees uses is matched by name (so "Huawei" keeps only
+        Huawei); anything else by meaning, above `digest_topic_floor`. Cached per corpus generation."""
         text = check_topic(text)
         matcher = mention_matcher(text)
-        key = (self.store.generation(), text)
+        key = (self.store.generation(), text, guild)
         cached = self._topics.get(key)
         if cached is None:
-            named = any(matcher(r[0]) for r in self.store.execute("SELECT text FROM passages"))
+            visible = self.visible(guild)
+            named = any(matcher(r[1]) for r in self.store.execute("SELECT id, text FROM passages")
+                        if visible is None or r[0] in visible)
             if len(self._topics) > 256:
                 self._topics.clear()
             cached = self._topics[key] = (named, self.encoder.encode_query(text)[0])
@@ -347,37 +442,40 @@ class RoundupService:
         return self._sentence_vectors
 
     def period(self, period: str | None = None, *, since: str | None = None, until: str | None = None,
-               topic: str | None = None) -> Period:
-        """Default: the latest week with roundups, or for a topic every roundup. Raises PeriodError."""
-        counts = self.store.counts()
+               topic: str | None = None, guild: int | None = None) -> Period:
+        """Default: the latest week with roundups (that `guild` sees), or for a topic every
+        roundup. Raises PeriodError."""
+        counts = self.store.counts(self.scope_owners(guild))
         if not period and not since and not until:
             period = "all" if topic else "latest"
         return parse_period(period, since=since, until=until, newest=counts["last"], oldest=counts["first"])
 
     def digest(self, period: str | None = None, topic: str | None = None, items: int | None = None,
-               since: str | None = None, until: str | None = None) -> Digest:
+               since: str | None = None, until: str | None = None, guild: int | None = None) -> Digest:
         """An extractive digest of a period (optionally on a topic): see digests/summary.py."""
         topic = check_topic(topic)
         items = check_items(items, self.settings.digest_items)
         index = self.ensure_ready()
-        counts = self.store.counts()
-        span = self.period(period, since=since, until=until, topic=topic)
-        passages = self.store.passages(self.store.passage_ids_between(span.since, span.until))
+        counts = self.store.counts(self.scope_owners(guild))
+        span = self.period(period, since=since, until=until, topic=topic, guild=guild)
+        passages = self.store.passages(self._visible_between(span.since, span.until, guild))
         vectors = index.vectors([p.id for p in passages])
         return summarise(passages, vectors, self.sentence_vectors, span,
-                         topic=self.topic(topic) if topic else None, options=DigestOptions(items=items),
+                         topic=self.topic(topic, guild) if topic else None, options=DigestOptions(items=items),
                          coverage=(counts["first"], counts["last"]))
 
-    def trend(self, name: str, *, chart: bool = True) -> Trend:
-        """Passages mentioning `name` per month over the whole corpus, with a PNG bar chart."""
-        topic = self.topic(name)
+    def trend(self, name: str, *, chart: bool = True, guild: int | None = None) -> Trend:
+        """Passages mentioning `name` per month over the corpus `guild` sees, with a PNG bar chart."""
+        topic = self.topic(name, guild)
         index = self.ensure_ready()
-        counts = self.store.counts()
+        counts = self.store.counts(self.scope_owners(guild))
+        visible = self.visible(guild)
         if topic.matcher is not None:
             rows = self.store.execute("SELECT id, text FROM passages")
-            ids = [r[0] for r in rows if topic.matcher(r[1])]
+            ids = [r[0] for r in rows if topic.matcher(r[1]) and (visible is None or r[0] in visible)]
         else:
-            ids = [i for i, score in index.search(topic.vector, len(index)) if score >= topic.floor]
+            ids = [i for i, score in index.search(topic.vector, len(index), allowed=visible)
+                   if score >= topic.floor]
         trend = monthly_trend(topic.text, topic.mode, self.store.passages(ids), (counts["first"], counts["last"]))
         if chart and trend.total:
             from bot.charts import trend_png
@@ -385,18 +483,38 @@ class RoundupService:
             trend = dataclasses.replace(trend, png=trend_png(trend))
         return trend
 
+    def alert_matches(self, topic: str, passage_ids: list[int], guild: int | None = None) -> list[AlertMatch]:
+        """Which of these passages are about `topic` (as `/digest topic:` reads it), the best
+        one per roundup: see embeddings/alerts.py."""
+        if not passage_ids:
+            return []
+        t = self.topic(topic, guild)
+        index = self.ensure_ready()
+        passages = self.store.passages(passage_ids)
+        vectors = index.vectors([p.id for p in passages])
+        return match_alert(passages, vectors, query=t.vector, matcher=t.matcher, floor=t.floor)
+
     # -- what we know ----------------------------------------------------------------------
 
-    def status(self) -> dict:
-        counts = self.store.counts()
+    def status(self, guild: int | None = None) -> dict:
+        """What the store and indexes hold; with `guild`, the corpus that server sees and what it owns."""
+        owners = self.scope_owners(guild)
+        counts = self.store.counts(owners)
         return {
             "data_dir": str(self.settings.data_dir),
             "articles": counts["articles"], "passages": counts["passages"],
             "first_published": counts["first"], "last_published": counts["last"],
             "model": self.settings.encoder.model, "index": self._index_status(),
-            "sources": [{"source": s, "articles": n} for s, n in self.store.sources()],
+            "sources": [{"source": s, "articles": n} for s, n in self.store.sources(owners)],
             "last_ingest": self.store.last_ingest(),
+            "sample": self.settings.sample,
+            **({"guild": guild, "owned": self._owned(guild)} if guild is not None else {}),
         }
+
+    def _owned(self, guild: int) -> dict:
+        counts = self.store.counts({guild})
+        return {"articles": counts["articles"], "passages": counts["passages"],
+                "sources": [{"source": s, "articles": n} for s, n in self.store.sources({guild})]}
 
     def _index_status(self) -> dict:
         """Each stored part's figures from its manifest (embeddings/stored.py); nothing is loaded."""
@@ -419,22 +537,29 @@ class RoundupService:
 
     # -- timelines and the corpus's best-known names (additive: /timeline, /help) -------------------
 
-    def known_names(self):
-        """Alias-table names by how many roundups mention them, cached per corpus generation."""
+    def known_names(self, guild: int | None = None):
+        """Alias-table names by how many roundups `guild` sees mention them, cached per corpus generation."""
         from bot.timeline import known_names
 
-        key = self.store.generation()
+        key = (self.store.generation(), guild)
         cached = getattr(self, "_known_names", None)
         if cached is None or cached[0] != key:
+            owners = self.scope_owners(guild)
+            clause, params = "", []
+            if owners is not None:
+                clause, params = owned_by("passages.article_id", owners)
+                clause = " WHERE " + clause
             rows = self.store.execute(
                 "SELECT article_id, group_concat(coalesce(section, '') || ' ' || text, ' ') AS t "
-                "FROM passages GROUP BY article_id")
+                f"FROM passages{clause} GROUP BY article_id", params)
             aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
             cached = self._known_names = (key, known_names([r["t"] for r in rows], aliases))
         return cached[1]
 
-    def timeline(self, name: str, *, since: str | None = None, until: str | None = None):
-        """What the roundups said about `name`, one entry per roundup in date order (bot/timeline.py)."""
+    def timeline(self, name: str, *, since: str | None = None, until: str | None = None,
+                 guild: int | None = None):
+        """What the roundups `guild` sees said about `name`, one entry per roundup in date order
+        (bot/timeline.py)."""
         from bot.timeline import Timeline, build_entries, canonical_name, suggest
 
         typed = check_topic(name)
@@ -443,10 +568,11 @@ class RoundupService:
         aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
         canonical = canonical_name(typed, aliases)
         self.ensure_ready()
-        passages = self.store.passages(self.store.passage_ids_between(since, until))
+        passages = self.store.passages(self._visible_between(since, until, guild))
         entries = build_entries(passages, self.sentence_vectors.many, self.encoder.encode_query(canonical)[0],
                                 mention_matcher(canonical))
         out = Timeline(canonical, typed, entries, since, until)
         if not entries:
-            out.suggestions = [n for n in suggest(canonical, self.known_names()) if n.lower() != canonical.lower()]
+            out.suggestions = [n for n in suggest(canonical, self.known_names(guild))
+                               if n.lower() != canonical.lower()]
         return out

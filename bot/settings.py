@@ -82,11 +82,18 @@ class Settings:
     bm25_b: float = 0.75
     top_k: int = 5
     auto_ingest_bundled: bool = True
+    # The bundled sample roundups: off hides them everywhere, so answers come only from real
+    # roundups (and an empty data directory stays empty).
+    sample: bool = True
     # Digests: items by default, and the cosine a passage needs to count as about a topic the
     # corpus never names (0.35 keeps "electric cars" -> Evergrande's carmaker, drops chance hits).
     digest_items: int = 5
     digest_topic_floor: float = 0.35
-    digest_post_hour: int = 9  # UTC hour of scheduled weekly digests when /digest schedule gives none
+    digest_post_hour: int = 9
+    # Topic alerts: only roundups published this many days back or newer are posted (never
+    # backfilled history), checked every alert_minutes.
+    alert_recent_days: float = 4.0
+    alert_minutes: float = 10.0  # UTC hour of scheduled weekly digests when /digest schedule gives none
     log_level: str = "WARNING"
     # Discord
     token_file: Path | None = None
@@ -98,6 +105,11 @@ class Settings:
     feeds: tuple[str, ...] = ()
     refresh_hours: float = 6.0
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    # Archive backfill (ingest --crawl, /feeds backfill): seconds between requests to one host
+    # (robots.txt may ask for more) and listing/sitemap pages per run.
+    crawl_delay: float = 1.0
+    crawl_max_pages: int = 50
+    backfill_status_seconds: float = 5.0  # /feeds backfill edits its status message at most this often
     extra: dict = field(default_factory=dict)
 
     def __getattr__(self, name: str):

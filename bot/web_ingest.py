@@ -7,6 +7,9 @@ stored (`log_source`), and only then are feed entries marked done (`record_entri
 validators kept for the next conditional GET (`keep_validators`). A bad URL never stops the
 others; every failure is reported per URL (in the report and in the ingest log).
 
+Articles belong to owners (corpus.store): each URL's are its `owners` (the servers following
+a feed), SHARED when none are given; the original of a republished copy goes to them too.
+
 This module never imports the service: it writes through an `ArticleSink` (the service is one),
 whose `write_lock` is the one place writes are serialised, across threads and processes.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -27,7 +30,7 @@ from corpus.dedup import DuplicateIndex
 from corpus.feeds import EventCallback, Fetched, FeedState, SourceResult, collect
 from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
 from corpus.model import Article
-from corpus.store import Store
+from corpus.store import SHARED, Store
 
 if TYPE_CHECKING:
     import aiohttp
@@ -46,7 +49,7 @@ class ArticleSink(Protocol):
     def ensure_ready(self, on_progress: Progress | None = None) -> object: ...
 
     def ingest_articles(self, articles: list[Article], *, origin: str,
-                        on_progress: Progress | None = None) -> IngestReport: ...
+                        on_progress: Progress | None = None, owners: Iterable[int] = (SHARED,)) -> IngestReport: ...
 
     def write_lock(self) -> AbstractContextManager[None]:
         """Held across the duplicate check and the store, so two sources carrying the same story
@@ -57,7 +60,9 @@ class ArticleSink(Protocol):
 async def ingest_urls(sink: ArticleSink, urls: list[str], session: "aiohttp.ClientSession | None" = None,
                       *, config: FetchConfig, force: bool = False, on_event: EventCallback | None = None,
                       on_progress: Progress | None = None,
-                      resolver: AbstractResolver | None = None) -> IngestReport:
+                      resolver: AbstractResolver | None = None,
+                      owners: Mapping[str, Iterable[int]] | None = None) -> IngestReport:
+    """`owners`: whose articles each URL's are (the servers following a feed); SHARED if not given."""
     start = time.perf_counter()
     store = await asyncio.to_thread(lambda: sink.store)
     state, cache = await asyncio.to_thread(lambda: (FeedState(store), ValidatorCache(store)))
@@ -67,7 +72,8 @@ async def ingest_urls(sink: ArticleSink, urls: list[str], session: "aiohttp.Clie
     async with Fetcher(config, session=session, cache=cache, resolver=resolver) as fetcher:
         async def one(url: str) -> tuple[SourceReport, int, int]:
             src = await collect(url, fetcher, state, force=force, on_event=on_event)
-            return await asyncio.to_thread(commit_source, sink, src, state, cache, on_progress)
+            return await asyncio.to_thread(commit_source, sink, src, state, cache, on_progress,
+                                           tuple((owners or {}).get(url, (SHARED,))))
 
         for source, embedded, removed in await asyncio.gather(*(one(u) for u in urls)):
             report.sources.append(source)
@@ -86,14 +92,18 @@ class Commit:
     out: SourceReport
     kept: list[Article] = field(default_factory=list)
     copies: set[str] = field(default_factory=set)  # article ids skipped as republished copies
+    originals: list[str] = field(default_factory=list)  # urls of the stored stories they copy
+    owners: tuple[int, ...] = (SHARED,)
     embedded: int = 0
     removed: int = 0
 
 
 def commit_source(sink: ArticleSink, src: SourceResult, state: FeedState, cache: ValidatorCache,
-                  on_progress: Progress | None = None) -> tuple[SourceReport, int, int]:
-    """Store what one source yielded; blocking. Returns (report, passages embedded, removed)."""
+                  on_progress: Progress | None = None, owners: tuple[int, ...] = (SHARED,)
+                  ) -> tuple[SourceReport, int, int]:
+    """Store what one source yielded for `owners`; blocking. Returns (report, passages embedded, removed)."""
     commit = start_commit(src)
+    commit.owners = owners
     with sink.write_lock():
         store = sink.store
         note_failures(commit, store, state)
@@ -101,6 +111,8 @@ def commit_source(sink: ArticleSink, src: SourceResult, state: FeedState, cache:
         if to_store:
             sink.ensure_ready(on_progress)  # the bundled corpus first, so copies of it are seen as such
             dedup(commit, to_store, DuplicateIndex(store))
+            for owner in owners:  # the story a copy repeats is one these owners now see
+                store.grant_urls(commit.originals, owner)
         if commit.kept:
             store_kept(commit, sink, on_progress)
         else:  # ingest_articles logged the source otherwise
@@ -141,6 +153,8 @@ def dedup(commit: Commit, to_store: list[Fetched], index: DuplicateIndex) -> Non
             out.duplicates += 1
             out.notes.append(f"{fetched.article.url}: a republished copy of {outcome.duplicate_of}; "
                              "not stored again")
+            if outcome.duplicate_of:
+                commit.originals.append(outcome.duplicate_of)
             continue
         if outcome.dropped:
             out.notes.append(f"{fetched.article.url}: {outcome.dropped} paragraphs already stored from "
@@ -150,7 +164,7 @@ def dedup(commit: Commit, to_store: list[Fetched], index: DuplicateIndex) -> Non
 
 def store_kept(commit: Commit, sink: ArticleSink, on_progress: Progress | None = None) -> None:
     """Store and embed the kept articles; the sink logs the source in the ingest log."""
-    result = sink.ingest_articles(commit.kept, origin=commit.src.url, on_progress=on_progress)
+    result = sink.ingest_articles(commit.kept, origin=commit.src.url, on_progress=on_progress, owners=commit.owners)
     stored, out = result.sources[0], commit.out
     out.added, out.updated = stored.added, stored.updated
     out.unchanged += stored.unchanged

@@ -13,7 +13,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -79,10 +79,31 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 CREATE INDEX IF NOT EXISTS ingest_log_source ON ingest_log(source, id);
 """
 
-# Version 3: a change feed of passages, written by triggers, so an index catches up on what
+# Version 3: who each article belongs to, one row per owner. SHARED is the operator's corpus
+# (every server and DMs see it), SAMPLE the bundled sample (shared unless switched off), a
+# positive id a Discord server. An article two servers added is stored once with two rows;
+# it goes when its last owner lets go of it. Articles stored before owners existed: the
+# bundled sample by where it was read from, the rest shared.
+_V3 = """
+CREATE TABLE IF NOT EXISTS article_owners (
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    owner INTEGER NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (article_id, owner)
+);
+CREATE INDEX IF NOT EXISTS article_owners_owner ON article_owners(owner, article_id);
+INSERT OR IGNORE INTO article_owners(article_id, owner, added_at)
+SELECT a.id, CASE WHEN a.origin LIKE '%/corpus/data/%' OR a.origin LIKE 'corpus/data/%' THEN -1 ELSE 0 END,
+       a.ingested_at
+FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = a.id);
+"""
+SHARED = 0
+SAMPLE = -1
+
+# Version 4: a change feed of passages, written by triggers, so an index catches up on what
 # changed since the sequence number it last saw instead of comparing every id (op 1 added,
 # 0 removed, 2 its article's metadata changed, e.g. the date).
-_V3 = """
+_V4 = """
 CREATE TABLE IF NOT EXISTS passage_changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     passage_id INTEGER NOT NULL,
@@ -97,7 +118,7 @@ WHEN OLD.published IS NOT NEW.published
 BEGIN INSERT INTO passage_changes(passage_id, op) SELECT id, 2 FROM passages WHERE article_id = NEW.id; END;
 """
 
-STEPS: tuple[str, ...] = (_V1, _V2, _V3)
+STEPS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(STEPS)
 _COMPONENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -251,12 +272,17 @@ class Store:
 
     # -- articles and passages -------------------------------------------------------------
 
-    def upsert_article(self, article: Article, passages: list[Passage], *, origin: str | None = None) -> UpsertResult:
-        """Store an article with its passages in one transaction; unchanged articles cost one read."""
+    def upsert_article(self, article: Article, passages: list[Passage], *, origin: str | None = None,
+                       owners: Iterable[int] = (SHARED,)) -> UpsertResult:
+        """Store an article with its passages and owners in one transaction; unchanged articles
+        cost one read (and gain any owner they did not have yet)."""
         fp = article_fingerprint(article, passages)
+        owners = tuple(owners) or (SHARED,)
         with self.transaction() as conn:
             row = conn.execute("SELECT fingerprint FROM articles WHERE id = ?", (article.id,)).fetchone()
             if row is not None and row["fingerprint"] == fp:
+                if _add_owners(conn, [article.id], owners):
+                    _bump_generation(conn)
                 return UpsertResult("unchanged", 0, 0)
             conn.execute(
                 """INSERT INTO articles(id, title, url, published, source, date_estimated, fingerprint, origin, ingested_at)
@@ -285,6 +311,7 @@ class Store:
                     (p.id, article.id, p.position, p.section, p.text),
                 )
                 added += cur.rowcount
+            _add_owners(conn, [article.id], owners)
             status = "updated" if row is not None else "added"
             _bump_generation(conn)
         return UpsertResult(status, added, len(stale))
@@ -374,18 +401,116 @@ class Store:
                FROM articles a ORDER BY a.published DESC, a.id"""
         )
 
-    def counts(self) -> dict:
+    def counts(self, owners: Collection[int] | None = None) -> dict:
+        """Articles, passages and the published range; of `owners`' articles only when given."""
+        if owners is None:
+            row = self.execute(
+                """SELECT (SELECT COUNT(*) FROM articles) AS articles, (SELECT COUNT(*) FROM passages) AS passages,
+                          (SELECT MIN(published) FROM articles) AS first,
+                          (SELECT MAX(published) FROM articles) AS last"""
+            )[0]
+            return dict(row)
+        clause, params = owned_by("a.id", owners)
         row = self.execute(
-            """SELECT (SELECT COUNT(*) FROM articles) AS articles, (SELECT COUNT(*) FROM passages) AS passages,
-                      (SELECT MIN(published) FROM articles) AS first, (SELECT MAX(published) FROM articles) AS last"""
-        )[0]
+            f"""SELECT COUNT(*) AS articles, COALESCE(SUM((SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id)), 0)
+                       AS passages, MIN(a.published) AS first, MAX(a.published) AS last
+                FROM articles a WHERE {clause}""", params)[0]
         return dict(row)
 
-    def sources(self) -> list[tuple[str, int]]:
+    def sources(self, owners: Collection[int] | None = None) -> list[tuple[str, int]]:
+        clause, params = ("1=1", []) if owners is None else owned_by("a.id", owners)
         rows = self.execute(
-            "SELECT COALESCE(source, 'unknown') AS s, COUNT(*) AS n FROM articles GROUP BY s ORDER BY n DESC, s"
-        )
+            f"""SELECT COALESCE(source, 'unknown') AS s, COUNT(*) AS n FROM articles a WHERE {clause}
+                GROUP BY s ORDER BY n DESC, s""", params)
         return [(r["s"], r["n"]) for r in rows]
+
+    # -- owners, visibility and removal ------------------------------------------------------
+
+    def grant(self, article_ids: Iterable[str], owner: int) -> int:
+        """Give `owner` articles already stored (a server following a feed another server reads)."""
+        ids = list(dict.fromkeys(article_ids))
+        added = 0
+        with self.transaction() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                present = [r[0] for r in conn.execute(
+                    f"SELECT id FROM articles WHERE id IN ({','.join('?' * len(chunk))})", chunk)]
+                added += _add_owners(conn, present, (owner,))
+            if added:
+                _bump_generation(conn)
+        return added
+
+    def grant_urls(self, urls: Iterable[str], owner: int) -> int:
+        """`grant` by article address (the originals of republished copies a server's feed carried)."""
+        urls = list(dict.fromkeys(u for u in urls if u))
+        ids: list[str] = []
+        for start in range(0, len(urls), 500):
+            chunk = urls[start:start + 500]
+            ids += [r[0] for r in self.execute(f"SELECT id FROM articles WHERE url IN ({','.join('?' * len(chunk))})",
+                                               chunk)]
+        return self.grant(ids, owner) if ids else 0
+
+    def owners(self, article_id: str) -> set[int]:
+        return {r[0] for r in self.execute("SELECT owner FROM article_owners WHERE article_id = ?", (article_id,))}
+
+    def owner_ids(self) -> set[int]:
+        return {r[0] for r in self.execute("SELECT DISTINCT owner FROM article_owners")}
+
+    def visible_passage_ids(self, owners: Collection[int]) -> set[int]:
+        """Passages of articles at least one of `owners` owns."""
+        clause, params = owned_by("p.article_id", owners)
+        return {r[0] for r in self.execute(f"SELECT p.id FROM passages p WHERE {clause}", params)}
+
+    def find_articles(self, *, url: str | None = None, source: str | None = None, before: str | None = None,
+                      owner: int | None = None) -> list[sqlite3.Row]:
+        """Articles matching every filter given: `url` is an article's address or the feed or page
+        it came from, `source` a source name (any case), `before` a date they were published
+        before, `owner` one owner's articles only. Each row has `owners` (comma-separated)."""
+        sql = ["SELECT a.id, a.title, a.url, a.published, a.source, a.origin,",
+               "(SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id) AS passages,",
+               "(SELECT group_concat(o.owner) FROM article_owners o WHERE o.article_id = a.id) AS owners",
+               "FROM articles a WHERE 1=1"]
+        params: list = []
+        if url is not None:
+            sql.append("AND (a.url = ? OR a.origin = ?)")
+            params += [url, url]
+        if source is not None:
+            sql.append("AND lower(COALESCE(a.source, 'unknown')) = lower(?)")
+            params.append(source)
+        if before is not None:
+            sql.append("AND a.published < ?")
+            params.append(before)
+        if owner is not None:
+            clause, owner_params = owned_by("a.id", (owner,))
+            sql.append("AND " + clause)
+            params += owner_params
+        sql.append("ORDER BY a.published, a.id")
+        return self.execute(" ".join(sql), params)
+
+    def remove_articles(self, article_ids: Iterable[str], *, owner: int | None = None,
+                        batch: int = 100) -> tuple[int, int]:
+        """Take articles out: all of them (`owner` None), or only `owner`'s claim on them, deleting
+        those nobody else owns. Commits in batches, so a kill leaves a consistent store with part
+        of the work done. Returns (articles deleted, passages deleted)."""
+        ids = list(dict.fromkeys(article_ids))
+        deleted = passages = 0
+        for start in range(0, len(ids), batch):
+            chunk = ids[start:start + batch]
+            marks = ",".join("?" * len(chunk))
+            with self.transaction() as conn:
+                if owner is not None:
+                    conn.execute(f"DELETE FROM article_owners WHERE owner = ? AND article_id IN ({marks})",
+                                 [owner, *chunk])
+                    chunk = [r[0] for r in conn.execute(
+                        f"""SELECT id FROM articles a WHERE id IN ({marks})
+                            AND NOT EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = a.id)""", chunk)]
+                    marks = ",".join("?" * len(chunk))
+                if chunk:
+                    passages += conn.execute(f"SELECT COUNT(*) FROM passages WHERE article_id IN ({marks})",
+                                             chunk).fetchone()[0]
+                    deleted += conn.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk).rowcount
+                _bump_generation(conn)
+        return deleted, passages
 
     # -- ingest log and small key/value state -------------------------------------------
 
@@ -417,6 +542,24 @@ class Store:
 
     def set_json(self, key: str, value) -> None:
         self.set_meta(key, json.dumps(value, sort_keys=True))
+
+
+def owned_by(column: str, owners: Collection[int]) -> tuple[str, list[int]]:
+    """SQL that keeps rows whose article (`column`) one of `owners` owns, and its parameters."""
+    owners = sorted(set(owners))
+    if not owners:
+        return "0", []
+    marks = ",".join("?" * len(owners))
+    return (f"EXISTS (SELECT 1 FROM article_owners o WHERE o.article_id = {column} AND o.owner IN ({marks}))",
+            owners)
+
+
+def _add_owners(conn: sqlite3.Connection, article_ids: list[str], owners: Iterable[int]) -> int:
+    now = utcnow()
+    rows = [(a, o, now) for a in article_ids for o in owners]
+    before = conn.total_changes
+    conn.executemany("INSERT OR IGNORE INTO article_owners(article_id, owner, added_at) VALUES (?, ?, ?)", rows)
+    return conn.total_changes - before
 
 
 def _refuse_newer(path: Path, what: str, found: int, known: int) -> None:

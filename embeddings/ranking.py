@@ -55,6 +55,13 @@ class Pick:
     score: float  # the MMR value it was placed with: never rises down the list
 
 
+def roundup_key(passage) -> str:
+    """Which roundup a passage is from, for "one per roundup": stored copies of one roundup (the
+    same link under two ids, e.g. an original and its republished copy) are one roundup."""
+    url = (passage.url or "").strip().rstrip("/").lower()
+    return url.split("://", 1)[-1] if url else f"id:{passage.article_id}"
+
+
 def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *, limit: int,
               group_of: Mapping[Hashable, Hashable], similarity: Callable[[Hashable, Hashable], float] | None = None,
               lam: float = 1.0, distinct_top: int = 3, same_story: float | None = None) -> list[Pick]:

@@ -24,7 +24,7 @@ from embeddings.days import DayFilter, DayTable
 from embeddings.encoder import Encoder
 from embeddings.index import VectorIndex
 from embeddings.query import DateSpan, Understanding, mentions_period, understand
-from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, weighted_sum
+from embeddings.ranking import FUSIONS, rank_by, reciprocal_rank_fusion, roundup_key, weighted_sum
 from embeddings.ranking import diversify as pick_diverse
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex, query_terms, tokenize
@@ -218,8 +218,11 @@ class Retriever:
     def search(self, question: str, *, k: int = 5, since: str | None = None, until: str | None = None,
                offset: int = 0, mode: str | None = None, diverse: bool = True,
                best_sentence: bool = False, keep_below_floor: bool = False, as_typed: bool = False,
-               checked: bool = False) -> Answer:
+               checked: bool = False,
+               restrict: set[int] | frozenset[int] | None = None) -> Answer:
         """Ranked hits for `question`; `answered` says whether the top one clears the floor.
+
+        `restrict` limits the search to those passage ids (what one server may see).
 
         Hits under the floor are dropped from an answer (kept when refused, to show the
         closest miss); `keep_below_floor` keeps them always, for the evaluation. `as_typed`
@@ -231,7 +234,7 @@ class Retriever:
         understood = _describe(s.understanding)
         hits: list[Hit] = []
         answered = False
-        if self.bounds(s, since, until) and self.candidates(s):
+        if self.bounds(s, since, until, restrict) and self.candidates(s):
             self.fuse(s)
             self.recency(s)
             hits, answered = self.decide(s, self.diversify(s, diverse=diverse), offset=offset,
@@ -256,9 +259,11 @@ class Retriever:
             s.notes.append("read " + ", ".join(f"{a!r} as {b}" for a, b in u.rewrites))
         return s
 
-    def bounds(self, s: Search, since: str | None = None, until: str | None = None) -> bool:
-        """Hard date bounds (the caller's, narrowed by "since 2020" / "before 2015" in the question)
-        and the window of the periods it names. False, with a note, when no passage can qualify."""
+    def bounds(self, s: Search, since: str | None = None, until: str | None = None,
+               restrict: set[int] | frozenset[int] | None = None) -> bool:
+        """Hard date bounds (the caller's, narrowed by "since 2020" / "before 2015" in the question),
+        kept to `restrict` when given, and the window of the periods it names. False, with a note,
+        when no passage can qualify."""
         s.lo, s.hi = date_bounds(s.understanding, since, until)
         lo, hi = s.lo, s.hi
         if lo and hi and lo > hi:
@@ -268,6 +273,10 @@ class Retriever:
         if s.allowed is not None and not len(s.allowed):
             s.notes.append(_nothing_between(lo, hi, self.first, self.anchor))
             return False
+        if restrict is not None:  # what one server may see
+            s.allowed = set(restrict) if s.allowed is None else set(s.allowed) & set(restrict)
+            if not s.allowed:
+                return False
         periods = s.understanding.dates.periods
         if periods:
             slack = timedelta(days=self.config.period_slack_days)
@@ -281,8 +290,8 @@ class Retriever:
                 s.window = set()
                 for a, b in spans:
                     s.window |= set(self.store.passage_ids_between(a, b))
-            if s.allowed is not None and not isinstance(s.window, DayFilter):
-                s.window &= set(s.allowed)
+            if s.allowed is not None and not isinstance(s.allowed, DayFilter):
+                s.window = set(s.window) & s.allowed  # a server's own passages: ids, not a day mask
         return True
 
     def _between(self, lo: str | None, hi: str | None) -> set[int] | DayFilter:
@@ -328,7 +337,7 @@ class Retriever:
         head = order[: 3 * s.limit + 10]
         similarity = self._similarity(head) if diverse and (cfg.mmr_lambda < 1.0 or cfg.same_story) else None
         picks = pick_diverse(head, s.ranking, limit=s.limit,
-                             group_of={i: c.passage.article_id for i, c in s.cands.items()},
+                             group_of={i: roundup_key(c.passage) for i, c in s.cands.items()},
                              similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
                              distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
         return [Hit(s.cands[p.id].passage, p.score, relevance=s.relevance[p.id]) for p in picks]

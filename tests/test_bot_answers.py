@@ -64,13 +64,20 @@ async def test_answer_embed_lists_each_article_once(world, question):
     check_answer_embed(embed)
 
 
-async def test_two_copies_of_one_roundup_are_one_source(world):
+async def test_two_copies_of_one_roundup_are_one_source(world, bundled_service):
+    """Retrieval keeps the two stored copies of the 2019-11-03 roundup out of one top three; when
+    both are shown anyway (More results, --no-diversity), the embed still cites them as one."""
     env, _, channel, members = world
     result = await members[0].slash(channel, "ask", question=QUESTIONS[0])
     embed = result.response.embeds[0]
-    lines = sources(embed)
-    assert sum("TikTok stumbles" in ln for ln in lines) == 1
-    assert cited_numbers(embed.description).count(1) >= 2  # two passages of it, both cited as [1]
+    assert sum("TikTok stumbles" in ln for ln in sources(embed)) == 1
+    copies = [p for p in bundled_service.store.passages()
+              if p.article_id in ("cr-2019-11-03", "seed-2019-11-03") and "Singapore" in p.text]
+    assert {p.article_id for p in copies} == {"cr-2019-11-03", "seed-2019-11-03"}
+    answer = Answer("q", True, [Hit(p, 0.9 - n / 10, best_sentence=None, relevance=0.9) for n, p in enumerate(copies)], 1.0)
+    merged = render.answer_embed(answer)
+    assert len(sources(merged)) == 1
+    assert cited_numbers(merged.description).count(1) >= 2  # both passages cited as [1]
 
 
 async def test_a_1000_character_question_stays_within_limits_and_echoes_no_mentions(world):

@@ -248,7 +248,7 @@ async def test_config_needs_manage_server_and_turns_mentions_off(world):
 
 async def test_sources_and_help(world):
     env, _, channel, alice, _ = world
-    r = await alice.slash(channel, "sources")
+    r = await alice.slash(channel, "sources show")
     text = r.response.embeds[0].description
     assert "12" in text and "2013-09-29" in text and "2021-09-18" in text
     r = await alice.slash(channel, "help")

@@ -234,3 +234,23 @@ async def test_scheduling_after_this_weeks_slot_waits_for_next_week(world):
     assert digest_posts(news) == []
     await env.advance_time(2 * 86400 + 3600)  # Monday 2026-01-05 01:00
     assert len(digest_posts(news)) == 1
+
+
+async def test_an_error_after_the_public_defer_stays_private(world, monkeypatch):
+    """Discord makes the first follow-up after a public defer public whatever its flags: the bot
+    removes the "thinking..." and sends the error privately."""
+    from digests.summary import DigestError
+
+    env, _, channel, _, alice, _ = world
+
+    def fails(*args, **kwargs):
+        raise DigestError("nothing to summarise there")
+
+    monkeypatch.setattr(env.bot.service, "digest", fails)
+    result = await alice.slash(channel, "digest show", period="latest")
+    assert callbacks(env)[0] == 5
+    deletes = [r for r in env.http_requests if r.method == "DELETE" and r.path.endswith("/messages/@original")]
+    assert deletes, "the public deferred reply must go"
+    private = [r for r in env.http_requests if r.method == "POST" and "/webhooks/" in r.path
+               and isinstance(r.json, dict) and "nothing to summarise" in (r.json.get("content") or "")]
+    assert private and private[-1].json.get("flags", 0) & 64

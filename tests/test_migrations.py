@@ -10,7 +10,7 @@ from bot.state import STEPS, BotState
 from corpus.dedup import DuplicateIndex
 from corpus.feeds import FeedState
 from corpus.fetch import ValidatorCache
-from corpus.store import SCHEMA_VERSION, Store, StoreError
+from corpus.store import SCHEMA_VERSION, SHARED, Store, StoreError
 
 # The store's schema exactly as version 1 wrote it (no user_version: it stayed 0).
 V1_DDL = """
@@ -59,9 +59,10 @@ def v1_store(tmp_path):
 
 def test_version_1_store_is_migrated_and_keeps_its_rows(v1_store):
     store = Store(v1_store)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     names = {r[0] for r in store.execute("SELECT name FROM sqlite_master")}
-    assert {"schema_versions", "ingest_log_source", "passage_changes"} <= names  # steps 2 and 3 ran
+    assert {"schema_versions", "ingest_log_source", "passage_changes"} <= names  # steps 2 and 4 ran
+    assert store.owners("a1") == {SHARED}  # step 3: articles from before owners are shared
     assert store.get_meta("schema_version") is None  # user_version is the one record now
     assert [p.text for p in store.passages()] == ["Huawei shipped a phone."]
     assert store.generation() == 7 and store.last_ingest()["source"] == "file.jsonl"

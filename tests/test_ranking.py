@@ -121,3 +121,16 @@ def test_recall_and_mrr_by_hand():
     assert recall_at(ranks, 1) == pytest.approx(1 / 5)
     assert recall_at(ranks, 5) == pytest.approx(2 / 5)
     assert mrr_at(ranks, 10) == pytest.approx((1 + 1 / 3 + 1 / 7) / 5)
+
+
+def test_copies_of_one_roundup_share_a_roundup_key():
+    from corpus.model import Passage
+    from embeddings.ranking import roundup_key
+
+    def p(article, url):
+        return Passage(id=1, article_id=article, position=0, section=None, text="t", title="T", url=url,
+                       published="2019-11-03")
+
+    assert roundup_key(p("cr-1", "http://x.com/a/")) == roundup_key(p("seed-1", "https://X.com/a"))
+    assert roundup_key(p("cr-1", "http://x.com/a")) != roundup_key(p("cr-2", "http://x.com/b"))
+    assert roundup_key(p("a", "")) != roundup_key(p("b", ""))

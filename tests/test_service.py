@@ -100,6 +100,8 @@ def test_malformed_jsonl_line_reported_rest_ingested(make_service, tmp_path):
     assert not r.ok
     assert any(f"{path}:2" in e for e in r.errors)
     assert r.totals()["articles_added"] == 2
+    logged = svc.store.last_ingest()
+    assert logged["status"] == "partial" and f"{path}:2" in logged["detail"]
 
 
 def test_missing_file_fails_and_keeps_what_is_stored(make_service, tmp_path):

@@ -16,6 +16,7 @@ from bot.app import SORRY, AnswerButton, RoundupBot, guarded, send_ephemeral
 from bot.cogs.feedback import Feedback, HandOff
 from bot.questions import follow_up_query, is_chatter, reads_as_question
 from bot.ratelimit import Cooldowns
+from bot.service import guild_scope
 from bot.state import AnswerRecord
 from embeddings.search import Answer, QuestionError, check_question
 
@@ -50,7 +51,8 @@ class MoreResults(AnswerButton, discord.ui.DynamicItem[discord.ui.Button], templ
             return
         query = follow_up_query(record.question, record.context)
         answer = await bot.run_blocking(bot.service.ask, query, k=MORE, since=record.since,
-                                        until=record.until, offset=record.shown)
+                                        until=record.until, offset=record.shown,
+                                        guild=guild_scope(interaction.guild_id))
         answer.question = record.question
         if not answer.answered or not answer.hits:
             await interaction.followup.send("That's everything the roundups have on it.", ephemeral=True)
@@ -136,7 +138,7 @@ class Ask(commands.Cog):
             ctx_text = render.clip(" ".join(filter(None, [context.question, context.context])), 300)
         query = follow_up_query(question, ctx_text)
         answer: Answer = await self.bot.run_blocking(self.bot.service.ask, query, k=shown + 1, since=since,
-                                                     until=until)
+                                                     until=until, guild=guild_scope(guild_id))
         answer.question = question
         hits = answer.hits[:shown] if answer.answered else []
         answer_id = await self.bot.run_blocking(
@@ -146,7 +148,8 @@ class Ask(commands.Cog):
             scores=[h.relevance if h.relevance is not None else h.score for h in hits],
             confidence=getattr(answer, "confidence", None), context=ctx_text, via=via)
         if not answer.answered:
-            counts = await self.bot.run_blocking(self.bot.service.store.counts)
+            counts = await self.bot.run_blocking(self.bot.service.store.counts,
+                                                 self.bot.service.scope_owners(guild_scope(guild_id)))
             embed = render.not_found_embed(answer, first=counts["first"], last=counts["last"])
             handoff = await self.bot.run_blocking(self.bot.state.handoff_channel, guild_id)
             return Reply(embed, refusal_view(answer_id) if handoff else None, answer_id, False)

@@ -16,9 +16,10 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot import render
-from bot.app import RoundupBot, send_ephemeral
+from bot.app import RoundupBot, send_ephemeral, send_private_error
 from bot.charts import chart_filename
 from bot.digest_schedule import WEEKDAYS, DigestSchedules, Schedule, due, next_post
+from bot.service import guild_scope
 from digests.periods import PERIOD_HELP, PeriodError, parse_period, week_key
 from digests.summary import DigestError, check_topic
 
@@ -65,13 +66,15 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Cited su
             check_period(period)
             check_topic(topic)
         except (PeriodError, DigestError) as exc:
-            await send_ephemeral(interaction, f"{exc}.\nPeriods: {PERIOD_HELP}.")
+            hint = "" if PERIOD_HELP in str(exc) else f"\nPeriods: {PERIOD_HELP}."
+            await send_ephemeral(interaction, f"{exc}{hint}")
             return
         await interaction.response.defer(thinking=True)
         try:
-            digest = await self.bot.run_blocking(self.bot.service.digest, period, topic=topic, items=items)
+            digest = await self.bot.run_blocking(self.bot.service.digest, period, topic=topic, items=items,
+                                                 guild=guild_scope(interaction.guild_id))
         except (PeriodError, DigestError) as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await send_private_error(interaction, str(exc))
             return
         await interaction.followup.send(embed=render.digest_embed(digest))
 
@@ -143,7 +146,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Cited su
         if not claimed:
             return False
         try:
-            digest = await self.bot.run_blocking(self.bot.service.digest, "latest")
+            digest = await self.bot.run_blocking(self.bot.service.digest, "latest", guild=schedule.guild_id)
             if digest.empty or (schedule.last_period and digest.period.since <= schedule.last_period):
                 log.info("guild %s: no new roundups since the last weekly digest; skipping %s",
                          schedule.guild_id, week)
@@ -189,7 +192,7 @@ class Trend(commands.Cog):
             await send_ephemeral(interaction, str(exc))
             return
         await interaction.response.defer(thinking=True)
-        trend = await self.bot.run_blocking(self.bot.service.trend, name)
+        trend = await self.bot.run_blocking(self.bot.service.trend, name, guild=guild_scope(interaction.guild_id))
         if not trend.total or trend.png is None:
             await interaction.followup.send(render.md(trend.note or "Nothing to chart."))
             return

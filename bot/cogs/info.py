@@ -1,4 +1,4 @@
-"""/sources and /help: what the bot knows and how to ask it."""
+"""/help: how to ask the bot, with example questions it can answer here (/sources lives in sources.py)."""
 from __future__ import annotations
 
 import logging
@@ -10,21 +10,29 @@ from discord.ext import commands
 
 from bot import render
 from bot.app import RoundupBot
+from bot.service import guild_scope
 from corpus.mentions import mention_matcher
+from corpus.store import owned_by
 
 log = logging.getLogger(__name__)
 
 
-def example_questions(service, n: int = 3) -> list[str]:
+def example_questions(service, n: int = 3, guild: int | None = None) -> list[str]:
     """Questions about what the corpus really covers: its most mentioned companies and a name from
-    the newest roundup, each kept only if asking it gets an answer. Never built from headings."""
-    known = service.known_names()
+    the newest roundup `guild` sees, each kept only if asking it there gets an answer. Never built
+    from headings."""
+    known = service.known_names(guild)
     if not known:
         return []
     companies = [f"What's the latest on {name}?" for name, _ in known.most_common(6)]
     recent = []
-    rows = service.store.execute("SELECT id, published FROM articles WHERE published IS NOT NULL "
-                                 "ORDER BY published DESC LIMIT 1")
+    owners = service.scope_owners(guild)
+    visible, params = "", []
+    if owners is not None:
+        visible, params = owned_by("articles.id", owners)
+        visible = " AND " + visible
+    rows = service.store.execute("SELECT id, published FROM articles WHERE published IS NOT NULL"
+                                 f"{visible} ORDER BY published DESC LIMIT 1", params)
     if rows:
         text = " ".join(r["text"] for r in service.store.execute(
             "SELECT coalesce(section, '') || ' ' || text AS text FROM passages WHERE article_id = ?", (rows[0]["id"],)))
@@ -37,14 +45,14 @@ def example_questions(service, n: int = 3) -> list[str]:
         for q in pool:
             if len(out) >= n or sum(q2 in pool for q2 in out) >= want:
                 break
-            if q not in out and _answered(service, q):
+            if q not in out and _answered(service, q, guild):
                 out.append(q)
     return out
 
 
-def _answered(service, question: str) -> bool:
+def _answered(service, question: str, guild: int | None = None) -> bool:
     try:
-        return service.ask(question, k=1).answered
+        return service.ask(question, k=1, guild=guild).answered
     except Exception:  # an example that cannot be asked is simply not shown
         log.warning("help example %r could not be asked", question, exc_info=True)
         return False
@@ -53,36 +61,26 @@ def _answered(service, question: str) -> bool:
 class Info(commands.Cog):
     def __init__(self, bot: RoundupBot):
         self.bot = bot
-        self._examples: tuple[int, list[str]] | None = None  # (corpus generation, questions)
+        self._examples: dict[int, tuple[int, list[str]]] = {}  # scope -> (corpus generation, questions)
 
-    def _cached_examples(self) -> list[str]:
-        """Asking the candidates costs a few retrievals: done once per corpus generation."""
+    def _cached_examples(self, scope: int) -> list[str]:
+        """Asking the candidates costs a few retrievals: done once per corpus generation and server."""
         service = self.bot.service
         generation = service.store.generation()
-        if self._examples is None or self._examples[0] != generation:
-            self._examples = (generation, example_questions(service))
-        return self._examples[1]
-
-    @app_commands.command(name="sources", description="What the bot knows: roundups, dates and sources")
-    async def sources(self, interaction: discord.Interaction[RoundupBot]) -> None:
-        st = await self.bot.run_blocking(self.bot.service.status)
-        embed = discord.Embed(title="What I know", colour=render.COLOUR)
-        embed.description = (f"**{st['articles']}** roundups split into **{st['passages']}** passages, "
-                             f"from **{st['first_published'] or '-'}** to **{st['last_published'] or '-'}**.")
-        srcs = "\n".join(f"• {render.md(s['source'])}: {s['articles']}" for s in st["sources"]) or "none yet"
-        embed.add_field(name="Sources", value=render.clip(srcs, render.FIELD_VALUE_MAX), inline=False)
-        last = st["last_ingest"]
-        if last:
-            embed.add_field(name="Last update", value=f"{last['at'][:16].replace('T', ' ')} UTC", inline=True)
-        embed.add_field(name="Model", value=render.clip(st["model"], 200), inline=True)
-        await interaction.response.send_message(embed=render.fit(embed), ephemeral=True)
+        held = self._examples.get(scope)
+        if held is None or held[0] != generation:
+            if len(self._examples) > 1000:
+                self._examples.clear()
+            held = self._examples[scope] = (generation, example_questions(service, guild=scope))
+        return held[1]
 
     @app_commands.command(name="help", description="How to ask Roundup Bot questions")
     async def help(self, interaction: discord.Interaction[RoundupBot]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # the examples may take a moment
         # The examples are checked by asking them: only once the model and indexes have loaded
         # (until then /help answers at once, without them).
-        examples = await self.bot.run_blocking(self._cached_examples) if self.bot.indexes_ready else []
+        examples = (await self.bot.run_blocking(self._cached_examples, guild_scope(interaction.guild_id))
+                    if self.bot.indexes_ready else [])
         me = self.bot.user.mention if self.bot.user else "@Roundup Bot"
         embed = discord.Embed(title="Roundup Bot", colour=render.COLOUR, description=(
             "I answer questions about Chinese tech (ByteDance, Tencent, Alibaba, Huawei, regulation, funding...) "
@@ -97,9 +95,11 @@ class Info(commands.Cog):
             "`/digest schedule`: post one every week (Manage Server)\n"
             "`/trend`: a chart of how often the roundups mention a name\n"
             "`/timeline`: what the roundups said about a name, roundup by roundup\n"
-            "`/sources`: what I know\n`/stats`: questions, feedback and gaps (Manage Server)\n"
+            "`/sources show`: what I know here; `/sources remove`: take this server's own articles out\n"
+            "`/stats`: questions, feedback and gaps (Manage Server)\n"
             "`/config`: mentions, auto-answer channels, moderator hand-off (Manage Server)\n"
-            "`/feeds`: the RSS/Atom feeds I read for this server (Manage Server)"), inline=False)
+            "`/feeds`: the feeds and archives I read for this server, OPML import/export (Manage Server)\n"
+            "`/alerts`: post new roundups about a topic in a channel (Manage Server)"), inline=False)
         if examples:
             embed.add_field(name="Try", value="\n".join(f"• {render.md(q)}" for q in examples), inline=False)
         embed.set_footer(text="Under an answer: 👍 if it helped, 👎 to say what was wrong.")

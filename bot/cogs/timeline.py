@@ -8,9 +8,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.app import RoundupBot, guarded, send_ephemeral
+from bot.app import RoundupBot, guarded, send_ephemeral, send_private_error
 from bot.cogs.ask import parse_day
-from bot.service import ServiceError
+from bot.service import ServiceError, guild_scope
 from bot.timeline import Timeline
 from embeddings.search import QuestionError
 
@@ -39,7 +39,8 @@ class TimelinePage(discord.ui.DynamicItem[discord.ui.Button],
     async def callback(self, interaction: discord.Interaction[RoundupBot]) -> None:
         bot = interaction.client
         await interaction.response.defer()  # acknowledged at once; the page follows
-        tl = await bot.run_blocking(bot.service.timeline, self.name, since=self.since, until=self.until)
+        tl = await bot.run_blocking(bot.service.timeline, self.name, since=self.since, until=self.until,
+                                    guild=guild_scope(interaction.guild_id))
         page = max(0, min(self.page, tl.pages - 1))
         kwargs = {"embed": render.timeline_embed(tl, page)}
         view = pages_view(tl, page)
@@ -87,9 +88,10 @@ class TimelineCog(commands.Cog, name="Timeline"):
             return
         await interaction.response.defer(thinking=True)
         try:
-            tl = await self.bot.run_blocking(self.bot.service.timeline, name, since=since, until=until)
+            tl = await self.bot.run_blocking(self.bot.service.timeline, name, since=since, until=until,
+                                             guild=guild_scope(interaction.guild_id))
         except (ServiceError, ValueError) as exc:  # a bad name: one line, privately
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await send_private_error(interaction, str(exc))
             return
         kwargs = {"embed": render.timeline_embed(tl)}
         view = pages_view(tl)
