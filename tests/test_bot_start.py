@@ -32,7 +32,7 @@ async def test_help_answers_before_the_model_and_a_question_waits_for_it(bot_set
         alice = guild.add_member(env.create_user("alice"))
         r = await alice.slash(channel, "help")
         assert r.response.embeds and not bot.indexes_ready and service._index is None
-        r = await alice.slash(channel, "sources")
+        r = await alice.slash(channel, "sources show")
         assert "2013-09-29" in r.response.embeds[0].description and service._index is None
         asked = await alice.slash(channel, "ask", question=TIKTOK)
         assert asked.deferred and service._index is None  # 'thinking' while the model loads
