@@ -6,11 +6,12 @@ ingest, deletions and recovery after a crash mid-ingest.
 """
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +186,40 @@ class VectorIndex(StoredPart):
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         scores, labels = self.index.index.search(query, min(k, n), params=_search_params(self.index, k, sel))
         return [(int(ids[r]), float(s)) for r, s in zip(labels[0], scores[0]) if r != -1]
+
+    def clone(self) -> "VectorIndex":
+        """A copy that later changes leave this one untouched (a writer's working copy)."""
+        new = copy.copy(self)
+        new.index = faiss.clone_index(self.index)
+        new._ids = new._sorted = None
+        new.__dict__.pop("_digests", None)
+        new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
+        return new
+
+    def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]],
+             encode: Callable[[list[str]], np.ndarray], *, batch: int = 256,
+             on_progress: Callable[[int, int], None] | None = None, save_every: int | None = None) -> SyncReport:
+        """Hold exactly `store_ids`, embedding only the missing passages, saved once at the end (or
+        every `save_every` added vectors). The service uses embeddings/sync.py, which also makes
+        the sentence vectors from the same pass; this stays for callers that only need vectors."""
+        have = self.ids()
+        wanted = np.fromiter(store_ids, dtype=np.int64, count=len(store_ids))
+        removed = self.remove(have[~np.isin(have, wanted)].tolist())
+        missing = np.sort(wanted[~self.has(wanted)]).tolist()
+        added = since_save = 0
+        for start in range(0, len(missing), batch):
+            chunk = missing[start:start + batch]
+            self.add(chunk, encode(fetch_texts(chunk)))
+            added += len(chunk)
+            since_save += len(chunk)
+            if on_progress:
+                on_progress(added, len(missing))
+            if save_every and since_save >= save_every and added < len(missing):
+                self.save()
+                since_save = 0
+        if added or removed:
+            self.save()
+        return SyncReport(added=added, removed=removed, rebuilt=False)
 
     # -- persistence (embeddings/stored.py: manifest, checksums, load never raises) ---------
 

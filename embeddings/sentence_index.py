@@ -14,6 +14,7 @@ Saved and loaded through embeddings/stored.py like the other parts.
 """
 from __future__ import annotations
 
+import copy
 import io
 import logging
 from collections.abc import Callable, Iterable
@@ -104,6 +105,14 @@ class SentenceIndex(StoredPart):
         for number in [n for n in self._segments if n not in live]:
             del self._segments[number]
             self._unsaved.discard(number)
+
+    def clone(self) -> "SentenceIndex":
+        """A copy that later changes leave this one untouched: the table arrays are replaced, never
+        changed, and saved segments are read-only, so only the dicts are copied."""
+        new = copy.copy(self)
+        new._segments, new._unsaved = dict(self._segments), set(self._unsaved)
+        new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
+        return new
 
     def dead_share(self) -> float:
         total = sum(m.shape[0] for m in self._segments.values())

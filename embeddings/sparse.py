@@ -150,6 +150,13 @@ class SparseIndex(StoredPart):
         live_len = float(self._lengths.sum()) - float(self._lengths[removed].sum()) + float(self._delta.lengths.sum())
         self._avgdl = live_len / self.ids.size if self.ids.size else 1.0
 
+    def clone(self) -> "SparseIndex":
+        """A writer's working copy: the model and the delta are replaced whole on change, never
+        mutated, so a shallow copy is enough."""
+        new = copy.copy(self)
+        new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
+        return new
+
     def snapshot(self) -> "SparseIndex":
         """A view that a later `sync` cannot change under a running search (take it under the writers' lock)."""
         return copy.copy(self)

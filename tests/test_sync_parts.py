@@ -130,3 +130,22 @@ def test_a_small_addition_saves_only_the_delta_and_loads_whole(tmp_path):
     loaded.save()  # a removal rewrites the whole file
     again, reason = VectorIndex.load(tmp_path, model="m", dim=16)
     assert reason is None and len(again) == 299 and 5 not in set(again.ids().tolist())
+
+
+def test_clones_are_independent_working_copies(tmp_path):
+    rng = np.random.default_rng(5)
+    vecs = _unit(rng, 40, 16)
+    idx = VectorIndex(tmp_path, model="m", dim=16)
+    idx.add(list(range(20)), vecs[:20])
+    work = idx.clone()
+    work.add(list(range(20, 40)), vecs[20:])
+    work.remove([0])
+    assert len(idx) == 20 and 0 in set(idx.ids().tolist()) and len(work) == 39
+    from embeddings.sentence_index import SentenceIndex
+
+    sx = SentenceIndex(tmp_path / "sentences", model="m", embed_format="f")
+    sx.add({1: vecs[:2], 2: vecs[2:3]})
+    copy_ = sx.clone()
+    copy_.add({3: vecs[3:5]})
+    copy_.remove([1])
+    assert len(sx) == 2 and sx.get(1) is not None and len(copy_) == 2 and copy_.get(3).shape == (2, 16)
