@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,11 +34,12 @@ EXTENSIONS = (
     "bot.cogs.stats",
     "bot.cogs.sources",
     "bot.cogs.alerts",
+    "bot.cogs.upkeep",  # indexes caught up in the background, daily retention
 )
 
 # Service calls that need the model and indexes: they wait for the background load; the rest
 # (/help, /sources, settings, feeds) run at once.
-NEEDS_INDEXES = frozenset({"ask", "digest", "trend", "retriever", "topic", "ensure_ready"})
+NEEDS_INDEXES = frozenset({"ask", "digest", "trend", "retriever", "topic", "snapshot"})
 
 SORRY = "Something went wrong on my side; it has been logged. Please try again in a moment."
 
@@ -81,7 +81,7 @@ class RoundupBot(commands.Bot):
         """The model and every index, in a thread of its own (not a retrieval slot)."""
         start = time.perf_counter()
         try:
-            await asyncio.to_thread(self.service.ensure_ready)
+            await asyncio.to_thread(self.service.snapshot)  # the saved indexes; the upkeep cog catches up
         except Exception:  # each question tries again and reports its own failure
             log.exception("loading the model and indexes failed")
             return
@@ -150,7 +150,7 @@ class RoundupBot(commands.Bot):
         await send_ephemeral(interaction, msg)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
-        log.error("event %s failed:\n%s", event_method, traceback.format_exc())
+        log.error("event %s failed", event_method, exc_info=True)
 
 
 def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:

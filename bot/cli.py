@@ -22,9 +22,11 @@ from bot.console import (_progress, _WebProgress, print_answer, print_digest, pr
                          print_status, print_trend)
 from bot.guild_feeds import GuildFeeds
 from bot.reports import IngestReport
+from bot.private import private_umask
 from bot.service import RoundupService, ServiceError
 from bot.settings import Settings, SettingsError
 from corpus.errors import InputError, RoundupError
+from corpus.text import clean_question, strip_controls
 from digests.periods import PERIOD_HELP, PeriodError
 from digests.summary import MAX_ITEMS, check_topic
 from embeddings.search import MODES, QuestionError, check_question
@@ -65,6 +67,16 @@ def results_count(text: str) -> int:
     if not 1 <= k <= 50:
         raise argparse.ArgumentTypeError("choose between 1 and 50 results")
     return k
+
+
+def member_id(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Discord member id (a number)") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError("a member id is a positive number")
+    return n
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rebuild", parents=[common], help="re-embed every passage into a new index")
     p.add_argument("--json", action="store_true")
     community.add_parsers(sub, common, iso_date)
+    p = sub.add_parser("forget", parents=[common],
+                       help="delete everything kept about one Discord member (questions, answers, votes)")
+    p.add_argument("--user", type=member_id, required=True, metavar="ID", help="the member's Discord id")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -170,6 +186,8 @@ def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
         owners = {u: feeds.owners(u, svc.settings.feeds) for u in targets}
         for url, who in owners.items():
             feeds.grant_read(url, who)
+    if not targets and svc.index_lag() > 0:
+        return finish_indexing(svc, args, out, err)
     if not targets:
         err.print("roundup-bot: error: nothing to ingest: give files, directories or URLs, or list feeds "
                   "in the settings (ROUNDUP_FEEDS)", markup=False, highlight=False)
@@ -193,6 +211,7 @@ def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
             owners = {u: owners.get(u, (owner_of(args),)) for u in urls}
             reports.append(asyncio.run(svc.ingest_urls(urls, force=args.force, on_event=web.event,
                                                        on_progress=web.embedding, owners=owners)))
+        svc.ensure_ready()  # whatever an earlier, interrupted ingest left out is indexed here too
     report = IngestReport.merged(reports)
     if args.json:
         print(json.dumps({
@@ -207,6 +226,31 @@ def cmd_ingest(svc: RoundupService, args, out: Console, err: Console) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def finish_indexing(svc: RoundupService, args, out: Console, err: Console) -> int:
+    """`ingest` with nothing to add: embed what an interrupted ingest left out."""
+    progress, cb = _progress(err)
+    if progress:
+        with progress:
+            index = svc.ensure_ready(cb)
+    else:
+        index = svc.ensure_ready()
+    if args.json:
+        print(json.dumps({"indexed": len(index)}))
+    else:
+        out.print(f"The index is in step with the store: {len(index)} passages.", markup=False)
+    return EXIT_OK
+
+
+def stdin_lines():
+    """stdin one line at a time, invalid UTF-8 replaced (never a UnicodeDecodeError)."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # already text (a test's StringIO, an embedding program)
+        yield from sys.stdin
+        return
+    for raw in buffer:
+        yield raw.decode("utf-8", "replace")
+
+
 def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
     kwargs = {"k": args.results, "since": args.since, "until": args.until, "mode": args.mode,
               "diverse": not args.no_diversity, "guild": args.guild}
@@ -215,19 +259,20 @@ def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
         show(out, answer, print_answer, as_json=args.json)
         return EXIT_OK
     failed = False
-    for line in sys.stdin:
-        question = line.strip()
+    for line in stdin_lines():
+        question = clean_question(line).strip()
         if not question:
             continue
         try:
             answer = svc.ask(question, **kwargs)
-        except QuestionError as exc:
+        except (QuestionError, ServiceError) as exc:
             failed = True
-            payload = {"question": question[:200], "error": str(exc)}
-            if args.json:
-                print(json.dumps(payload, ensure_ascii=False), flush=True)
-            else:
-                err.print(f"[red]error:[/] {escape(str(exc))}")
+            _batch_error(args, err, question, str(exc))
+            continue
+        except Exception as exc:  # a bug on one line: logged with its traceback, the rest still answered
+            log.error("question failed: %r", question[:200], exc_info=True)
+            failed = True
+            _batch_error(args, err, question, f"internal error ({type(exc).__name__})")
             continue
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
@@ -235,6 +280,49 @@ def cmd_ask(svc: RoundupService, args, out: Console, err: Console) -> int:
             out.print(f"[bold magenta]Q:[/] {escape(question)}")
             print_answer(out, answer)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _batch_error(args, err: Console, question: str, message: str) -> None:
+    if args.json:
+        print(json.dumps({"question": question[:200], "error": message}, ensure_ascii=False), flush=True)
+    else:
+        err.print(f"[red]error:[/] {escape(message)}")
+
+
+def cmd_forget(svc: RoundupService, args, out: Console, err: Console) -> int:
+    from bot.state import BotState
+
+    counts = BotState(svc.store).forget_user(args.user)
+    total = sum(counts.values())
+    if args.json:
+        print(json.dumps({"user": args.user, "rows": counts}))
+    else:
+        out.print(f"Forgot member {args.user}: {total} rows ("
+                  + ", ".join(f"{n} in {t}" for t, n in counts.items()) + ").", markup=False)
+    return EXIT_OK
+
+
+def apply_retention(settings: Settings) -> None:
+    """Delete member data older than `retention_days` (each CLI start and the bot's daily job).
+    A store that does not exist yet is not created for this."""
+    if settings.retention_days <= 0 or not settings.store_path.exists():
+        return
+    from bot.state import BotState
+    from corpus.store import Store
+
+    try:
+        store = Store(settings.store_path)
+    except RoundupError as exc:
+        log.debug("retention skipped: %s", exc)
+        return
+    try:
+        deleted = BotState(store).expire(settings.retention_days)
+        if any(deleted.values()):
+            log.info("retention: deleted %s (older than %d days)", deleted, settings.retention_days)
+    except Exception as exc:  # a read-only or locked store must not stop the command
+        log.warning("retention skipped: %s", exc)
+    finally:
+        store.close()
 
 
 def cmd_digest(svc: RoundupService, args, out: Console, err: Console) -> int:
@@ -283,7 +371,8 @@ def cmd_rebuild(svc: RoundupService, args, out: Console, err: Console) -> int:
 def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
     if not sys.stdin.isatty():
         # Piped or empty stdin (e.g. `make run </dev/null`): answer what comes, or one demo question.
-        questions = [line.strip() for line in sys.stdin if line.strip()] or [DEMO_QUESTION]
+        svc.ensure_ready()  # `run` finishes what an interrupted ingest left out, before questions
+        questions = [q for q in (clean_question(line).strip() for line in stdin_lines()) if q] or [DEMO_QUESTION]
         for q in questions:
             if q.lower() in QUIT_WORDS:
                 break
@@ -366,13 +455,40 @@ def _nullcontext():
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "status": cmd_status, "chat": cmd_chat,
             "rebuild": cmd_rebuild, "run": cmd_run, "serve": cmd_serve, "digest": cmd_digest,
             "trend": cmd_trend, "eval": cmd_eval, "timeline": community.cmd_timeline, "stats": community.cmd_stats,
-            "feeds": cmd_feeds, "remove": cmd_remove}
+            "feeds": cmd_feeds, "remove": cmd_remove, "forget": cmd_forget}
+
+
+class _PlainFormatter(logging.Formatter):
+    """One line per event, control characters stripped. A traceback only at debug level or for
+    an ERROR (a real bug); a warning that carries an exception ends with its type and message."""
+
+    def __init__(self, *, tracebacks: bool):
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        full = bool(record.exc_info) and (self.tracebacks or record.levelno >= logging.ERROR)
+        if record.exc_info and not full:
+            exc = record.exc_info[1]
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {str(exc)[:200]})"
+            record.args = None
+        return strip_controls(super().format(record), keep="\n" if full else "")
 
 
 def configure_logging(verbosity: int, level_name: str) -> None:
+    """One handler on the root logger (ours, replaced on a second call); discord.py's lines go
+    through it too, since `serve` no longer lets discord.py add its own (which printed each twice)."""
     level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else getattr(
         logging, level_name.upper(), logging.WARNING)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "roundup", False)]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.roundup = True  # type: ignore[attr-defined]
+    handler.setFormatter(_PlainFormatter(tracebacks=level <= logging.DEBUG))
+    root.addHandler(handler)
+    root.setLevel(level)
     for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub", "faiss", "bm25s"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -392,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"roundup-bot: error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     configure_logging(getattr(args, "verbose", 0), settings.log_level)
+    private_umask(settings)
+    apply_retention(settings)
     try:  # bad input is refused in milliseconds, before the model loads
         check_input(command, args)
     except RoundupError as exc:

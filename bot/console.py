@@ -15,6 +15,7 @@ from rich.table import Table
 from bot.reports import IngestReport
 from bot.stats import Stats
 from bot.timeline import Timeline
+from corpus.text import strip_controls
 from digests.summary import Digest
 from embeddings.search import Answer
 from digests.trend import Trend
@@ -37,46 +38,51 @@ def plural(n: int, word: str) -> str:
     """`1 passage`, `3 passages`: counts read as English."""
     return f"{n} {word}{'' if n == 1 else 's'}"
 
+def _safe(text: object) -> str:
+    """Stored or fetched text for the terminal: no escape sequences or controls, markup escaped."""
+    return escape(strip_controls(str(text), keep="\n"))
+
+
 def print_answer(console: Console, answer: Answer) -> None:
     if not answer.answered:
         console.print(f"[yellow]Not found in the roundups.[/] Nothing scored above the relevance floor for "
-                      f"[i]{escape(answer.question)}[/].")
+                      f"[i]{_safe(answer.question)}[/].")
         for note in answer.notes:
-            console.print(f"[dim]({escape(note)})[/]")
+            console.print(f"[dim]({_safe(note)})[/]")
         if answer.hits:
             h = answer.hits[0]
-            console.print(f"Closest, but weak ({h.score:.2f}): {escape(h.passage.title)} ({h.passage.published})")
+            console.print(f"Closest, but weak ({h.score:.2f}): {_safe(h.passage.title)} ({h.passage.published})")
         return
     for n, hit in enumerate(answer.hits, 1):
         p = hit.passage
         where = " · ".join(x for x in (p.published, p.section) if x)
-        console.print(f"[bold cyan]{n}.[/] [bold]{escape(p.title)}[/] [dim]({escape(where)}) score {hit.score:.2f}[/]")
-        text = escape(p.text)
+        console.print(f"[bold cyan]{n}.[/] [bold]{_safe(p.title)}[/] [dim]({_safe(where)}) score {hit.score:.2f}[/]")
+        text = _safe(p.text)
         if hit.best_sentence and hit.best_sentence in p.text:
-            text = text.replace(escape(hit.best_sentence), f"[bold]{escape(hit.best_sentence)}[/]", 1)
+            text = text.replace(_safe(hit.best_sentence), f"[bold]{_safe(hit.best_sentence)}[/]", 1)
         console.print(f"   {text}")
-        console.print(f"   [blue]{escape(p.url)}[/]")
+        console.print(f"   [blue]{_safe(p.url)}[/]")
         console.print()
     for note in answer.notes:
-        console.print(f"[dim]({escape(note)})[/]")
+        console.print(f"[dim]({_safe(note)})[/]")
     console.print(f"[dim]{answer.elapsed_ms:.0f} ms[/]")
 
 
 def print_digest(console: Console, digest: Digest) -> None:
-    about = f" on [bold]{escape(digest.topic)}[/]" if digest.topic else ""
+    about = f" on [bold]{_safe(digest.topic)}[/]" if digest.topic else ""
     span = f"{digest.period.since} to {digest.period.until}"
     dates = "" if digest.period.label == span else f" [dim]({span})[/]"
-    console.rule(f"[bold]Digest[/]{about}: {escape(digest.period.label)}{dates}", align="left")
+    console.rule(f"[bold]Digest[/]{about}: {_safe(digest.period.label)}{dates}", align="left")
     if digest.empty:
-        console.print(f"[yellow]{escape(digest.note or 'nothing to show')}[/]")
+        console.print(f"[yellow]{_safe(digest.note or 'nothing to show')}[/]")
         return
     for n, item in enumerate(digest.items, 1):
-        console.print(f"[bold cyan]{n}.[/] [bold]{escape(item.label)}[/]")
+        console.print(f"[bold cyan]{n}.[/] [bold]{_safe(item.label)}[/]")
         for sentence in item.sentences:
-            console.print(f"   {escape(sentence)}")
+            console.print(f"   {_safe(sentence)}")
         for src in item.sources:
-            console.print(f"   [dim]- {escape(src.title)} ({src.published or 'undated'})[/] "
-                          f"[blue][link={src.url}]{escape(src.url)}[/link][/]")
+            console.print(f"   [dim]- {_safe(src.title)} ({src.published or 'undated'})[/] "
+                          f"[blue][link={_safe(src.url)}]{_safe(src.url)}[/link][/]")
         console.print()
     console.print(f"[dim]Drawn from {digest.passages} passage{'s' * (digest.passages != 1)} in "
                   f"{digest.articles} roundup{'s' * (digest.articles != 1)}.[/]")
@@ -85,7 +91,7 @@ def print_digest(console: Console, digest: Digest) -> None:
 def print_trend(console: Console, trend: Trend, chart: Path | None) -> None:
     active = [(m, n) for m, n in trend.months if n]
     how = "by name" if trend.mode == "name" else "by meaning"
-    console.print(f"[bold]{escape(trend.name)}[/]: {plural(trend.total, 'passage')} in {len(active)} of "
+    console.print(f"[bold]{_safe(trend.name)}[/]: {plural(trend.total, 'passage')} in {len(active)} of "
                   f"{len(trend.months)} months [dim](matched {how})[/]")
     if active:
         top = max(n for _, n in active)
@@ -95,9 +101,9 @@ def print_trend(console: Console, trend: Trend, chart: Path | None) -> None:
     for p in trend.peaks:
         console.print(f"[bold]{p.month}[/] ({p.count}):")
         for h in p.headlines:
-            console.print(f"   {escape(h.title)} [dim]({h.published})[/] [blue]{escape(h.url)}[/]")
+            console.print(f"   {_safe(h.title)} [dim]({h.published})[/] [blue]{_safe(h.url)}[/]")
     if chart:
-        console.print(f"Chart saved to [bold]{escape(str(chart))}[/]")
+        console.print(f"Chart saved to [bold]{_safe(str(chart))}[/]")
 
 
 def print_ingest(console: Console, report: IngestReport) -> None:
@@ -108,11 +114,11 @@ def print_ingest(console: Console, report: IngestReport) -> None:
             bits.append(f"{src.duplicates} republished copies skipped")
         mark = _MARKS[src.status]
         kind = f"{src.kind} " if src.kind in ("feed", "page") else ""
-        console.print(f"{mark} {kind}{escape(src.source)}: {', '.join(bits)}")
+        console.print(f"{mark} {kind}{_safe(src.source)}: {', '.join(bits)}")
         for note in src.notes:
-            console.print(f"   [dim]note:[/] {escape(note)}")
+            console.print(f"   [dim]note:[/] {_safe(note)}")
         for err in src.errors:
-            console.print(f"   [red]error:[/] {escape(err)}")
+            console.print(f"   [red]error:[/] {_safe(err)}")
     t = report.totals()
     console.print(f"[bold]{t['articles_added']} articles added, {t['articles_updated']} updated, "
                   f"{t['articles_unchanged']} unchanged; {t['passages_embedded']} passages embedded, "
@@ -123,7 +129,7 @@ def print_status(console: Console, st: dict) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("data dir", st["data_dir"])
+    table.add_row("data dir", _safe(st["data_dir"]))
     table.add_row("articles", str(st["articles"]))
     table.add_row("passages", str(st["passages"]))
     table.add_row("covers", f"{st['first_published'] or '-'} to {st['last_published'] or '-'}")
@@ -135,9 +141,9 @@ def print_status(console: Console, st: dict) -> None:
     table.add_row("retrieval", f"{idx.get('retrieval', 'dense')}; keyword index "
                                + (f"{kw.get('passages') or 0} passages, built {kw.get('built_at') or 'never'}"
                                   if kw and "error" not in kw else kw.get("error", "not built yet")))
-    table.add_row("sources", "; ".join(f"{s['source']} ({s['articles']})" for s in st["sources"]) or "-")
+    table.add_row("sources", "; ".join(f"{_safe(s['source'])} ({s['articles']})" for s in st["sources"]) or "-")
     last = st["last_ingest"]
-    table.add_row("last ingest", f"{last['at']} {last['source']} ({last['status']})" if last else "never")
+    table.add_row("last ingest", f"{last['at']} {_safe(last['source'])} ({last['status']})" if last else "never")
     if not st.get("sample", True):
         table.add_row("sample", "switched off")
     owned = st.get("owned")
@@ -281,7 +287,8 @@ class _WebProgress(BarProgress):
         if self.progress:
             self.progress.update(self.fetch_task, completed=self.done)
             return
-        self.console.print(f"[{self.done}/{self.total}] {_describe(detail)} {url}", markup=False, highlight=False)
+        line = strip_controls(f"[{self.done}/{self.total}] {_describe(detail)} {url}", keep="")
+        self.console.print(line, markup=False, highlight=False)
 
     def embedding(self, done: int, total: int) -> None:
         if self.progress:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from pathlib import Path
 
+import aiohttp
 import discord
 
 from bot.settings import Settings
 from corpus.errors import RoundupError
+from corpus.text import fix_surrogates, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,38 @@ def read_token(settings: Settings, env=None) -> str:
         return token
     path = env.get("DISCORD_TOKEN_FILE") or (str(settings.token_file) if settings.token_file else "")
     if path:
-        try:
-            token = Path(path).read_text("utf-8").strip()
-        except OSError as exc:
-            raise TokenError(f"cannot read the token file {path}: {exc.strerror}") from None
+        token = _token_from_file(path)
         if token:
             return token
-        raise TokenError(f"the token file {path} is empty")
+        raise TokenError(f"the token file {shown(path)} is empty")
     raise TokenError(NO_TOKEN)
+
+
+MAX_TOKEN_FILE = 4096
+
+
+def shown(path: str) -> str:
+    """A path fit for one line of a terminal (no escape sequences, no broken characters)."""
+    return strip_controls(fix_surrogates(str(path)), keep="")
+
+
+def _token_from_file(path: str) -> str:
+    """The token in a file: printable ASCII, one line; anything else is one clear error."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TOKEN_FILE + 1)
+    except OSError as exc:
+        raise TokenError(f"cannot read the token file {shown(path)}: {exc.strerror}") from None
+    if len(raw) > MAX_TOKEN_FILE:
+        raise TokenError(f"the token file {shown(path)} is too large to hold a Discord token")
+    try:
+        token = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise TokenError(f"the token file {shown(path)} does not hold a Discord token (binary or not ASCII)") from None
+    if any(not ch.isprintable() or ch.isspace() for ch in token):
+        raise TokenError(f"the token file {shown(path)} does not hold a Discord token (more than one word or "
+                         "control characters)")
+    return token
 
 
 async def _run(settings: Settings, token: str, *, dev_guild: int | None, force_sync: bool) -> None:
@@ -61,9 +86,17 @@ async def _run(settings: Settings, token: str, *, dev_guild: int | None, force_s
 
 def serve(settings: Settings, *, dev_guild: int | None = None, force_sync: bool = False) -> int:
     token = read_token(settings)
-    discord.utils.setup_logging(level=logging.INFO, root=False)
+    # discord.py's lines go through the one handler the CLI set up (its own would print each twice)
+    logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         asyncio.run(_run(settings, token, dev_guild=dev_guild, force_sync=force_sync))
+    except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError) as exc:
+        raise TokenError(f"cannot reach Discord ({type(exc).__name__}: {str(exc)[:160] or 'no detail'}); "
+                         "check the network and try again") from None
+    except discord.GatewayNotFound:
+        raise TokenError("cannot reach Discord's gateway; check the network and try again") from None
+    except discord.HTTPException as exc:
+        raise TokenError(f"Discord refused to start the bot (HTTP {exc.status}); try again later") from None
     except discord.LoginFailure:
         raise TokenError("Discord rejected the token; reset it in the developer portal and try again") from None
     except discord.PrivilegedIntentsRequired:

@@ -6,6 +6,7 @@ All methods block (model, FAISS, SQLite): Discord code calls them through asynci
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 import fcntl
 import gc
 import logging
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot import web_ingest
+from bot import private, web_ingest
+from bot.generations import Snapshot, align_companions, clone_part, load_part, manifest_stamp
 from bot.reports import IngestReport, RemovalReport, SourceReport, removal_row
 from bot.settings import Settings
 from corpus.aliases import AliasError, default_table
@@ -35,17 +37,24 @@ from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, chec
                              summarise)
 from digests.trend import Trend, monthly_trend
 from digests.alerts import AlertMatch, match_alert
-from embeddings.days import DayTable
 from embeddings.encoder import Encoder, encoder_for
 from embeddings.index import SyncReport, VectorIndex
-from embeddings.search import Answer, Retriever, check_question
+from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
-from embeddings.sync import SENTENCE_MODES, Parts, catch_up, sync_parts
+from embeddings.sync import SENTENCE_MODES, Parts, sync_parts
+from embeddings.days import DayTable
 
 log = logging.getLogger(__name__)
 
 EMBED_FORMAT = "section+text/v1"  # bump when embed_text changes: old vectors are then rebuilt
+
+
+def _offset_progress(on_progress, offset: int, total: int):
+    """A chunk's progress reported as progress through the whole sync."""
+    if on_progress is None:
+        return None
+    return lambda done, _chunk_total: on_progress(offset + done, total)
 
 
 class ServiceError(RoundupError):
@@ -62,18 +71,17 @@ class RoundupService:
         self.settings = settings
         self._encoder = encoder
         self._store: Store | None = None
-        self._index: VectorIndex | None = None
-        self._sparse: SparseIndex | None = None
-        self._sentences: SentenceIndex | None = None
-        self._dates: tuple[date | None, date | None] = (None, None)
-        self._generation = -1
-        self._lock = threading.RLock()
+        self._snap: Snapshot | None = None
+        self._swap = threading.Lock()  # held only to read or replace `_snap`: readers never wait longer
+        self._load_lock = threading.Lock()  # the first load of the indexes in this process
+        self._lock = threading.RLock()  # writers in this process, one at a time (with the flock: all processes)
         self._write_depth = 0  # write_lock nesting in the thread holding _lock
+        self._writing = 0  # ingests, syncs and rebuilds under way in this process
+        self._bootstrapping = False
+        self.background_catch_up = False  # the bot indexes what is missing itself (see bot/cogs/upkeep.py)
         self._topics: dict[tuple[int, str, int | None], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
         self._visible: dict[tuple, object] = {}  # per generation and guild: visible passage ids, dates
-        self._days: DayTable | None = None  # publication days as arrays (date filters by mask)
-        self._seq = 0  # the store's change feed, applied up to here
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -85,6 +93,7 @@ class RoundupService:
                 self._store = Store(self.settings.store_path)
             except StoreError as exc:
                 raise ServiceError(str(exc)) from exc
+            private.secure_files(self.settings)
         return self._store
 
     @property
@@ -96,7 +105,7 @@ class RoundupService:
     def _check_data_dir(self) -> None:
         d = self.settings.data_dir
         try:
-            d.mkdir(parents=True, exist_ok=True)
+            private.make_data_dir(self.settings)
         except OSError as exc:
             raise ServiceError(f"cannot create the data directory {d}: {exc.strerror}") from None
         if not os.access(d, os.W_OK | os.X_OK):
@@ -106,7 +115,8 @@ class RoundupService:
     def write_lock(self):
         """The one place writes are serialised, across threads and processes (a CLI ingest beside
         a running bot). Re-entrant in the holding thread: a web commit holds it across its duplicate
-        check and `ingest_articles`, which takes it again (a second flock would deadlock)."""
+        check and `ingest_articles`, which takes it again (a second flock would deadlock).
+        Questions never take it: they answer from the published snapshot."""
         with self._lock:
             if self._write_depth:
                 self._write_depth += 1
@@ -119,62 +129,43 @@ class RoundupService:
             with open(self.settings.data_dir / ".lock", "w") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 self._write_depth = 1
+                self._writing += 1
                 try:
                     yield
                 finally:
+                    self._writing -= 1
                     self._write_depth = 0
                     fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def writer_running(self) -> bool:
+        """An ingest, sync or rebuild is under way here or in another process (one that holds the flock)."""
+        if self._writing:
+            return True
+        path = self.settings.data_dir / ".lock"
+        if not path.exists():
+            return False
+        try:
+            with open(path, "r") as fh:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
 
-    # -- index -----------------------------------------------------------------------------
+    # -- index generations (bot/generations.py) ----------------------------------------------
 
-    def _load_parts(self, *, fresh: bool = False) -> Parts:
-        """The three derived parts from disk (or empty when `fresh`); a part that cannot be used
-        is rebuilt from the store, with its reason logged once."""
-        s = self.settings
-        if s.sentence_vectors not in SENTENCE_MODES:
-            raise ServiceError(f"unknown sentence_vectors setting {s.sentence_vectors!r} "
-                               f"(use {' or '.join(SENTENCE_MODES)})")
-        sent_format = f"{EMBED_FORMAT}+{s.sentence_vectors}"
-        loaders = (
-            ("rebuilding the index from the store", VectorIndex,
-             dict(directory=s.index_dir, model=s.encoder.identity, dim=self.encoder.dim, index_type=s.index_type,
-                  embed_format=EMBED_FORMAT, hnsw_threshold=s.hnsw_threshold)),
-            ("rebuilding the keyword index from the store", SparseIndex,
-             dict(directory=s.index_dir, k1=s.bm25_k1, b=s.bm25_b)),
-            ("re-embedding sentences from the store", SentenceIndex,
-             dict(path=s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=sent_format)),
-        )
-        parts = []
-        for what, kind, kwargs in loaders:
-            part, reason = (kind(**kwargs), None) if fresh else kind.load(**kwargs)
-            if reason:
-                log.warning("%s: %s", what, reason)
-                part.reason = reason
-            parts.append(part)
-        return Parts(*parts)
+    def _fetch_texts(self, ids: list[int]) -> list[str]:
+        return [embed_text(p) for p in self.store.passages(ids)]
 
-    def _sync_parts(self, parts: Parts, on_progress=None) -> SyncReport:
-        """The full comparison (at load and rebuild); then the change feed takes over."""
-        seq = self.store.change_seq()  # read first: a change during the comparison is applied again
-        store_ids = self.store.passage_ids()
-        report = sync_parts(parts, store_ids, self.store.passages, self.encoder,
-                            mode=self.settings.sentence_vectors, on_progress=on_progress)
-        for part in (parts.index, parts.sparse, parts.sentences):
-            if getattr(part, "reason", None) and not part.manifest_path.exists():
-                part.save()  # an empty store still deserves valid files on disk
-        self._index, self._sparse, self._sentences = parts.index, parts.sparse, parts.sentences
-        self._days = DayTable(*self.store.passage_days())
-        self._seq = seq
-        self._dates = self._corpus_dates()
-        # What is loaded now lives as long as the process: keep the collector from walking it
-        # again (full collections during date-bounded questions took 250 ms at 100k passages).
-        gc.freeze()
-        return report
+    def _fetch_plain(self, ids: list[int]) -> list[str]:
+        return [p.text for p in self.store.passages(ids)]
 
     def _corpus_dates(self, owners=None) -> tuple[date | None, date | None]:
         counts = self.store.counts(owners)
@@ -186,34 +177,173 @@ class RoundupService:
             self._visible[key] = self._corpus_dates(self.scope_owners(guild))
         return self._visible[key]
 
+    def _manifests(self) -> list[Path]:
+        d = self.settings.index_dir
+        return [d / VectorIndex.MANIFEST, d / SparseIndex.MANIFEST, d / SentenceIndex.MANIFEST]
+
+    def _empty_parts(self) -> Snapshot:
+        s = self.settings
+        return Snapshot(
+            VectorIndex(s.index_dir, model=s.encoder.identity, dim=self.encoder.dim, index_type=s.index_type,
+                        embed_format=EMBED_FORMAT, hnsw_threshold=s.hnsw_threshold),
+            SparseIndex(s.index_dir, k1=s.bm25_k1, b=s.bm25_b),
+            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=self._sentence_format()))
+
+    def _sentence_format(self) -> str:
+        mode = self.settings.sentence_vectors
+        if mode not in SENTENCE_MODES:
+            raise ServiceError(f"unknown sentence_vectors setting {mode!r} (use {' or '.join(SENTENCE_MODES)})")
+        return f"{EMBED_FORMAT}+{mode}"
+
+    def _load_parts(self) -> tuple[Snapshot, list[str]]:
+        """The saved parts, each verified; a damaged one comes back empty with its reason, logged once."""
+        s = self.settings
+        stamp = manifest_stamp(self._manifests())
+        index, r1 = load_part(VectorIndex, s.index_dir, model=s.encoder.identity, dim=self.encoder.dim,
+                              index_type=s.index_type, embed_format=EMBED_FORMAT, hnsw_threshold=s.hnsw_threshold)
+        sparse, r2 = load_part(SparseIndex, s.index_dir, k1=s.bm25_k1, b=s.bm25_b)
+        sentences, r3 = load_part(SentenceIndex, s.index_dir / SENTENCES_FILE, model=s.encoder.identity,
+                                  embed_format=self._sentence_format())
+        reasons = [(part.LABEL, r) for part, r in ((index, r1), (sparse, r2), (sentences, r3)) if r]
+        for label, reason in reasons:
+            log.warning("rebuilding %s from the store: %s", label, reason)
+        return Snapshot(index, sparse, sentences, stamp=stamp), reasons
+
+    def current(self) -> Snapshot | None:
+        with self._swap:
+            return self._snap
+
+    def _publish(self, snap: Snapshot) -> Snapshot:
+        with self._swap:
+            self._snap = snap
+        return snap
+
+    def snapshot(self) -> Snapshot:
+        """The last complete generation, for questions. Never waits for a writer and never embeds
+        what an interrupted ingest left out (that is `ensure_ready`'s job); the first call in a
+        process loads the saved indexes, and only an empty data directory (the bundled sample)
+        or a damaged or absent index is built here, since there is nothing else to answer from."""
+        snap = self.current()
+        if snap is not None:
+            return snap
+        if self._needs_bootstrap():
+            self.ensure_ready()
+            return self.current()
+        with self._load_lock:
+            if self.current() is None:
+                snap = self._load_for_reading()
+                with self._swap:
+                    if self._snap is None:  # a writer may have published a newer one meanwhile
+                        self._snap = snap
+            return self.current()
+
+    def _load_for_reading(self) -> Snapshot:
+        snap, reasons = self._load_parts()
+        store_ids = self.store.passage_ids()
+        if reasons or (store_ids and not len(snap.index)):
+            with self.write_lock():
+                return self._bring_in_step(snap, store_ids, damaged=bool(reasons))[0]
+        have = set(snap.index.ids().tolist())
+        stale = have - store_ids
+        if stale:  # gone from the store: dropping them embeds nothing
+            snap = replace(snap, index=clone_part(snap.index))
+            snap.index.remove(stale)
+        snap = align_companions(snap, self._fetch_texts)
+        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have),
+                       days=DayTable(*self.store.passage_days()))
+        gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
+        return snap
+
+    def _writer_base(self) -> tuple[Snapshot, list[str]]:
+        """What a writer starts from (under the write lock): the published snapshot if the files on
+        disk are still the ones it matches, else what another process saved since."""
+        cur = self.current()
+        if cur is not None and cur.stamp == manifest_stamp(self._manifests()):
+            return cur.clone(), []
+        return self._load_parts()
+
+    def _bring_in_step(self, work: Snapshot, store_ids: set[int], *, damaged: bool = False,
+                       on_progress: Callable[[int, int], None] | None = None,
+                       chunked: bool = True) -> tuple[Snapshot, SyncReport]:
+        """Sync the working parts to the store and publish them (under the write lock).
+
+        Missing passages are embedded in chunks; after each chunk the dense and sentence vectors
+        are saved, so a killed long sync resumes where it stopped (`chunked=False`, for a rebuild,
+        saves only at the end, so a killed rebuild leaves the previous files whole). Readers keep
+        the previous snapshot until the new one is complete."""
+        enc, generation = self.encoder, self.store.generation()
+        have = set(work.index.ids().tolist())
+        missing = sorted(store_ids - have)
+        target = have & store_ids
+        removed = len(have) - len(target)
+        step = max(1, self.settings.index_save_every if chunked else len(missing))
+        parts = Parts(work.index, work.sparse, work.sentences)
+        for start in range(0, max(len(missing), 1), step):
+            chunk = missing[start:start + step]
+            target |= set(chunk)
+            progress = _offset_progress(on_progress, start, len(missing))
+            # one forward pass gives passage and sentence vectors; each part saved once per chunk
+            sync_parts(parts, target, self.store.passages, enc, mode=self.settings.sentence_vectors,
+                       on_progress=progress)
+        if damaged:  # an empty store still deserves valid files in place of the damaged ones
+            for part in (work.index, work.sparse, work.sentences):
+                part.save()
+        private.secure_files(self.settings)
+        snap = self._publish(replace(work, dates=self._corpus_dates(), generation=generation, pending=0,
+                                     stamp=manifest_stamp(self._manifests()),
+                                     days=DayTable(*self.store.passage_days())))
+        gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
+        return snap, SyncReport(len(missing), removed, rebuilt=damaged)
+
     def ensure_ready(self, on_progress: Callable[[int, int], None] | None = None) -> VectorIndex:
-        """The store has a corpus and the index holds exactly its passages; cheap when nothing changed."""
-        with self._lock:
+        """Catch up: the store has a corpus and the indexes hold exactly its passages, published as a
+        new snapshot. Cheap when nothing changed. For commands that write (ingest, rebuild, run) and
+        the bot's background task, never for a question."""
+        return self._catch_up(on_progress)[0].index
+
+    def _catch_up(self, on_progress=None) -> tuple[Snapshot, SyncReport]:
+        with self.write_lock():
             self._bootstrap(on_progress)
+            cur = self.current()
             generation = self.store.generation()
-            if self._index is None or generation != self._generation:
-                with self.write_lock():
-                    self._load_and_sync(on_progress)
-                self._generation = generation
-            return self._index
+            if (cur is not None and cur.generation == generation and not cur.pending
+                    and cur.stamp == manifest_stamp(self._manifests())):
+                return cur, SyncReport(0, 0, rebuilt=False)
+            work, reasons = self._writer_base()
+            return self._bring_in_step(work, self.store.passage_ids(), damaged=bool(reasons),
+                                       on_progress=on_progress)
+
+    def index_lag(self) -> int:
+        """Store passages the saved dense index lacks, from its manifest (no model, nothing loaded)."""
+        if not self.settings.store_path.exists():
+            return 0
+        saved = VectorIndex.describe(self.settings.index_dir).get("count") or 0
+        return max(0, int(self.store.counts()["passages"]) - int(saved))
+
+    def needs_catch_up(self) -> bool:
+        """The store changed since the published snapshot (cheap: one read of a counter)."""
+        cur = self.current()
+        return cur is None or cur.pending > 0 or cur.generation != self.store.generation()
+
+    def _needs_bootstrap(self) -> bool:
+        s = self.settings
+        return s.auto_ingest_bundled and s.sample and self.store.counts()["articles"] == 0
 
     def _bootstrap(self, on_progress=None) -> None:
         """The first command on an empty data directory ingests the bundled sample roundups."""
-        s = self.settings
-        if s.auto_ingest_bundled and s.sample and self.store.counts()["articles"] == 0:
+        if not self._bootstrapping and self._needs_bootstrap():
             log.warning("empty data directory: ingesting the bundled sample roundups")
-            self._ingest_paths([bundled_dir()], on_progress=on_progress, owners=(SAMPLE,))
-
-    def _load_and_sync(self, on_progress=None) -> SyncReport:
-        parts = self._load_parts()
-        report = self._sync_parts(parts, on_progress)
-        reason = getattr(parts.index, "reason", None)
-        return SyncReport(report.added, report.removed, rebuilt=bool(reason), reason=reason)
+            self._bootstrapping = True
+            try:
+                self._ingest_paths([bundled_dir()], on_progress=on_progress, owners=(SAMPLE,))
+            finally:
+                self._bootstrapping = False
 
     def rebuild(self, on_progress=None) -> SyncReport:
-        with self._lock, self.write_lock():
-            report = self._sync_parts(self._load_parts(fresh=True), on_progress)
-            self._generation = self.store.generation()
+        """Every passage embedded again into new parts; questions use the old ones until it ends."""
+        with self.write_lock():
+            snap, report = self._bring_in_step(self._empty_parts(), self.store.passage_ids(), damaged=True,
+                                               on_progress=on_progress, chunked=False)
             return SyncReport(report.added, report.removed, rebuilt=True, reason="asked for")
 
     # -- ingest ----------------------------------------------------------------------------
@@ -221,7 +351,7 @@ class RoundupService:
     def ingest(self, paths: Iterable[str | Path], *, overrides: dict | None = None,
                on_progress: Callable[[int, int], None] | None = None,
                owners: Iterable[int] = (SHARED,)) -> IngestReport:
-        with self._lock:
+        with self.write_lock():
             self._bootstrap(on_progress)
             return self._ingest_paths([Path(p) for p in paths], overrides=overrides, on_progress=on_progress,
                                       owners=tuple(owners))
@@ -233,9 +363,8 @@ class RoundupService:
         `owners`: the servers whose feeds or backfills brought them (SHARED: the operator's)."""
         start = time.perf_counter()
         report = IngestReport()
-        with self._lock:
+        with self.write_lock():
             self._bootstrap(on_progress)
-        with self._lock, self.write_lock():
             report.sources.append(self._store_articles(origin, articles, tuple(owners)))
             self._embed_missing(report, on_progress)
         report.elapsed_s = time.perf_counter() - start
@@ -296,22 +425,10 @@ class RoundupService:
         return src
 
     def _embed_missing(self, report: IngestReport, on_progress) -> None:
-        """After an ingest: the store's changes since the last sync (its change feed, not a
-        comparison of every id) into each part, one pass, one save each."""
-        if self._index is None:
-            sync = self._load_and_sync(on_progress)
-        else:
-            changes = self.store.changes_since(self._seq)
-            parts = Parts(self._index, self._sparse, self._sentences)
-            sync = catch_up(parts, changes.added, changes.removed, self.store.passages, self.encoder,
-                            mode=self.settings.sentence_vectors, on_progress=on_progress)
-            fresh = changes.added | changes.redated
-            self._days = self._days.patched(changes.removed, *self.store.passage_days(fresh))
-            self._seq = changes.seq
-            self._dates = self._corpus_dates()
+        """Under the write lock: the new passages (and any an earlier run left out) into a new generation."""
+        _, sync = self._catch_up(on_progress)
         report.embedded += sync.added
         report.removed += sync.removed
-        self._generation = self.store.generation()
 
     # -- taking things out -----------------------------------------------------------------
 
@@ -338,7 +455,7 @@ class RoundupService:
         report = RemovalReport([removal_row(r) for r in rows], dry_run=dry_run, guild=guild)
         if dry_run or not rows:
             return report
-        with self._lock, self.write_lock():
+        with self.write_lock():
             deleted, passages = self.store.remove_articles([r["id"] for r in rows], owner=guild)
             log.warning("removed %d articles (%d passages)%s", deleted, passages,
                         f" for guild {guild}" if guild is not None else "")
@@ -349,25 +466,35 @@ class RoundupService:
 
     # -- questions -------------------------------------------------------------------------
 
-    def retriever(self, guild: int | None = None) -> Retriever:
-        """A retriever over the whole index; "latest" and the covered range are those of the
-        corpus `guild` sees (`ask` also restricts its search to it)."""
-        index = self.ensure_ready()
+    def retriever(self, guild: int | None = None, *, snap: Snapshot | None = None) -> Retriever:
+        """A retriever over one snapshot: nothing a writer does later changes what it searches.
+        "Latest" and the covered range are those of the corpus `guild` sees (`ask` also restricts
+        its search to it)."""
+        snap = snap or self.snapshot()
         try:
             aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
         except AliasError as exc:
             raise ServiceError(str(exc)) from None
-        with self._lock:  # writers sync under this lock: the snapshot is whole
-            sparse = self._sparse.snapshot() if self._sparse is not None else None
-            first, last = self._dates
+        first, last = snap.dates
         if self.visible(guild) is not None:
             first, last = self._scoped_dates(guild)
         try:
-            return Retriever(self.store, index, self.encoder, sparse=sparse, sentences=self._sentences,
-                             aliases=aliases, config=self.settings.search, anchor=last, first=first,
-                             days=self._days)
+            return Retriever(self.store, snap.index, self.encoder, sparse=snap.sparse, sentences=snap.sentences,
+                             aliases=aliases, config=self.settings.search, anchor=last, first=first, days=snap.days)
         except ValueError as exc:
             raise ServiceError(f"bad retrieval setting: {exc}") from None
+
+    def lag_notes(self, snap: Snapshot) -> list[str]:
+        """What a reader should know about the snapshot it was answered from."""
+        notes = []
+        if self.writer_running():
+            notes.append("an ingest is running: this answer comes from the roundups indexed before it")
+        pending = max(0, int(self.store.counts()["passages"]) - len(snap.index))
+        if pending:
+            notes.append(f"{pending} passages not yet indexed; " + (
+                "they are being indexed now" if self.background_catch_up
+                else "run `roundup-bot ingest` to finish"))
+        return notes
 
     def ask(self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None,
             offset: int = 0, with_best_sentence: bool = True, mode: str | None = None,
@@ -378,9 +505,13 @@ class RoundupService:
         The question is checked here once (`checked=True`: the caller already did, at its edge)."""
         if not checked:
             question = check_question(question)
-        return self.retriever(guild).search(question, k=k or self.settings.top_k, since=since, until=until,
-                                       offset=offset, mode=mode, diverse=diverse,
-                                       best_sentence=with_best_sentence, checked=True, restrict=self.visible(guild))
+        snap = self.snapshot()
+        answer = self.retriever(guild, snap=snap).search(question, k=k or self.settings.top_k, since=since, until=until,
+                                                    offset=offset, mode=mode, diverse=diverse,
+                                                    best_sentence=with_best_sentence, checked=True,
+                                                    restrict=self.visible(guild))
+        answer.notes.extend(self.lag_notes(snap))
+        return answer
 
     # -- who sees what ---------------------------------------------------------------------
 
@@ -455,10 +586,12 @@ class RoundupService:
         """An extractive digest of a period (optionally on a topic): see digests/summary.py."""
         topic = check_topic(topic)
         items = check_items(items, self.settings.digest_items)
-        index = self.ensure_ready()
+        index = self.snapshot().index
         counts = self.store.counts(self.scope_owners(guild))
         span = self.period(period, since=since, until=until, topic=topic, guild=guild)
-        passages = self.store.passages(self._visible_between(span.since, span.until, guild))
+        indexed = set(index.ids().tolist())  # a snapshot may lag the store: digest what it holds
+        passages = [p for p in self.store.passages(self._visible_between(span.since, span.until, guild))
+                    if p.id in indexed]
         vectors = index.vectors([p.id for p in passages])
         return summarise(passages, vectors, self.sentence_vectors, span,
                          topic=self.topic(topic, guild) if topic else None, options=DigestOptions(items=items),
@@ -467,7 +600,7 @@ class RoundupService:
     def trend(self, name: str, *, chart: bool = True, guild: int | None = None) -> Trend:
         """Passages mentioning `name` per month over the corpus `guild` sees, with a PNG bar chart."""
         topic = self.topic(name, guild)
-        index = self.ensure_ready()
+        index = self.snapshot().index
         counts = self.store.counts(self.scope_owners(guild))
         visible = self.visible(guild)
         if topic.matcher is not None:
@@ -489,7 +622,7 @@ class RoundupService:
         if not passage_ids:
             return []
         t = self.topic(topic, guild)
-        index = self.ensure_ready()
+        index = self.snapshot().index
         passages = self.store.passages(passage_ids)
         vectors = index.vectors([p.id for p in passages])
         return match_alert(passages, vectors, query=t.vector, matcher=t.matcher, floor=t.floor)
@@ -567,7 +700,7 @@ class RoundupService:
             raise ServiceError("give a name, e.g. Huawei")
         aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
         canonical = canonical_name(typed, aliases)
-        self.ensure_ready()
+        self.snapshot()  # a first question on an empty data directory brings in the sample
         passages = self.store.passages(self._visible_between(since, until, guild))
         entries = build_entries(passages, self.sentence_vectors.many, self.encoder.encode_query(canonical)[0],
                                 mention_matcher(canonical))

@@ -56,6 +56,10 @@ NESTED: dict[str, tuple[str, str]] = {
     "fetch_concurrency": ("fetch", "concurrency"),
     "fetch_per_host": ("fetch", "per_host"),
     "fetch_keepalive": ("fetch", "keepalive"),
+    "fetch_url_deadline": ("fetch", "url_deadline"),
+    "fetch_source_deadline": ("fetch", "source_deadline"),
+    "fetch_refresh_deadline": ("fetch", "refresh_deadline"),
+    "feed_max_entries": ("fetch", "feed_max_entries"),
     "allow_private_urls": ("fetch", "allow_private"),
     "allowed_private_hosts": ("fetch", "allowed_hosts"),
 }
@@ -81,6 +85,7 @@ class Settings:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     top_k: int = 5
+    index_save_every: int = 1024  # passages embedded between saves of the vectors in a long sync
     auto_ingest_bundled: bool = True
     # The bundled sample roundups: off hides them everywhere, so answers come only from real
     # roundups (and an empty data directory stays empty).
@@ -95,6 +100,10 @@ class Settings:
     alert_recent_days: float = 4.0
     alert_minutes: float = 10.0  # UTC hour of scheduled weekly digests when /digest schedule gives none
     log_level: str = "WARNING"
+    # Data at rest (README, "Personal data"): the data directory 0700 and its files 0600, and how
+    # long member data (questions, votes, member ids) is kept before the daily job deletes it.
+    private_files: bool = True
+    retention_days: int = 90  # 0 keeps it forever
     # Discord
     token_file: Path | None = None
     dev_guild: int | None = None

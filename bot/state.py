@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from corpus.store import Store, utcnow
 
@@ -70,6 +71,20 @@ CREATE TABLE IF NOT EXISTS bot_guild_settings (
 STEPS = (_SCHEMA, _STEP_2)
 
 REASONS = {"wrong": "Wrong answer", "outdated": "Outdated", "not_covered": "Not covered", "other": "Other"}
+
+
+# Member data kept by the bot (README, "Personal data"): table, member-id column, time column.
+# A table added later with member ids or questions must be listed here, so `forget` and
+# retention reach it.
+PERSONAL: tuple[tuple[str, str, str], ...] = (
+    ("bot_feedback", "user_id", "at"),
+    ("bot_answers", "user_id", "created_at"),
+)
+# Who changed a server's settings (feeds, alerts, schedules, channels): forgotten, the setting kept.
+ATTRIBUTION: tuple[tuple[str, str], ...] = (
+    ("bot_channel_settings", "updated_by"), ("bot_guild_settings", "updated_by"), ("alerts", "created_by"),
+    ("guild_feeds", "added_by"), ("digest_schedules", "created_by"),
+)
 
 
 @dataclass(frozen=True)
@@ -250,6 +265,34 @@ class BotState:
         where, params = _answers_where(guild_id, since)
         return [dict(r) for r in self.store.execute(sql + where + " ORDER BY f.at", params)]
 
+
+    # -- personal data: retention and erasure ------------------------------------------------------
+
+    def forget_user(self, user_id: int) -> dict[str, int]:
+        """Delete everything kept about one member (questions, answers, votes); rows per table.
+        Freed pages are zeroed (secure_delete) and the WAL checkpointed, so the text is gone from the file."""
+        out: dict[str, int] = {}
+        self.store.execute("PRAGMA secure_delete = ON")
+        with self.store.transaction() as conn:
+            for table, user_col, _ in PERSONAL:
+                out[table] = conn.execute(f"DELETE FROM {table} WHERE {user_col} = ?", (user_id,)).rowcount
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table, col in ATTRIBUTION:
+                if table in tables:  # a feature never used has no table
+                    out[table] = conn.execute(f"UPDATE {table} SET {col} = NULL WHERE {col} = ?", (user_id,)).rowcount
+        self.store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return out
+
+    def expire(self, days: int, *, now: datetime | None = None) -> dict[str, int]:
+        """Delete member data older than `days` (0: keep forever); rows per table."""
+        if days <= 0:
+            return {}
+        cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).replace(microsecond=0).isoformat()
+        out: dict[str, int] = {}
+        with self.store.transaction() as conn:
+            for table, _, at_col in PERSONAL:
+                out[table] = conn.execute(f"DELETE FROM {table} WHERE {at_col} < ?", (cutoff,)).rowcount
+        return out
 
 def _answers_where(guild_id: int | None, since: str | None) -> tuple[str, list]:
     """The WHERE clause /stats filters answers (alias `a`) by: one server, asked since a day."""

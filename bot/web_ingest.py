@@ -27,7 +27,7 @@ from aiohttp.abc import AbstractResolver
 
 from bot.reports import IngestReport, SourceReport
 from corpus.dedup import DuplicateIndex
-from corpus.feeds import EventCallback, Fetched, FeedState, SourceResult, collect
+from corpus.feeds import EventCallback, Fetched, FeedState, SourceResult, UrlFailure, collect
 from corpus.fetch import FetchConfig, Fetcher, ValidatorCache
 from corpus.model import Article
 from corpus.store import SHARED, Store
@@ -69,9 +69,12 @@ async def ingest_urls(sink: ArticleSink, urls: list[str], session: "aiohttp.Clie
     report = IngestReport()
     urls = list(dict.fromkeys(u.strip() for u in urls if u.strip()))
 
+    loop = asyncio.get_running_loop()
+    refresh_end = loop.time() + config.refresh_deadline if config.refresh_deadline > 0 else None
+
     async with Fetcher(config, session=session, cache=cache, resolver=resolver) as fetcher:
         async def one(url: str) -> tuple[SourceReport, int, int]:
-            src = await collect(url, fetcher, state, force=force, on_event=on_event)
+            src = await collect_bounded(url, fetcher, state, config, refresh_end, force=force, on_event=on_event)
             return await asyncio.to_thread(commit_source, sink, src, state, cache, on_progress,
                                            tuple((owners or {}).get(url, (SHARED,))))
 
@@ -82,6 +85,30 @@ async def ingest_urls(sink: ArticleSink, urls: list[str], session: "aiohttp.Clie
         log.info("web ingest of %d URLs: %d HTTP requests", len(urls), fetcher.requests)
     report.elapsed_s = time.perf_counter() - start
     return report
+
+
+async def collect_bounded(url: str, fetcher: Fetcher, state: FeedState, config: FetchConfig,
+                          refresh_end: float | None, *, force: bool,
+                          on_event: EventCallback | None) -> SourceResult:
+    """`collect`, given up on at the per-source deadline or the end of the refresh, whichever comes
+    first: a slow host costs at most that, and the refresh (and the write lock after it) moves on.
+    Entries not stored are not marked done, so the next refresh tries them again."""
+    limits = [config.source_deadline] if config.source_deadline > 0 else []
+    if refresh_end is not None:
+        limits.append(max(0.0, refresh_end - asyncio.get_running_loop().time()))
+    limit = min(limits) if limits else None
+    try:
+        async with asyncio.timeout(limit):
+            return await collect(url, fetcher, state, force=force, on_event=on_event)
+    except TimeoutError:
+        which = ("the refresh deadline" if limit is not None and limit < config.source_deadline
+                 else f"the {config.source_deadline:g}s deadline per source")
+        src = SourceResult(url)
+        src.failures.append(UrlFailure(url, f"gave up: {which} passed", None, "timeout"))
+        log.warning("%s: gave up, %s passed", url, which)
+        if on_event is not None:
+            on_event("done", url, src)
+        return src
 
 
 @dataclass

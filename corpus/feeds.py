@@ -419,12 +419,31 @@ async def collect(url: str, fetcher: Fetcher, state: FeedState, *, force: bool =
     return src
 
 
+def newest_entries(entries: tuple[FeedEntry, ...] | list[FeedEntry], limit: int) -> list[FeedEntry]:
+    """At most `limit` entries (0: all), newest first by date; undated ones keep feed order after."""
+    entries = list(entries)
+    if limit <= 0 or len(entries) <= limit:
+        return entries
+    order = sorted(range(len(entries)), key=lambda i: (entries[i].published is None,
+                                                       _negated(entries[i].published), i))
+    return [entries[i] for i in order[:limit]]
+
+
+def _negated(day: str | None) -> tuple:
+    """A sort key putting later YYYY-MM-DD dates first."""
+    return tuple(-ord(c) for c in day) if day else ()
+
+
 async def _collect_feed(src: SourceResult, res: FetchResult, fetcher: Fetcher, state: FeedState, *,
                         force: bool, on_event: EventCallback | None) -> None:
     feed = await asyncio.to_thread(parse_feed, res.body, url=res.final_url, content_type=res.content_type)
     src.title = feed.title
     src.notes.extend(feed.warnings)
-    todo, src.skipped = await asyncio.to_thread(state.pending, src.url, feed.entries, force=force)
+    entries = newest_entries(feed.entries, fetcher.config.feed_max_entries)
+    if len(entries) < len(feed.entries):
+        src.notes.append(f"the feed lists {len(feed.entries)} entries; read the newest {len(entries)} "
+                         f"(setting feed_max_entries)")
+    todo, src.skipped = await asyncio.to_thread(state.pending, src.url, entries, force=force)
     if src.skipped:
         src.notes.append(f"{src.skipped} entries already ingested")
     for entry in todo:

@@ -126,6 +126,12 @@ class FetchConfig:
     retry_after_max: float = 120.0  # a server asking for a longer wait is given up on, not ignored
     concurrency: int = 8
     per_host: int = 2
+    # Bounds on a slow host: one URL's attempts together (retries and waits included), one source
+    # (a feed and its entries, or a page), one whole refresh; and entries read per feed, newest first.
+    url_deadline: float = 45.0
+    source_deadline: float = 60.0
+    refresh_deadline: float = 900.0
+    feed_max_entries: int = 100
     keepalive: float = 15.0  # seconds an idle connection waits for the next request; 0 closes each one
     allow_private: bool = False
     # "host" or "host:port" exempt from the private-address rule (a self-hosted RSSHub on the LAN)
@@ -509,6 +515,16 @@ class Fetcher:
         if self._session is None:
             raise RuntimeError("use `async with Fetcher(...)` or pass a session")
         validators = await self.validators_for(url) if conditional else None
+        deadline = self.config.url_deadline
+        try:
+            async with asyncio.timeout(deadline if deadline > 0 else None):
+                return await self._attempts(url, validators, accept)
+        except TimeoutError:
+            raise FetchTimeoutError(f"gave up after {deadline:g}s (the limit per URL, retries included)",
+                                    url=url) from None
+
+    async def _attempts(self, url: str, validators: Validators | None, accept: str) -> FetchResult:
+        """The first attempt and the retries; `fetch` bounds them all by `url_deadline`."""
         cfg = self.config
         attempt = 0
         while True:

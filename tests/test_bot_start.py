@@ -31,14 +31,14 @@ async def test_help_answers_before_the_model_and_a_question_waits_for_it(bot_set
         channel = guild.create_text_channel("china-tech")
         alice = guild.add_member(env.create_user("alice"))
         r = await alice.slash(channel, "help")
-        assert r.response.embeds and not bot.indexes_ready and service._index is None
+        assert r.response.embeds and not bot.indexes_ready  # answered while the load is held
         r = await alice.slash(channel, "sources show")
-        assert "2013-09-29" in r.response.embeds[0].description and service._index is None
+        assert "2013-09-29" in r.response.embeds[0].description and not bot.indexes_ready
         asked = await alice.slash(channel, "ask", question=TIKTOK)
-        assert asked.deferred and service._index is None  # 'thinking' while the model loads
+        assert asked.deferred and not bot.indexes_ready  # 'thinking' while the model loads
         gate.set()
         await env.settle()
-        assert bot.indexes_ready and service._index is not None
+        assert bot.indexes_ready and service.current() is not None
         assert not asked.deferred and "Singapore" in asked.response.embeds[0].description
     finally:
         await env.shutdown()

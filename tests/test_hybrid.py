@@ -90,7 +90,7 @@ def test_top_three_come_from_different_roundups_and_stories(bundled_service):
     top = answer.hits[:3]
     assert len({h.passage.article_id for h in top}) == len(top)
     # the reworded republished copy of the 2019-11-03 roundup does not repeat the same story
-    vecs = bundled_service._index.vectors([h.passage.id for h in top])
+    vecs = bundled_service.snapshot().index.vectors([h.passage.id for h in top])
     sims = vecs @ vecs.T
     assert all(sims[i, j] < bundled_service.settings.same_story for i in range(3) for j in range(i))
     singapore = [h for h in answer.hits if "Singapore" in h.passage.text]
@@ -123,19 +123,19 @@ def test_best_sentence_is_a_sentence_of_the_passage_in_every_mode(bundled_servic
 def test_keyword_index_follows_every_ingest_and_survives_a_restart(make_service, tmp_path, encoder):
     svc = make_service(auto_ingest_bundled=False)
     svc.ingest([_jsonl(tmp_path / "a.jsonl", [_art("a1", "2022-01-03", [P1, P2])])])
-    assert len(svc._sparse) == 2 == len(svc._sentences)
+    assert len(svc.snapshot().sparse) == 2 == len(svc.snapshot().sentences)
     svc.ingest([_jsonl(tmp_path / "b.jsonl", [_art("a2", "2022-01-10", [P3])])])
-    assert len(svc._sparse) == 3
+    assert len(svc.snapshot().sparse) == 3
     assert svc.ask("robotaxi permit wuhan", mode="bm25").hits[0].passage.text == P3
     svc.ingest([_jsonl(tmp_path / "a.jsonl", [_art("a1", "2022-01-03", [P1])])])  # P2 removed
-    assert set(svc._sparse.ids.tolist()) == svc.store.passage_ids()
+    assert set(svc.snapshot().sparse.ids.tolist()) == svc.store.passage_ids()
     assert all(h.passage.text != P2 for h in svc.ask("Meituan delivery riders", mode="bm25").hits)
 
     before = encoder.encoded
     again = make_service(svc.settings.data_dir, auto_ingest_bundled=False)
     again.ensure_ready()
-    assert set(again._sparse.ids.tolist()) == again.store.passage_ids()
-    assert again._sparse.built_at == svc._sparse.built_at  # loaded from disk, not rebuilt
+    assert set(again.snapshot().sparse.ids.tolist()) == again.store.passage_ids()
+    assert again.snapshot().sparse.built_at == svc.snapshot().sparse.built_at  # loaded from disk, not rebuilt
     assert encoder.encoded == before
 
 
@@ -155,9 +155,9 @@ def test_rebuild_rebuilds_the_keyword_index_too(make_service, tmp_path):
     svc = make_service(auto_ingest_bundled=False)
     svc.ingest([_jsonl(tmp_path / "a.jsonl", [_art("a1", "2022-01-03", [P1, P2])])])
     first = json.loads((svc.settings.data_dir / "sparse.json").read_text())["built_at"]
-    svc._sparse.built_at = None
+    svc.snapshot().sparse.built_at = None
     svc.rebuild()
-    assert svc._sparse.built_at is not None and len(svc._sparse) == 2
+    assert svc.snapshot().sparse.built_at is not None and len(svc.snapshot().sparse) == 2
     assert json.loads((svc.settings.data_dir / "sparse.json").read_text())["count"] == 2 and first
 
 

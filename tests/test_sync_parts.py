@@ -35,27 +35,31 @@ def test_one_pass_sentence_vectors_pick_the_sentence_separate_encoding_picks(enc
             assert int(np.argmax(a @ q)) == int(np.argmax(b @ q)) == n
 
 
-def test_ingest_applies_only_the_change_feed_and_appends_sentence_segments(make_service, tmp_path):
+def test_ingest_embeds_only_the_new_and_appends_sentence_segments(make_service, tmp_path):
     svc = make_service(auto_ingest_bundled=False)
     svc.ingest([_jsonl(tmp_path / "a.jsonl", [_art("a1", "2021-01-03", [P1, P2])])])
-    seq = svc._seq
-    assert seq == svc.store.change_seq() and len(svc._index) == 2
+    seq = svc.store.change_seq()
+    assert len(svc.current().index) == 2
     seg_dir = svc.settings.index_dir / "sentences"
     first = sorted(p.name for p in seg_dir.glob("seg-*.npy"))
     before = svc.encoder.encoded
     svc.ingest([_jsonl(tmp_path / "b.jsonl", [_art("b1", "2022-06-01", [P3])])])
     assert svc.encoder.encoded - before == 1  # only the new passage was embedded
-    changes = svc.store.changes_since(seq)
-    assert len(changes.added) == 1 and not changes.removed and svc._seq == changes.seq
+    changes = svc.store.changes_since(seq)  # the store's change feed names it
+    assert len(changes.added) == 1 and not changes.removed and changes.seq > seq
     now = sorted(p.name for p in seg_dir.glob("seg-*.npy"))
     assert now[: len(first)] == first and len(now) == len(first) + 1  # appended, not rewritten
-    assert set(svc._sparse.ids.tolist()) == svc.store.passage_ids() and len(svc._sparse._delta) == 1
+    snap = svc.current()
+    assert set(snap.sparse.ids.tolist()) == svc.store.passage_ids() and len(snap.sparse._delta) == 1
     answer = svc.ask("Baidu robotaxi permit in Wuhan", since="2022-01-01")
     assert answer.hits and all(h.passage.published >= "2022-01-01" for h in answer.hits)
     svc.store.delete_article("a1")
-    svc.ingest([])  # nothing new: the deletion comes through the change feed
-    assert svc.store.passage_ids() == set(svc._index.ids().tolist()) == set(svc._sparse.ids.tolist())
-    assert len(svc._sentences) == 1
+    assert svc.store.changes_since(changes.seq).removed == {p.id for p in svc.store.passages()} ^ set(
+        snap.index.ids().tolist())
+    svc.ingest([])  # nothing new: the deletion reaches every part
+    snap = svc.current()
+    assert svc.store.passage_ids() == set(snap.index.ids().tolist()) == set(snap.sparse.ids.tolist())
+    assert len(snap.sentences) == 1
 
 
 def test_date_filter_masks_match_the_store(bundled_service):
@@ -66,9 +70,10 @@ def test_date_filter_masks_match_the_store(bundled_service):
     assert set(got.union("2021-01-01", None).ids().tolist()) == set(
         svc.store.passage_ids_between("2019-01-01", "2019-12-31")) | set(svc.store.passage_ids_between("2021-01-01", None))
     q = svc.encoder.encode_query("huawei phone shipments")
-    hits = svc._index.search(q, 5, allowed=got)
+    index = svc.snapshot().index
+    hits = index.search(q, 5, allowed=got)
     assert hits and {i for i, _ in hits} <= set(got.ids().tolist())
-    assert hits == svc._index.search(q, 5, allowed=got.ids().tolist())  # mask == id list
+    assert hits == index.search(q, 5, allowed=got.ids().tolist())  # mask == id list
 
 
 def _unit(rng, n, d):
