@@ -221,7 +221,7 @@ def child(data_dir: Path, questions: int) -> None:
                       "cpu_p50": pct(cpu, 50), "cpu_p99": pct(cpu, 99),
                       "date_p99": pct(bounded, 99), "steady_mb": steady, "one_s": one_s, "one_peak_mb": peak[0],
                       "one_embedded": report.embedded, "index": svc.status()["index"]["type"],
-                      "dense": "HNSW" if is_hnsw(svc._index.index) else "flat", "since": since}))
+                      "dense": "HNSW" if is_hnsw(svc.snapshot().index.index) else "flat", "since": since}))
 
 
 def run_child(data_dir: Path, questions: int) -> dict:
