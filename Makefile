@@ -17,6 +17,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_web.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_digest.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_search.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_scale.py --passages 10000
 
 # torch first and pinned: a CPU build on local disk. Plain `torch` or a range pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,6 +37,10 @@ EXTENSIONS = (
     "bot.cogs.upkeep",  # indexes caught up in the background, daily retention
 )
 
+# Service calls that need the model and indexes: they wait for the background load; the rest
+# (/help, /sources, settings, feeds) run at once.
+NEEDS_INDEXES = frozenset({"ask", "digest", "trend", "retriever", "topic", "snapshot"})
+
 SORRY = "Something went wrong on my side; it has been logged. Please try again in a moment."
 
 
@@ -57,6 +62,7 @@ class RoundupBot(commands.Bot):
         self.dev_guild = dev_guild if dev_guild is not None else settings.dev_guild
         self.session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._loading: asyncio.Task | None = None
         self.tree.on_error = self.on_app_command_error
 
     async def setup_hook(self) -> None:
@@ -65,11 +71,29 @@ class RoundupBot(commands.Bot):
         self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_retrievals))
         for ext in EXTENSIONS:
             await self.load_extension(ext)
-        # The saved indexes load now, in a thread, so the first question is answered quickly; what
-        # they lack is indexed by the upkeep cog in the background (a question never embeds).
-        await self.run_blocking(self.service.snapshot)
+        # Ready at once: the model and indexes load in the background; /help and /sources answer
+        # meanwhile, and a question waits (deferred, "thinking") only for what it needs.
+        self._loading = asyncio.create_task(self.load_indexes(), name="roundup-load-indexes")
         if self.sync_commands:
             await self.sync_tree()
+
+    async def load_indexes(self) -> None:
+        """The model and every index, in a thread of its own (not a retrieval slot)."""
+        start = time.perf_counter()
+        try:
+            await asyncio.to_thread(self.service.snapshot)  # the saved indexes; the upkeep cog catches up
+        except Exception:  # each question tries again and reports its own failure
+            log.exception("loading the model and indexes failed")
+            return
+        log.info("model and indexes ready in %.1f s", time.perf_counter() - start)
+
+    @property
+    def indexes_ready(self) -> bool:
+        return self._loading is not None and self._loading.done()
+
+    async def wait_ready(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            await asyncio.shield(self._loading)
 
     async def close(self) -> None:
         if self.session is not None:
@@ -79,6 +103,8 @@ class RoundupBot(commands.Bot):
     async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Model, FAISS and SQLite work off the event loop, at most N at once: the heartbeat never waits."""
         assert self._slots is not None, "run_blocking before setup_hook"
+        if getattr(fn, "__self__", None) is self.service and getattr(fn, "__name__", "") in NEEDS_INDEXES:
+            await self.wait_ready()  # outside the slots: a waiting question blocks nobody
         async with self._slots:
             return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 

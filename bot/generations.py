@@ -22,6 +22,7 @@ from pathlib import Path
 
 import faiss
 
+from embeddings.days import DayTable
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex
 from embeddings.index import VectorIndex
@@ -40,6 +41,7 @@ class Snapshot:
     sparse: SparseIndex
     sentences: SentenceIndex
     dates: tuple[date | None, date | None] = (None, None)
+    days: DayTable | None = None  # publication days as arrays: date bounds become masks
     generation: int = -1  # the store generation it was brought in step with (-1: loaded, not synced)
     pending: int = 0  # store passages not in it yet (a crashed or running ingest)
     stamp: tuple = field(default=(), compare=False)  # the manifests it matches on disk
@@ -106,6 +108,5 @@ def align_companions(snap: Snapshot, fetch_texts) -> Snapshot:
     extra = set(sentences.stored_ids()) - ids
     if extra:
         sentences = clone_part(sentences)
-        for i in extra:
-            sentences._vectors.pop(i, None)
+        sentences.remove(extra)
     return replace(snap, sparse=sparse, sentences=sentences)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import replace
 import fcntl
+import gc
 import logging
 import os
 import threading
@@ -31,7 +32,6 @@ from corpus.model import Article
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
 from corpus.store import SAMPLE, SHARED, Store, StoreError, owned_by
-from corpus.text import split_sentences
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
                              summarise)
@@ -42,6 +42,8 @@ from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
+from embeddings.sync import SENTENCE_MODES, Parts, sync_parts
+from embeddings.days import DayTable
 
 log = logging.getLogger(__name__)
 
@@ -190,19 +192,25 @@ class RoundupService:
         s = self.settings
         return Snapshot(
             VectorIndex(s.index_dir, model=s.encoder.identity, dim=self.encoder.dim, index_type=s.index_type,
-                        embed_format=self.embed_format),
+                        embed_format=self.embed_format, hnsw_threshold=s.hnsw_threshold),
             SparseIndex(s.index_dir, k1=s.bm25_k1, b=s.bm25_b),
-            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=self.embed_format))
+            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=self._sentence_format()))
+
+    def _sentence_format(self) -> str:
+        mode = self.settings.sentence_vectors
+        if mode not in SENTENCE_MODES:
+            raise ServiceError(f"unknown sentence_vectors setting {mode!r} (use {' or '.join(SENTENCE_MODES)})")
+        return f"{self.embed_format}+{mode}"
 
     def _load_parts(self) -> tuple[Snapshot, list[str]]:
         """The saved parts, each verified; a damaged one comes back empty with its reason, logged once."""
         s = self.settings
         stamp = manifest_stamp(self._manifests())
         index, r1 = load_part(VectorIndex, s.index_dir, model=s.encoder.identity, dim=self.encoder.dim,
-                              index_type=s.index_type, embed_format=self.embed_format)
+                              index_type=s.index_type, embed_format=self.embed_format, hnsw_threshold=s.hnsw_threshold)
         sparse, r2 = load_part(SparseIndex, s.index_dir, k1=s.bm25_k1, b=s.bm25_b)
         sentences, r3 = load_part(SentenceIndex, s.index_dir / SENTENCES_FILE, model=s.encoder.identity,
-                                  embed_format=self.embed_format)
+                                  embed_format=self._sentence_format())
         reasons = [(part.LABEL, r) for part, r in ((index, r1), (sparse, r2), (sentences, r3)) if r]
         for label, reason in reasons:
             log.warning("rebuilding %s from the store: %s", label, reason)
@@ -248,7 +256,10 @@ class RoundupService:
             snap = replace(snap, index=clone_part(snap.index))
             snap.index.remove(stale)
         snap = align_companions(snap, self._fetch_texts)
-        return replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have))
+        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have),
+                       days=DayTable(*self.store.passage_days()))
+        gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
+        return snap
 
     def _writer_base(self) -> tuple[Snapshot, list[str]]:
         """What a writer starts from (under the write lock): the published snapshot if the files on
@@ -273,20 +284,22 @@ class RoundupService:
         target = have & store_ids
         removed = len(have) - len(target)
         step = max(1, self.settings.index_save_every if chunked else len(missing))
+        parts = Parts(work.index, work.sparse, work.sentences)
         for start in range(0, max(len(missing), 1), step):
             chunk = missing[start:start + step]
             target |= set(chunk)
             progress = _offset_progress(on_progress, start, len(missing))
-            work.index.sync(target, self._fetch_texts, enc.encode, on_progress=progress, save_every=None)
-            work.sentences.sync(target, self._fetch_plain, split_sentences,
-                                getattr(enc, "encode_passages", enc.encode_queries))
-        work.sparse.sync(store_ids, self._fetch_texts)
+            # one forward pass gives passage and sentence vectors; each part saved once per chunk
+            sync_parts(parts, target, self.store.passages, enc, mode=self.settings.sentence_vectors,
+                       on_progress=progress)
         if damaged:  # an empty store still deserves valid files in place of the damaged ones
             for part in (work.index, work.sparse, work.sentences):
                 part.save()
         private.secure_files(self.settings)
         snap = self._publish(replace(work, dates=self._corpus_dates(), generation=generation, pending=0,
-                                     stamp=manifest_stamp(self._manifests())))
+                                     stamp=manifest_stamp(self._manifests()),
+                                     days=DayTable(*self.store.passage_days())))
+        gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
         return snap, SyncReport(len(missing), removed, rebuilt=damaged)
 
     def ensure_ready(self, on_progress: Callable[[int, int], None] | None = None) -> VectorIndex:
@@ -475,7 +488,7 @@ class RoundupService:
             first, last = self._scoped_dates(guild)
         try:
             return Retriever(self.store, snap.index, self.encoder, sparse=snap.sparse, sentences=snap.sentences,
-                             aliases=aliases, config=self.settings.search, anchor=last, first=first)
+                             aliases=aliases, config=self.settings.search, anchor=last, first=first, days=snap.days)
         except ValueError as exc:
             raise ServiceError(f"bad retrieval setting: {exc}") from None
 

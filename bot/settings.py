@@ -79,7 +79,12 @@ class SettingsError(RoundupError, ValueError):
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
-    index_type: str = "flat"
+    # flat | hnsw32 | auto (flat up to hnsw_threshold passages, HNSW above: embeddings/index.py)
+    index_type: str = "auto"
+    hnsw_threshold: int = 50_000
+    # Sentence vectors for the bold sentence: one-pass (from the passage's token embeddings) or
+    # separate (each sentence encoded again); see README, "Performance".
+    sentence_vectors: str = "one-pass"
     # Retrieval: see embeddings/search.py's SearchConfig and README, "Retrieval quality".
     search: SearchConfig = field(default_factory=SearchConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)

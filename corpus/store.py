@@ -16,8 +16,10 @@ import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 from corpus.errors import RoundupError
 from corpus.model import Article, Passage
@@ -98,7 +100,25 @@ FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_owners o WHERE o.article
 SHARED = 0
 SAMPLE = -1
 
-STEPS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4: a change feed of passages, written by triggers, so an index catches up on what
+# changed since the sequence number it last saw instead of comparing every id (op 1 added,
+# 0 removed, 2 its article's metadata changed, e.g. the date).
+_V4 = """
+CREATE TABLE IF NOT EXISTS passage_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    passage_id INTEGER NOT NULL,
+    op INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS passage_added AFTER INSERT ON passages
+BEGIN INSERT INTO passage_changes(passage_id, op) VALUES (NEW.id, 1); END;
+CREATE TRIGGER IF NOT EXISTS passage_removed AFTER DELETE ON passages
+BEGIN INSERT INTO passage_changes(passage_id, op) VALUES (OLD.id, 0); END;
+CREATE TRIGGER IF NOT EXISTS article_redated AFTER UPDATE OF published ON articles
+WHEN OLD.published IS NOT NEW.published
+BEGIN INSERT INTO passage_changes(passage_id, op) SELECT id, 2 FROM passages WHERE article_id = NEW.id; END;
+"""
+
+STEPS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(STEPS)
 _COMPONENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -110,6 +130,30 @@ FROM passages p JOIN articles a ON a.id = p.article_id
 
 class StoreError(RoundupError):
     """A store problem worth one clear line to the user (unwritable directory, corrupt file)."""
+
+
+NO_DAY = np.iinfo(np.int32).min  # an undated passage: outside every date bound, as in SQL
+
+
+def day_number(published: str | None) -> int:
+    """Days since 0001-01-01 of an ISO date (its first 10 characters), NO_DAY if absent or bad."""
+    if not published:
+        return int(NO_DAY)
+    try:
+        return date.fromisoformat(published[:10]).toordinal()
+    except ValueError:
+        return int(NO_DAY)
+
+
+@dataclass(frozen=True)
+class PassageChanges:
+    added: set[int]
+    removed: set[int]
+    redated: set[int]
+    seq: int
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.redated)
 
 
 @dataclass(frozen=True)
@@ -282,6 +326,45 @@ class Store:
     def generation(self) -> int:
         """A counter bumped by every change to passages: lets another process notice an ingest."""
         return int(self.get_meta("generation", "0") or 0)
+
+    def change_seq(self) -> int:
+        """The newest change-feed number: read it before a full comparison, catch up from it after."""
+        return int(self.execute("SELECT COALESCE(MAX(seq), 0) FROM passage_changes")[0][0])
+
+    def changes_since(self, seq: int) -> PassageChanges:
+        """Passages added, removed and re-dated after `seq` (each id's last change wins), read
+        from the change feed's index: the cost follows the changes, not the store's size."""
+        rows = self.execute("SELECT seq, passage_id, op FROM passage_changes WHERE seq > ? ORDER BY seq", (seq,))
+        last: dict[int, int] = {}
+        redated: set[int] = set()
+        for _, pid, op in rows:
+            if op == 2:
+                redated.add(pid)
+            else:
+                last[pid] = op
+        added = {i for i, op in last.items() if op == 1}
+        removed = {i for i, op in last.items() if op == 0}
+        return PassageChanges(added=added, removed=removed, redated=redated - added - removed,
+                              seq=rows[-1][0] if rows else seq)
+
+    def passage_days(self, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, publication day numbers) as arrays, sorted by id; an undated passage gets NO_DAY.
+        One query for all (at load) or for the given ids (after a change)."""
+        sql = "SELECT p.id, a.published FROM passages p JOIN articles a ON a.id = p.article_id"
+        rows: list = []
+        if ids is None:
+            rows = self.execute(sql)
+        else:
+            ids = list(ids)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows += self.execute(sql + f" WHERE p.id IN ({','.join('?' * len(chunk))})", chunk)
+        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        known: dict[str | None, int] = {}  # a few thousand distinct dates for 100k passages
+        days = np.fromiter((known[r[1]] if r[1] in known else known.setdefault(r[1], day_number(r[1]))
+                            for r in rows), dtype=np.int32, count=len(rows))
+        order = np.argsort(out_ids, kind="stable")
+        return out_ids[order], days[order]
 
     def passage_ids(self) -> set[int]:
         return {r[0] for r in self.execute("SELECT id FROM passages")}

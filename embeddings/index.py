@@ -1,12 +1,16 @@
 """FAISS inner-product index keyed by passage id, saved atomically beside a manifest.
 
-The index is a cache of the store: `sync` makes it hold exactly the store's passages, embedding
-only what is missing. That one mechanism serves first build, incremental ingest, deletions and
-recovery after a crash mid-ingest.
+The index is a cache of the store: embeddings/sync.py keeps it holding exactly the store's
+passages, embedding only what is missing. That one mechanism serves first build, incremental
+ingest, deletions and recovery after a crash mid-ingest.
 """
 from __future__ import annotations
 
+import copy
+import io
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +18,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from embeddings.days import DayFilter
 from embeddings.stored import StoredManifest, StoredPart, atomic_write_bytes, ids_digest  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 faiss.omp_set_num_threads(1)
 
 INDEX_FILE = "index.faiss"
+DELTA_FILE = "index-delta.npz"  # rows added since index.faiss was last written whole
+DELTA_MAX = 5_000
 MANIFEST_FILE = "index.json"
 
 
@@ -33,15 +40,35 @@ class SyncReport:
     reason: str | None = None
 
 
+# `index_type = auto`: exact (flat) search up to this many passages, HNSW above. Measured with
+# benchmarks/bench_scale.py on 2 cores: flat costs ~0.05 ms per 1k passages per query, so 50k
+# passages is ~2.5 ms, where HNSW (M=32, efSearch 128) answers in ~0.3 ms at recall@10 >= 0.97.
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
 def _new_faiss_index(dim: int, index_type: str) -> faiss.Index:
-    if index_type == "flat":
+    if index_type in ("flat", "auto"):
         base = faiss.IndexFlatIP(dim)
     elif index_type.startswith("hnsw"):
-        m = int(index_type[4:] or 32)
-        base = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        base = faiss.IndexHNSWFlat(dim, int(index_type[4:] or HNSW_M), faiss.METRIC_INNER_PRODUCT)
+        base.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     else:
-        raise ValueError(f"unknown index type {index_type!r} (use flat or hnsw32)")
+        raise ValueError(f"unknown index type {index_type!r} (use flat, hnsw32 or auto)")
     return faiss.IndexIDMap2(base)
+
+
+def is_hnsw(index: faiss.Index) -> bool:
+    base = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    return isinstance(base, faiss.IndexHNSW)
+
+
+def _search_params(index: faiss.Index, k: int, sel: faiss.IDSelector | None):
+    if is_hnsw(index):
+        return faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, 2 * k))
+    return faiss.SearchParameters(sel=sel) if sel is not None else None
 
 
 class VectorIndex(StoredPart):
@@ -51,14 +78,20 @@ class VectorIndex(StoredPart):
     FORMAT = "faiss-idmap2/v1"
     MANIFEST = MANIFEST_FILE
 
-    def __init__(self, directory: Path, *, model: str, dim: int, index_type: str = "flat", embed_format: str = "v1"):
+    def __init__(self, directory: Path, *, model: str, dim: int, index_type: str = "flat", embed_format: str = "v1",
+                 hnsw_threshold: int = HNSW_THRESHOLD):
         self.directory = Path(directory)
         self.model = model
         self.dim = dim
         self.index_type = index_type
         self.embed_format = embed_format
+        self.hnsw_threshold = hnsw_threshold
         self.index = _new_faiss_index(dim, index_type)
         self.built_at: str | None = None
+        self._written = 0  # rows in index.faiss as last written whole; later rows go to the delta file
+        self._whole_needed = True  # rows were removed (or never written): the next save writes all
+        self._ids: np.ndarray | None = None  # row -> passage id, cached until the next change
+        self._sorted: np.ndarray | None = None
 
     # -- contents ----------------------------------------------------------------------
 
@@ -66,60 +99,114 @@ class VectorIndex(StoredPart):
         return int(self.index.ntotal)
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """Passage ids in row order (one array object until the next change: filters cache by it)."""
+        if self._ids is None:
+            self._ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return self._ids
+
+    def has(self, ids: np.ndarray) -> np.ndarray:
+        """Which of `ids` are in the index (a sorted copy of the ids, kept until the next change)."""
+        if self._sorted is None:
+            self._sorted = np.sort(self.ids())
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._sorted.size == 0:
+            return np.zeros(ids.shape, dtype=bool)
+        pos = np.minimum(np.searchsorted(self._sorted, ids), self._sorted.size - 1)
+        return self._sorted[pos] == ids
+
+    def _changed(self) -> None:
+        self._ids = self._sorted = None
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
-        if not ids:
+        if not len(ids):
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dim):
             raise ValueError(f"expected {(len(ids), self.dim)} vectors, got {vectors.shape}")
+        self._changed()
         self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+        if self.index_type == "auto" and not is_hnsw(self.index) and len(self) > self.hnsw_threshold:
+            self._convert(f"hnsw{HNSW_M}")
 
     def remove(self, ids: Iterable[int]) -> int:
         ids = np.asarray(list(ids), dtype=np.int64)
-        if ids.size == 0:
+        if ids.size == 0 or not self.has(ids).any():
             return 0
+        self._changed()
+        self._whole_needed = True
+        if is_hnsw(self.index):  # HNSW cannot delete: rebuild the graph from the kept vectors (rare)
+            keep = ~np.isin(self.ids(), ids)
+            removed = int((~keep).sum())
+            if removed:
+                self._convert(f"hnsw{HNSW_M}", keep=keep)
+            return removed
         return int(self.index.remove_ids(ids))
+
+    def _convert(self, index_type: str, keep: np.ndarray | None = None) -> None:
+        """Move every (kept) vector into a new index of `index_type` (crossing the size threshold)."""
+        ids = self.ids()
+        vectors = self.index.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), "float32")
+        if keep is not None:
+            ids, vectors = ids[keep], vectors[keep]
+        log.info("moving %d vectors into a %s index", ids.size, index_type)
+        index = _new_faiss_index(self.dim, index_type)
+        if ids.size:
+            index.add_with_ids(np.ascontiguousarray(vectors), ids)
+        self.index = index
+        self._whole_needed = True
+        self._changed()
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """Stored vectors for these ids (the digest clusters them without re-encoding)."""
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        for row, i in enumerate(ids):
-            out[row] = self.index.reconstruct(int(i))
-        return out
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
-    def search(self, query: np.ndarray, k: int, *, allowed: Iterable[int] | None = None) -> list[tuple[int, float]]:
-        """Top-k (id, cosine) pairs; `allowed` restricts the search before the cut, not after."""
+    def search(self, query: np.ndarray, k: int, *, allowed: Iterable[int] | DayFilter | None = None
+               ) -> list[tuple[int, float]]:
+        """Top-k (id, cosine) pairs; `allowed` (ids, or a DayFilter) restricts the search before
+        the cut, not after. A filter becomes a bitmap over rows: no per-question id sets."""
         n = len(self)
         if n == 0 or k <= 0:
             return []
-        params = None
-        if allowed is not None:
-            allowed = np.asarray(list(allowed), dtype=np.int64)
-            if allowed.size == 0:
+        ids = self.ids()
+        if isinstance(allowed, DayFilter):
+            rows = allowed.mask("dense", ids)
+        elif allowed is not None:
+            allowed = np.fromiter(allowed, dtype=np.int64) if not isinstance(allowed, np.ndarray) else allowed
+            rows = np.isin(ids, allowed)
+        else:
+            rows = None
+        sel = None
+        if rows is not None:
+            if not rows.any():
                 return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            bitmap = np.packbits(rows, bitorder="little")
+            sel = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self.index.search(query, min(k, n), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+        scores, labels = self.index.index.search(query, min(k, n), params=_search_params(self.index, k, sel))
+        return [(int(ids[r]), float(s)) for r, s in zip(labels[0], scores[0]) if r != -1]
 
-    # -- keeping in step with the store ------------------------------------------------
+    def clone(self) -> "VectorIndex":
+        """A copy that later changes leave this one untouched (a writer's working copy)."""
+        new = copy.copy(self)
+        new.index = faiss.clone_index(self.index)
+        new._ids = new._sorted = None
+        new.__dict__.pop("_digests", None)
+        new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
+        return new
 
     def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]],
              encode: Callable[[list[str]], np.ndarray], *, batch: int = 256,
-             on_progress: Callable[[int, int], None] | None = None,
-             save_every: int | None = 2048) -> SyncReport:
-        """Make the index hold exactly `store_ids`, embedding only the missing passages.
-
-        Saves every `save_every` added vectors, so a killed long ingest resumes where it stopped.
-        """
-        have = set(self.ids().tolist())
-        stale = have - store_ids
-        missing = sorted(store_ids - have)
-        removed = self.remove(stale)
-        added = 0
-        since_save = 0
+             on_progress: Callable[[int, int], None] | None = None, save_every: int | None = None) -> SyncReport:
+        """Hold exactly `store_ids`, embedding only the missing passages, saved once at the end (or
+        every `save_every` added vectors). The service uses embeddings/sync.py, which also makes
+        the sentence vectors from the same pass; this stays for callers that only need vectors."""
+        have = self.ids()
+        wanted = np.fromiter(store_ids, dtype=np.int64, count=len(store_ids))
+        removed = self.remove(have[~np.isin(have, wanted)].tolist())
+        missing = np.sort(wanted[~self.has(wanted)]).tolist()
+        added = since_save = 0
         for start in range(0, len(missing), batch):
             chunk = missing[start:start + batch]
             self.add(chunk, encode(fetch_texts(chunk)))
@@ -149,17 +236,56 @@ class VectorIndex(StoredPart):
     def data_paths(self) -> list[Path]:
         return [self.index_path]
 
+    @property
+    def delta_path(self) -> Path:
+        return self.directory / DELTA_FILE
+
     def write_data(self) -> list[Path]:
-        atomic_write_bytes(self.index_path, faiss.serialize_index(self.index).tobytes())
-        return [self.index_path]
+        """The whole index when it lost rows or the rows added since its last full write pass
+        DELTA_MAX; otherwise only those added rows (ids and vectors), appended on load. One new
+        article into 100k passages then writes kilobytes, not 150 MB (and holds no copy of it)."""
+        added = len(self) - self._written
+        if self._whole_needed or added > DELTA_MAX or not self.index_path.exists():
+            _write_index(self.index, self.index_path)
+            self._written, self._whole_needed = len(self), False
+            added = 0
+        ids = self.ids()[len(self) - added:]
+        vectors = self.index.index.reconstruct_n(len(self) - added, added) if added else np.zeros((0, self.dim))
+        buf = io.BytesIO()
+        np.savez(buf, ids=ids, vectors=np.asarray(vectors, dtype=np.float32))
+        atomic_write_bytes(self.delta_path, buf.getvalue())
+        return [self.index_path, self.delta_path]
 
     def read_data(self, manifest: StoredManifest) -> str | None:
         index = faiss.read_index(str(self.index_path))
-        if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2) or index.ntotal != manifest.count:
+        with np.load(self.delta_path, allow_pickle=False) as data:
+            ids, vectors = data["ids"].astype(np.int64), data["vectors"].astype(np.float32)
+        if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2) \
+                or index.ntotal + ids.size != manifest.count or vectors.shape != (ids.size, self.dim):
             return "the index file's contents do not match its manifest"
         self.index = index
+        self._written, self._whole_needed = int(index.ntotal), False
+        if ids.size:
+            index.add_with_ids(np.ascontiguousarray(vectors), ids)
+        self._changed()
         return None
 
     def reset(self) -> None:
         self.index = _new_faiss_index(self.dim, self.index_type)
+        self._written, self._whole_needed = 0, True
+        self._changed()
+
+
+def _write_index(index: faiss.Index, path: Path) -> None:
+    """faiss writes the file itself (no in-memory copy of it), then fsync and rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        faiss.write_index(index, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 

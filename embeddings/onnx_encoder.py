@@ -16,6 +16,7 @@ import numpy as np
 
 from embeddings.models import DEFAULT_MODEL, EncoderError
 from embeddings.onnx_export import ModelFiles, default_cache_dir, ensure_onnx
+from embeddings.spans import span_vectors
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,35 @@ class OnnxEncoder:
             tokens = session.run(None, feeds)[0]
             out[rows] = mean_pool_normalize(tokens, feeds["attention_mask"])
         return out
+
+
+    def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
+                          ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Passage vectors (counted) and, from the same run, one vector per character span: the
+        mean of the passage's token embeddings inside it (embeddings/spans.py)."""
+        loaded = self.loaded
+        if not texts:
+            return np.zeros((0, loaded.dim), dtype=np.float32), []
+        # A handful of passages (one new article) runs on the question session: no second session
+        # (and its memory) for it.
+        session = self._session(self.batch_threads if len(texts) >= BATCH_MIN else self.threads)
+        texts = [str(t) for t in texts]
+        shift = [len(t) - len(t.lstrip()) for t in texts]  # _encode strips: offsets move back
+        encodings = loaded.tokenizer.encode_batch([t.strip() for t in texts])
+        out = np.empty((len(texts), loaded.dim), dtype=np.float32)
+        per: list[list[np.ndarray | None]] = [[] for _ in texts]
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            feeds = _pad([encodings[i] for i in rows], loaded.input_names)
+            tokens = session.run(None, feeds)[0]
+            out[rows] = mean_pool_normalize(tokens, feeds["attention_mask"])
+            for j, i in enumerate(rows.tolist()):
+                e = encodings[i]
+                offsets = [(a + shift[i], b + shift[i]) if b > a else (0, 0) for a, b in e.offsets]
+                per[i] = span_vectors(tokens[j, :len(e.ids)], offsets, spans[i])
+        self.encoded += len(texts)
+        return out, per
 
 
 def _prefixed(texts: list[str], prompt: str) -> list[str]:

@@ -24,6 +24,7 @@ from corpus.model import Passage
 from corpus.text import clean_question, normalize_text, split_sentences
 from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model
 from embeddings.decide import answer_signals
+from embeddings.days import DayFilter, DayTable
 from embeddings.encoder import Encoder
 from embeddings.extract import SentenceWeights, question_kind, score_sentences
 from embeddings.index import VectorIndex
@@ -122,7 +123,7 @@ class SearchConfig:
     fusion: str = "weighted"  # weighted | rrf
     dense_weight: float = 0.5  # weighted fusion: share of the cosine; the rest is BM25 coverage
     rrf_k: int = 60
-    floor: float = 0.289  # hybrid relevance floor (used when the answerability model is off, and for later hits)
+    floor: float = 0.291  # hybrid relevance floor (used when the answerability model is off, and for later hits)
     dense_floor: float = 0.444
     bm25_floor: float = 0.196
     pool: int = 50  # candidates taken from each retriever before fusion
@@ -180,8 +181,8 @@ class Search:
     limit: int  # hits wanted, counting those skipped by `offset`
     lo: str | None = None  # hard date bounds
     hi: str | None = None
-    allowed: set[int] | None = None  # passages within them (None: no bounds)
-    window: set[int] | None = None  # passages published in the periods the question names
+    allowed: set[int] | DayFilter | None = None  # passages within them (None: no bounds)
+    window: set[int] | DayFilter | None = None  # passages published in the periods the question names
     qvec: np.ndarray | None = None
     dense_scores: dict[int, float] = field(default_factory=dict)
     terms: dict[str, float] = field(default_factory=dict)  # keyword query, weighted
@@ -206,7 +207,8 @@ class Retriever:
     def __init__(self, store: PassageSource, index: VectorIndex, encoder: Encoder, *,
                  sparse: SparseIndex | None = None, sentences: SentenceIndex | None = None,
                  aliases: AliasTable | None = None, config: SearchConfig | None = None,
-                 floor: float | None = None, anchor: date | None = None, first: date | None = None):
+                 floor: float | None = None, anchor: date | None = None, first: date | None = None,
+                 days: DayTable | None = None):
         if config is None:
             # The original dense-only form: Retriever(store, index, encoder, floor=0.3)
             config = SearchConfig(mode="hybrid" if sparse is not None else "dense")
@@ -222,6 +224,7 @@ class Retriever:
         self.config = config
         self.anchor = anchor  # the newest roundup's date: "last week" counts back from it
         self.first = first
+        self.days = days  # publication days as arrays: date bounds become masks, not id sets
 
     @property
     def floor(self) -> float:
@@ -288,24 +291,38 @@ class Retriever:
         if lo and hi and lo > hi:
             s.notes.append(f"no dates are both on or after {lo} and on or before {hi}")
             return False
-        s.allowed = set(self.store.passage_ids_between(lo, hi)) if (lo or hi) else None
-        if s.allowed is not None and not s.allowed:
+        s.allowed = self._between(lo, hi) if (lo or hi) else None
+        if s.allowed is not None and not len(s.allowed):
             s.notes.append(_nothing_between(lo, hi, self.first, self.anchor))
             return False
         if restrict is not None:  # what one server may see
-            s.allowed = set(restrict) if s.allowed is None else s.allowed & set(restrict)
+            s.allowed = set(restrict) if s.allowed is None else set(s.allowed) & set(restrict)
             if not s.allowed:
                 return False
         periods = s.understanding.dates.periods
         if periods:
-            s.window = set()
+            spans = []
             for p in periods:
                 lag = max(self.config.period_slack_days, reporting_lag(p), 62 if p.granularity in ("month", "day") else 0)
-                s.window |= set(self.store.passage_ids_between(p.start.isoformat(),
-                                                               (p.end + timedelta(days=lag)).isoformat()))
-            if s.allowed is not None:
-                s.window &= s.allowed
+                spans.append((p.start.isoformat(), (p.end + timedelta(days=lag)).isoformat()))
+            if self.days is not None:
+                window = self.days.between(*spans[0])
+                for a, b in spans[1:]:
+                    window = window.union(a, b)
+                s.window = window.inside(s.allowed if isinstance(s.allowed, DayFilter) else None)
+            else:
+                s.window = set()
+                for a, b in spans:
+                    s.window |= set(self.store.passage_ids_between(a, b))
+            if s.allowed is not None and not isinstance(s.allowed, DayFilter):
+                s.window = set(s.window) & s.allowed  # a server's own passages: ids, not a day mask
         return True
+
+    def _between(self, lo: str | None, hi: str | None) -> set[int] | DayFilter:
+        """Passages published in [lo, hi]: a mask over the day arrays, or (without them) ids from the store."""
+        if self.days is not None:
+            return self.days.between(lo, hi)
+        return set(self.store.passage_ids_between(lo, hi))
 
     def candidates(self, s: Search) -> bool:
         """Each retriever's best (overall and within the periods' window), kept to the periods,
@@ -427,7 +444,9 @@ class Retriever:
 
     def _top_sparse(self, scores: np.ndarray, n: int, restrict: set[int] | None) -> list[int]:
         ids = self.sparse.ids
-        if restrict is not None:
+        if isinstance(restrict, DayFilter):
+            scores = np.where(restrict.mask("sparse", ids), scores, 0.0)
+        elif restrict is not None:
             mask = np.isin(ids, np.fromiter(restrict, dtype=np.int64, count=len(restrict)))
             scores = np.where(mask, scores, 0.0)
         positive = int((scores > 0).sum())

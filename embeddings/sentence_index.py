@@ -2,15 +2,22 @@
 
 The bot bolds the sentence of a passage that best answers the question. Encoding a dozen
 sentences per question takes longer than the whole search, so each passage's sentences are
-embedded once, when the passage is, and kept beside the index (float16: half the disk, and
-the best sentence only needs a ranking). Kept in step with the store like the other indexes,
-and saved and loaded through embeddings/stored.py like them.
+embedded once, when the passage is (from the same forward pass: embeddings/sync.py), and kept
+beside the index as float16 (half the disk; the best sentence only needs a ranking).
+
+Stored append-only: each save writes the vectors added since the last one as a new segment
+file and rewrites only the small table (id -> segment, first row, count); segments are
+memory-mapped, so a process holds only the pages its answers touch, and one new article into
+a big store writes kilobytes, not the whole file. Rows of removed passages stay in their
+segment until dead rows pass a third of the total, when everything is compacted into one.
+Saved and loaded through embeddings/stored.py like the other parts.
 """
 from __future__ import annotations
 
+import copy
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +27,18 @@ from embeddings.stored import StoredManifest, StoredPart, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-SENTENCES_FILE = "sentences.npz"
+SENTENCES_FILE = "sentences"  # a directory: table.npz and seg-NNNNNN.npy
 MANIFEST_FILE = "sentences.json"
+TABLE_FILE = "table.npz"
+LEGACY_FILE = "sentences.npz"  # the one-file format before segments
+COMPACT_SHARE = 1 / 3
 
 
 class SentenceIndex(StoredPart):
     """passage id -> (sentences, dim) matrix of normalised vectors."""
 
     LABEL = "the sentence vectors"
-    FORMAT = "sentences-npz/v1"
+    FORMAT = "sentences-segments/v2"
     MANIFEST = MANIFEST_FILE
 
     def __init__(self, path: Path, *, model: str, embed_format: str):
@@ -37,31 +47,102 @@ class SentenceIndex(StoredPart):
         self.model = model
         self.embed_format = embed_format
         self.built_at: str | None = None
-        self._vectors: dict[int, np.ndarray] = {}
+        self._ids = np.zeros(0, dtype=np.int64)  # sorted
+        self._seg = np.zeros(0, dtype=np.int32)
+        self._start = np.zeros(0, dtype=np.int64)
+        self._count = np.zeros(0, dtype=np.int32)
+        self._segments: dict[int, np.ndarray] = {}  # number -> (rows, dim) float16, mmap once saved
+        self._unsaved: set[int] = set()
+
     def __len__(self) -> int:
-        return len(self._vectors)
+        return int(self._ids.size)
+
+    def ids(self) -> np.ndarray:
+        return self._ids
+
+    def _row(self, passage_id: int) -> int | None:
+        n = int(np.searchsorted(self._ids, passage_id))
+        return n if n < self._ids.size and self._ids[n] == passage_id else None
 
     def get(self, passage_id: int) -> np.ndarray | None:
-        return self._vectors.get(int(passage_id))
+        n = self._row(int(passage_id))
+        if n is None:
+            return None
+        seg, start, count = int(self._seg[n]), int(self._start[n]), int(self._count[n])
+        return self._segments[seg][start:start + count]
+
+    # -- changes -----------------------------------------------------------------------
+
+    def add(self, vectors: dict[int, np.ndarray]) -> None:
+        """Append these passages' sentence matrices as one new segment (replacing any they had)."""
+        vectors = {int(k): v for k, v in vectors.items() if v is not None and v.size}
+        if not vectors:
+            return
+        self.remove(vectors)
+        ids = np.fromiter(sorted(vectors), dtype=np.int64, count=len(vectors))
+        mats = [np.asarray(vectors[int(i)], dtype=np.float16) for i in ids]
+        counts = np.asarray([m.shape[0] for m in mats], dtype=np.int32)
+        number = max(self._segments, default=0) + 1
+        self._segments[number] = np.ascontiguousarray(np.concatenate(mats))
+        self._unsaved.add(number)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._install(np.concatenate([self._ids, ids]), np.concatenate([self._seg, np.full(ids.size, number, np.int32)]),
+                      np.concatenate([self._start, starts]), np.concatenate([self._count, counts]))
+
+    def remove(self, ids: Iterable[int]) -> int:
+        ids = np.fromiter((int(i) for i in ids), dtype=np.int64)
+        drop = np.isin(self._ids, ids)
+        if drop.any():
+            keep = ~drop
+            self._install(self._ids[keep], self._seg[keep], self._start[keep], self._count[keep])
+        return int(drop.sum())
+
+    def _install(self, ids, seg, start, count) -> None:
+        """Replace the table whole (never mutated: a reader holding the old arrays stays right)."""
+        order = np.argsort(ids, kind="stable")
+        self._ids, self._seg, self._start, self._count = ids[order], seg[order], start[order], count[order]
+        live = set(np.unique(self._seg).tolist())
+        for number in [n for n in self._segments if n not in live]:
+            del self._segments[number]
+            self._unsaved.discard(number)
+
+    def clone(self) -> "SentenceIndex":
+        """A copy that later changes leave this one untouched: the table arrays are replaced, never
+        changed, and saved segments are read-only, so only the dicts are copied."""
+        new = copy.copy(self)
+        new._segments, new._unsaved = dict(self._segments), set(self._unsaved)
+        new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
+        return new
+
+    def dead_share(self) -> float:
+        total = sum(m.shape[0] for m in self._segments.values())
+        return 0.0 if not total else 1.0 - int(self._count.sum()) / total
+
+    def compact(self) -> None:
+        """Everything into one fresh segment (when removals left too many dead rows)."""
+        vectors = {int(i): np.array(self.get(int(i))) for i in self._ids}
+        self._install(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32))
+        self.add(vectors)
 
     def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]],
              split: Callable[[str], list[str]], encode: Callable[[list[str]], np.ndarray],
              *, batch: int = 128) -> SyncReport:
-        """Embed the sentences of passages not yet here, drop those gone from the store, save."""
-        have = set(self._vectors)
+        """Embed the sentences of passages not yet here on their own (no passage pass to share),
+        drop those gone from the store, save. Ingest uses embeddings/sync.py instead."""
+        have = set(self._ids.tolist())
         stale = have - store_ids
-        for i in stale:
-            del self._vectors[i]
+        self.remove(stale)
         missing = sorted(store_ids - have)
         for start in range(0, len(missing), batch):
             chunk = missing[start:start + batch]
             per_passage = [split(t) or [t] for t in fetch_texts(chunk)]
             flat = [s for sents in per_passage for s in sents]
             vecs = encode(flat) if flat else np.zeros((0, 0), dtype=np.float32)
-            pos = 0
+            pos, found = 0, {}
             for pid, sents in zip(chunk, per_passage):
-                self._vectors[pid] = np.asarray(vecs[pos:pos + len(sents)], dtype=np.float16)
+                found[pid] = vecs[pos:pos + len(sents)]
                 pos += len(sents)
+            self.add(found)
         if stale or missing:
             self.save()
         return SyncReport(added=len(missing), removed=len(stale), rebuilt=False)
@@ -72,32 +153,51 @@ class SentenceIndex(StoredPart):
     def manifest_path(self) -> Path:
         return self.path.with_name(self.path.stem + ".json")
 
+    def _segment_path(self, number: int) -> Path:
+        return self.path / f"seg-{number:06d}.npy"
+
     def build_params(self) -> dict:
         return {"model": self.model, "embed_format": self.embed_format}
 
     def stored_ids(self) -> list[int]:
-        return sorted(self._vectors)
+        return self._ids.tolist()
 
     def data_paths(self) -> list[Path]:
-        return [self.path]
+        return [self.path / TABLE_FILE]
 
     def write_data(self) -> list[Path]:
-        ids = np.asarray(sorted(self._vectors), dtype=np.int64)
-        counts = np.asarray([self._vectors[int(i)].shape[0] for i in ids], dtype=np.int32)
-        mats = [self._vectors[int(i)] for i in ids if self._vectors[int(i)].size]
-        vectors = np.concatenate(mats) if mats else np.zeros((0, 0), dtype=np.float16)
+        """New segments (each once, never rewritten), then the table; unused segment files go."""
+        if self.dead_share() > COMPACT_SHARE:
+            self.compact()
+        self.path.mkdir(parents=True, exist_ok=True)
+        for number in sorted(self._unsaved):
+            buf = io.BytesIO()
+            np.save(buf, self._segments[number], allow_pickle=False)
+            atomic_write_bytes(self._segment_path(number), buf.getvalue())
+            self._segments[number] = np.load(self._segment_path(number), mmap_mode="r")
+        self._unsaved.clear()
         buf = io.BytesIO()
-        np.savez(buf, ids=ids, counts=counts, vectors=vectors)
-        atomic_write_bytes(self.path, buf.getvalue())
-        return [self.path]
+        np.savez(buf, ids=self._ids, seg=self._seg, start=self._start, count=self._count)
+        atomic_write_bytes(self.path / TABLE_FILE, buf.getvalue())
+        live = {self._segment_path(n).name for n in self._segments}
+        for old in self.path.glob("seg-*.npy"):
+            if old.name not in live:
+                old.unlink(missing_ok=True)
+        legacy = self.directory / LEGACY_FILE
+        if legacy.exists():
+            legacy.unlink(missing_ok=True)
+        return [self.path / TABLE_FILE, *(self._segment_path(n) for n in sorted(self._segments))]
 
     def read_data(self, manifest: StoredManifest) -> str | None:
-        with np.load(self.path, allow_pickle=False) as data:
-            ids, counts, vectors = data["ids"], data["counts"], data["vectors"]
-        if int(counts.sum()) != vectors.shape[0] or ids.size != counts.size:
-            return "the sentence vector file is inconsistent"
-        pos = 0
-        for pid, n in zip(ids.tolist(), counts.tolist()):
-            self._vectors[int(pid)] = vectors[pos:pos + n]
-            pos += n
+        with np.load(self.path / TABLE_FILE, allow_pickle=False) as data:
+            ids, seg, start, count = data["ids"], data["seg"], data["start"], data["count"]
+        segments = {}
+        for number in np.unique(seg).tolist():
+            segments[int(number)] = np.load(self._segment_path(int(number)), mmap_mode="r")
+        ends = start + count
+        if ids.size and (int(ends.max(initial=0)) > max(m.shape[0] for m in segments.values())
+                         or any(ends[seg == n].max() > m.shape[0] for n, m in segments.items())):
+            return "the sentence vector table points past its segments"
+        self._segments, self._unsaved = segments, set()
+        self._install(ids.astype(np.int64), seg.astype(np.int32), start.astype(np.int64), count.astype(np.int32))
         return None

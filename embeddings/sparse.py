@@ -9,8 +9,8 @@ simpler and safer than patching it. Saved beside the FAISS index through embeddi
 from __future__ import annotations
 
 import copy
+import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -26,13 +26,16 @@ import Stemmer
 from corpus.text import normalize_text
 from embeddings.index import SyncReport
 from embeddings.query import STOPWORDS
-from embeddings.stored import StoredManifest, StoredPart
+from embeddings.sparse_delta import Delta, delta_scores, lucene_idf, needs_merge, tombstone_df
+from embeddings.stored import StoredManifest, StoredPart, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 SPARSE_DIR = "sparse"
 MANIFEST_FILE = "sparse.json"
 IDS_FILE = "ids.npy"
+LENGTHS_FILE = "lengths.npy"
+DELTA_FILE = "sparse.delta"  # JSON: ids, tokens and tombstones since the last full build
 TOKENIZER = "en-snowball+cjk-unigram/v2"  # bump when `tokenize` changes: old indexes are rebuilt
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -84,21 +87,28 @@ def query_terms(phrases: Iterable[tuple[str, float]]) -> tuple[dict[str, float],
 
 
 class SparseIndex(StoredPart):
-    """BM25 over passages; scores come back as one array aligned with `ids`."""
+    """BM25 over passages; scores come back as one array aligned with `ids`.
+
+    A full build (bm25s) plus a delta of later changes (embeddings/sparse_delta.py), merged
+    back by a full build past a size: a new article costs its own tokenisation, not the corpus's.
+    """
 
     LABEL = "the keyword index"
-    FORMAT = "bm25s-dir/v1"
+    FORMAT = "bm25s-dir+delta/v2"
     MANIFEST = MANIFEST_FILE
 
     def __init__(self, directory: Path, *, k1: float = 1.2, b: float = 0.75):
         self.directory = Path(directory)
         self.k1 = k1
         self.b = b
-        self.ids = np.zeros(0, dtype=np.int64)
         self.model: bm25s.BM25 | None = None
         self.built_at: str | None = None
-        self._row: dict[int, int] = {}
-        self._df = np.zeros(0, dtype=np.int64)
+        self._main_ids = np.zeros(0, dtype=np.int64)  # rows of the bm25s model
+        self._lengths = np.zeros(0, dtype=np.int32)  # main documents' token counts
+        self._df = np.zeros(0, dtype=np.int64)  # main term id -> documents having it (at build)
+        self._delta = Delta()
+        self._main_dirty = True
+        self._refresh()
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -106,40 +116,103 @@ class SparseIndex(StoredPart):
     # -- building ----------------------------------------------------------------------
 
     def build(self, ids: list[int], texts: list[str]) -> None:
-        """Index `texts` under `ids`, replacing (never mutating) what was there, so a snapshot
-        taken before stays whole."""
+        """Index `texts` under `ids` from scratch (delta merged in), replacing (never mutating)
+        what was there, so a snapshot taken before stays whole."""
         if len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
+        tokens = [tokenize(t) or [""] for t in texts]
         model = None
         if ids:
             model = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
             # An empty document (all stopwords) still needs a token for bm25s; "" never matches a query.
-            model.index([tokenize(t) or [""] for t in texts], show_progress=False)
-        self._install(np.asarray(ids, dtype=np.int64), model)
+            model.index(tokens, show_progress=False)
+        self._install(np.asarray(ids, dtype=np.int64), model, np.asarray([len(t) for t in tokens], dtype=np.int32))
 
-    def _install(self, ids: np.ndarray, model: bm25s.BM25 | None) -> None:
-        row = {int(i): n for n, i in enumerate(ids.tolist())}
+    def _install(self, ids: np.ndarray, model: bm25s.BM25 | None, lengths: np.ndarray) -> None:
         # bm25s stores one CSC column per term: its length is the term's document frequency.
         df = (np.diff(np.asarray(model.scores["indptr"])).astype(np.int64) if model is not None
               else np.zeros(0, dtype=np.int64))
-        self.ids, self.model, self._row, self._df = ids, model, row, df
+        self._main_ids, self.model, self._lengths, self._df = ids, model, lengths, df
+        self._delta = Delta()
+        self._main_dirty = True
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """The live ids (main rows not tombstoned, then the delta's) and a sorted lookup, replaced whole."""
+        removed = self._delta.removed
+        self._live = None if removed.size == 0 else np.setdiff1d(np.arange(self._main_ids.size), removed)
+        main = self._main_ids if self._live is None else self._main_ids[self._live]
+        self.ids = np.concatenate([main, self._delta.ids])
+        self._order = np.argsort(self.ids, kind="stable")
+        self._sorted = self.ids[self._order]
+        n_main = max(int(self._main_ids.size), 1)
+        self._avgdl_main = float(self._lengths.sum()) / n_main if self._lengths.size else 1.0
+        live_len = float(self._lengths.sum()) - float(self._lengths[removed].sum()) + float(self._delta.lengths.sum())
+        self._avgdl = live_len / self.ids.size if self.ids.size else 1.0
+
+    def clone(self) -> "SparseIndex":
+        """A writer's working copy: the model and the delta are replaced whole on change, never
+        mutated, so a shallow copy is enough."""
+        new = copy.copy(self)
+        new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
+        return new
 
     def snapshot(self) -> "SparseIndex":
         """A view that a later `sync` cannot change under a running search (take it under the writers' lock)."""
         return copy.copy(self)
 
+    def apply(self, added: list[int], texts: list[str], removed: Iterable[int],
+              fetch_all: Callable[[list[int]], list[str]] | None = None) -> bool:
+        """Passages added (with their texts) and removed, into the delta; merged by a full build
+        (texts from `fetch_all`) once the delta passes its size. True if it merged."""
+        removed = np.fromiter((int(i) for i in removed), dtype=np.int64)
+        added_ids = np.asarray(added, dtype=np.int64)
+        gone = np.concatenate([removed, added_ids])  # a re-added id replaces its old row
+        delta = self._delta.without(gone)
+        rows = np.flatnonzero(np.isin(self._main_ids, gone))
+        rows = np.setdiff1d(rows, delta.removed)
+        if rows.size and self.model is not None:
+            sc = self.model.scores
+            delta = delta.with_tombstones(rows, tombstone_df(np.asarray(sc["indices"]), np.asarray(sc["indptr"]), rows))
+        if added_ids.size:
+            delta = delta.with_added(added_ids, [tokenize(t) or [""] for t in texts])
+        self._delta = delta
+        self._refresh()
+        if fetch_all is not None and (self.model is None or needs_merge(delta, int(self._main_ids.size))):
+            ids = sorted(self.ids.tolist())
+            self.build(ids, fetch_all(ids))
+            return True
+        return False
+
     def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]]) -> SyncReport:
-        """Hold exactly `store_ids`: rebuild from the store's texts when they differ, then save."""
+        """Hold exactly `store_ids` (a full comparison, at load): differences go through the delta."""
         have = set(self.ids.tolist())
         if have == store_ids and (self.model is not None or not store_ids):
             return SyncReport(added=0, removed=0, rebuilt=False)
-        ids = sorted(store_ids)
-        texts = fetch_texts(ids) if ids else []
-        self.build(ids, texts)
+        added, removed = sorted(store_ids - have), have - store_ids
+        if self.model is None and not len(self._delta):
+            self.build(sorted(store_ids), fetch_texts(sorted(store_ids)) if store_ids else [])
+            merged = True
+        else:
+            merged = self.apply(added, fetch_texts(added) if added else [], removed, fetch_texts)
         self.save()
-        return SyncReport(added=len(store_ids - have), removed=len(have - store_ids), rebuilt=True)
+        return SyncReport(added=len(added), removed=len(removed), rebuilt=merged)
 
     # -- scoring -----------------------------------------------------------------------
+
+    def _main_column(self, tid: int, idf: float) -> tuple[np.ndarray, np.ndarray]:
+        """One term's main-index scores re-scored for the live corpus: bm25s baked in the idf and
+        average length of its build, so each stored score is turned back into the term frequency
+        (exact: an integer) and scored again with today's idf and average length, the numbers a
+        full rebuild would give."""
+        sc = self.model.scores
+        lo, hi = int(sc["indptr"][tid]), int(sc["indptr"][tid + 1])
+        rows = np.asarray(sc["indices"][lo:hi], dtype=np.int64)
+        x = np.asarray(sc["data"][lo:hi], dtype=np.float64) / lucene_idf(int(self._main_ids.size), self._main_df(tid))
+        dl = self._lengths[rows].astype(np.float64)
+        k1, b = self.k1, self.b
+        tf = np.rint(k1 * (1 - b + b * dl / self._avgdl_main) * x / np.maximum(1 - x, 1e-9))
+        return rows, (idf * tf / (k1 * (1 - b + b * dl / self._avgdl) + tf)).astype(np.float32)
 
     def _term_id(self, term: str) -> int | None:
         return None if self.model is None else self.model.vocab_dict.get(term)
@@ -147,26 +220,38 @@ class SparseIndex(StoredPart):
     def knows(self, word: str) -> bool:
         """True if the corpus has this (unstemmed) word: typo correction leaves it alone."""
         terms = tokenize(word)
-        return bool(terms) and all(self._term_id(t) is not None for t in terms)
+        return bool(terms) and all(self._term_id(t) is not None or t in self._delta.postings for t in terms)
+
+    def _main_df(self, tid: int | None) -> int:
+        return int(self._df[tid]) if tid is not None and tid < self._df.size else 0
 
     def idf(self, term: str) -> float:
-        """Lucene BM25 idf; a term no passage has gets the largest idf (it is the most telling)."""
-        n = len(self)
+        """Lucene BM25 idf over the live corpus; a term no passage has gets the largest idf."""
         tid = self._term_id(term)
-        df = int(self._df[tid]) if tid is not None and tid < self._df.size else 0
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        df = self._main_df(tid) - self._delta.removed_df.get(tid, 0) + self._delta.df(term)
+        return lucene_idf(len(self), max(df, 0))
 
     def scores(self, terms: Mapping[str, float]) -> np.ndarray:
-        """Weighted BM25 score of every passage (aligned with `ids`)."""
-        out = np.zeros(len(self), dtype=np.float32)
-        if self.model is None:
-            return out
+        """Weighted BM25 score of every passage (aligned with `ids`): the main index's columns with
+        their idf rescaled to the live corpus's, tombstones dropped, the delta's scored alike."""
+        n_main = int(self._main_ids.size)
+        main = np.zeros(n_main, dtype=np.float32)
+        extra = np.zeros(len(self._delta), dtype=np.float32)
+        if self.model is None and not len(self._delta):
+            return np.zeros(len(self), dtype=np.float32)
         for term, weight in terms.items():
-            tid = self._term_id(term)
-            if tid is None or weight <= 0 or term == "":
+            if weight <= 0 or term == "":
                 continue
-            out += np.float32(weight) * self.model.get_scores_from_ids([tid])
-        return out
+            idf = self.idf(term)
+            tid = self._term_id(term)
+            if tid is not None:
+                rows, vals = self._main_column(tid, idf)
+                main[rows] += np.float32(weight) * vals
+            rows, vals = delta_scores(self._delta, term, idf, self.k1, self.b, self._avgdl)
+            extra[rows] += np.float32(weight) * vals
+        if self._live is not None:
+            main = main[self._live]
+        return np.concatenate([main, extra])
 
     def coverage(self, scores: np.ndarray, terms: Mapping[str, float], own: set[str]) -> np.ndarray:
         """Scores over the best any passage could get for the question's own terms, in [0, 1].
@@ -181,7 +266,12 @@ class SparseIndex(StoredPart):
         return np.clip(scores / ideal, 0.0, 1.0)
 
     def rows(self, ids: Iterable[int]) -> list[int | None]:
-        return [self._row.get(int(i)) for i in ids]
+        ids = np.fromiter((int(i) for i in ids), dtype=np.int64)
+        if self._sorted.size == 0:
+            return [None] * ids.size
+        pos = np.minimum(np.searchsorted(self._sorted, ids), self._sorted.size - 1)
+        found = self._sorted[pos] == ids
+        return [int(self._order[p]) if f else None for p, f in zip(pos.tolist(), found.tolist())]
 
     # -- persistence (embeddings/stored.py: manifest, checksums, load never raises) ---------
 
@@ -196,13 +286,29 @@ class SparseIndex(StoredPart):
         return self.ids.tolist()
 
     def data_paths(self) -> list[Path]:
-        return [self.model_dir]
+        return [self.model_dir, self.delta_path]
+
+    @property
+    def delta_path(self) -> Path:
+        return self.directory / DELTA_FILE
 
     def write_data(self) -> list[Path]:
-        """The model to a fresh directory, swapped in whole; the manifest (written after) checks each file."""
+        """The main model only when it was rebuilt (to a fresh directory, swapped in whole), the
+        delta every time; the manifest (written after) checks each file."""
+        if self._main_dirty or not self.model_dir.exists():
+            self._write_main()
+            self._main_dirty = False
+        d = self._delta
+        payload = {"ids": d.ids.tolist(), "tokens": [list(t) for t in d.tokens],
+                   "removed": self._main_ids[d.removed].tolist()}
+        atomic_write_bytes(self.delta_path, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+        return sorted(p for p in self.model_dir.iterdir() if p.is_file()) + [self.delta_path]
+
+    def _write_main(self) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{SPARSE_DIR}.", dir=self.directory))
         try:
-            np.save(tmp / IDS_FILE, self.ids, allow_pickle=False)
+            np.save(tmp / IDS_FILE, self._main_ids, allow_pickle=False)
+            np.save(tmp / LENGTHS_FILE, self._lengths, allow_pickle=False)
             if self.model is not None:
                 self.model.save(str(tmp), show_progress=False)
             old = None
@@ -215,14 +321,24 @@ class SparseIndex(StoredPart):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return sorted(p for p in self.model_dir.iterdir() if p.is_file())
 
     def read_data(self, manifest: StoredManifest) -> str | None:
         ids = np.load(self.model_dir / IDS_FILE, allow_pickle=False).astype(np.int64)
+        lengths = np.load(self.model_dir / LENGTHS_FILE, allow_pickle=False).astype(np.int32)
         model = None
         if ids.size:
             model = bm25s.BM25.load(str(self.model_dir), show_progress=False, verbosity=0)
-            if int(model.scores["num_docs"]) != ids.size:
+            if int(model.scores["num_docs"]) != ids.size or lengths.size != ids.size:
                 return "the keyword index files do not match their manifest"
-        self._install(ids, model)
+        delta = json.loads(self.delta_path.read_text("utf-8"))
+        self._install(ids, model, lengths)
+        self._main_dirty = False
+        removed = np.flatnonzero(np.isin(ids, np.asarray(delta["removed"], dtype=np.int64)))
+        if removed.size and model is not None:
+            sc = model.scores
+            self._delta = Delta().with_tombstones(
+                removed, tombstone_df(np.asarray(sc["indices"]), np.asarray(sc["indptr"]), removed))
+        if delta["ids"]:
+            self._delta = self._delta.with_added(np.asarray(delta["ids"], dtype=np.int64), delta["tokens"])
+        self._refresh()
         return None

@@ -145,10 +145,24 @@ class StoredPart:
         self.built_at = _now()
         manifest = StoredManifest(
             format=self.FORMAT, count=len(ids), ids_digest=ids_digest(ids), built_at=self.built_at,
-            files={p.relative_to(self.directory).as_posix(): file_digest(p) for p in paths},
+            files={p.relative_to(self.directory).as_posix(): self._digest(p) for p in paths},
             params=self.build_params())
         atomic_write_bytes(self.manifest_path, manifest.to_json().encode("utf-8"))
         return manifest
+
+    def _digest(self, path: Path) -> str:
+        """A file's checksum; one this part already hashed and that has not changed since (same
+        size and modification time) is not read again: a save after one new article hashes what
+        it wrote, not every unchanged segment."""
+        cache = self.__dict__.setdefault("_digests", {})
+        st = path.stat()
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        hit = cache.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        digest = file_digest(path)
+        cache[path] = (key, digest)
+        return digest
 
     def load_saved(self) -> str | None:
         """Fill this (empty) part from disk; None when loaded or never saved, else the reason.
@@ -175,7 +189,7 @@ class StoredPart:
                         f"the settings say {value!r}")
         for name, digest in manifest.files.items():
             path = self.directory / name
-            if not path.is_file() or file_digest(path) != digest:
+            if not path.is_file() or self._digest(path) != digest:
                 state = "is missing" if not path.exists() else "does not match its checksum"
                 return (f"{self.LABEL} cannot be read: its files do not match their manifest "
                         f"({name} {state}: a torn write or corruption)")

@@ -129,7 +129,8 @@ def _counts(data: Path) -> dict:
     s = Settings.load(env={}, data_dir=data)
     manifest = json.loads((data / "index.json").read_text())
     sparse, _ = SparseIndex.load(data)
-    sentences, _ = SentenceIndex.load(data / SENTENCES_FILE, model=s.model, embed_format="section+text/v1")
+    sentences, _ = SentenceIndex.load(data / SENTENCES_FILE, model=s.encoder.identity,
+                                      embed_format=f"section+text/v1+{s.sentence_vectors}")
     with sqlite3.connect(data / "roundup.sqlite3") as conn:
         store = conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
     return {"store": store, "faiss": manifest["count"], "bm25": len(sparse), "sentences": len(sentences)}

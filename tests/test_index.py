@@ -91,23 +91,30 @@ def test_corrupt_or_torn_index_file_means_rebuild(filled, tmp_path):
     assert "manifest" in VectorIndex.load(tmp_path, model="m", dim=16)[1]
 
 
-def test_sync_embeds_only_what_is_missing(tmp_path):
-    rng = np.random.default_rng(1)
-    table = {i: _unit(rng, 1, 8)[0] for i in range(1, 31)}
-    encoded: list[int] = []
+def test_sync_embeds_only_what_is_missing(tmp_path, encoder):
+    from corpus.model import Passage
+    from embeddings.sentence_index import SentenceIndex
+    from embeddings.sparse import SparseIndex
+    from embeddings.sync import Parts, sync_parts
 
-    def encode(texts):
-        encoded.extend(int(t) for t in texts)
-        return np.stack([table[int(t)] for t in texts])
+    def fetch(ids):
+        return [Passage(id=i, article_id="a", position=i, section=None, text=f"Passage number {i} is here. It ends.",
+                        title="t", url="u", published="2020-01-01") for i in ids]
 
-    idx = VectorIndex(tmp_path, model="m", dim=8)
-    fetch = lambda ids: [str(i) for i in ids]  # noqa: E731
-    r1 = idx.sync(set(range(1, 21)), fetch, encode)
-    assert (r1.added, r1.removed) == (20, 0)
-    r2 = idx.sync(set(range(5, 31)), fetch, encode)
-    assert (r2.added, r2.removed) == (10, 4)
-    assert sorted(encoded) == list(range(1, 31))
-    assert set(idx.ids().tolist()) == set(range(5, 31))
-    # the sync saved: a reload sees the same contents
-    loaded, reason = VectorIndex.load(tmp_path, model="m", dim=8)
-    assert reason is None and set(loaded.ids().tolist()) == set(range(5, 31))
+    def parts():
+        return Parts(VectorIndex.load(tmp_path, model="m", dim=encoder.dim)[0],
+                     SparseIndex.load(tmp_path)[0], SentenceIndex.load(tmp_path / "sentences", model="m",
+                                                                         embed_format="f")[0])
+
+    first = parts()
+    before = encoder.encoded
+    r1 = sync_parts(first, set(range(1, 21)), fetch, encoder)
+    assert (r1.added, r1.removed) == (20, 0) and encoder.encoded - before == 20
+    r2 = sync_parts(first, set(range(5, 31)), fetch, encoder)
+    assert (r2.added, r2.removed) == (10, 4) and encoder.encoded - before == 30
+    assert set(first.index.ids().tolist()) == set(range(5, 31)) == set(first.sparse.ids.tolist())
+    # each part saved: a reload sees the same contents and embeds nothing
+    again = parts()
+    r3 = sync_parts(again, set(range(5, 31)), fetch, encoder)
+    assert (r3.added, r3.removed) == (0, 0) and encoder.encoded - before == 30
+    assert len(again.sentences) == 26

@@ -59,9 +59,9 @@ def v1_store(tmp_path):
 
 def test_version_1_store_is_migrated_and_keeps_its_rows(v1_store):
     store = Store(v1_store)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     names = {r[0] for r in store.execute("SELECT name FROM sqlite_master")}
-    assert {"schema_versions", "ingest_log_source"} <= names  # step 2 ran
+    assert {"schema_versions", "ingest_log_source", "passage_changes"} <= names  # steps 2 and 4 ran
     assert store.owners("a1") == {SHARED}  # step 3: articles from before owners are shared
     assert store.get_meta("schema_version") is None  # user_version is the one record now
     assert [p.text for p in store.passages()] == ["Huawei shipped a phone."]
@@ -73,7 +73,7 @@ def test_version_1_store_is_migrated_and_keeps_its_rows(v1_store):
     assert state.has_article("a1")
     store.close()
     again = Store(v1_store)  # reopening applies nothing
-    assert again.schema_version() == 3 and [p.id for p in again.passages()] == [11]
+    assert again.schema_version() == SCHEMA_VERSION and [p.id for p in again.passages()] == [11]
     again.close()
 
 

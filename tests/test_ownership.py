@@ -66,10 +66,11 @@ def test_a_store_from_before_owners_migrates_to_them(tmp_path):
 
 def _one_index_count(svc) -> dict:
     s = svc.settings
-    index, reason = VectorIndex.load(s.index_dir, model=s.model, dim=svc.encoder.dim, index_type=s.index_type,
-                                     embed_format="section+text/v1")
+    index, reason = VectorIndex.load(s.index_dir, model=s.encoder.identity, dim=svc.encoder.dim,
+                                     index_type=s.index_type, embed_format="section+text/v1")
     sparse, sreason = SparseIndex.load(s.index_dir)
-    sentences, _ = SentenceIndex.load(s.index_dir / SENTENCES_FILE, model=s.model, embed_format="section+text/v1")
+    sentences, _ = SentenceIndex.load(s.index_dir / SENTENCES_FILE, model=s.encoder.identity,
+                                      embed_format=f"section+text/v1+{s.sentence_vectors}")
     assert reason is None and sreason is None
     return {"store": len(svc.store.passage_ids()), "faiss": len(index), "bm25": len(sparse),
             "sentences": len(sentences), "ids_equal": set(index.ids().tolist()) == svc.store.passage_ids()}

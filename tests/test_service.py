@@ -135,7 +135,7 @@ def test_model_mismatch_triggers_rebuild_not_wrong_vectors(make_service, tmp_pat
     with caplog.at_level("WARNING"):
         fresh.ask("Xiaomi")
     assert "model" in caplog.text and "rebuilding" in caplog.text
-    assert json.loads(manifest.read_text())["model"] == fresh.settings.model
+    assert json.loads(manifest.read_text())["model"] == fresh.settings.encoder.identity
 
 
 def test_status_reports_counts_without_loading_anything_heavy(bundled_service):

@@ -118,7 +118,7 @@ def test_sentence_index_syncs_saves_and_checks_its_model(tmp_path):
     assert (r.added, r.removed) == (0, 1) and loaded.get(1) is None
     _, reason = SentenceIndex.load(path, model="other", embed_format="f")
     assert reason and "other settings" in reason
-    path.write_bytes(b"torn")
+    (path / "table.npz").write_bytes(b"torn")
     _, reason = SentenceIndex.load(path, model="m", embed_format="f")
     assert reason and "cannot be read" in reason
 
@@ -131,3 +131,49 @@ def test_a_snapshot_is_not_changed_by_a_later_sync(tmp_path):
     idx.sync({33, 44}, lambda ids: [DOCS[i] for i in ids])
     assert view.ids.tolist() == [11, 22] and np.array_equal(view.scores({"tencent": 1.0}), before)
     assert idx.ids.tolist() == [33, 44]
+
+
+def _corpus(n: int, seed: int = 5) -> dict[int, str]:
+    rng = np.random.default_rng(seed)
+    vocab = ("huawei tencent alibaba bytedance baidu xiaomi phones cloud games chips robotaxi "
+             "permit wuhan europe shipments regulators fine antitrust streaming payments").split()
+    return {1000 + i: " ".join(rng.choice(vocab, size=int(rng.integers(5, 30)))) for i in range(n)}
+
+
+def _ranking(idx: SparseIndex, terms: dict[str, float]) -> list[tuple[int, float]]:
+    scores = idx.scores(terms)
+    order = np.lexsort((idx.ids, -np.round(scores, 4)))  # equal scores (ties) in id order
+    return [(int(idx.ids[r]), float(scores[r])) for r in order if scores[r] > 0]
+
+
+def test_the_delta_ranks_as_a_full_rebuild_and_survives_a_reload(tmp_path):
+    docs = _corpus(60)
+    first, later = sorted(docs)[:40], sorted(docs)[40:]
+    removed = set(first[::7])
+    idx = SparseIndex(tmp_path)
+    idx.sync(set(first), lambda ids: [docs[i] for i in ids])
+    final = (set(first) - removed) | set(later)
+    idx.sync(set(first) | set(later[:8]), lambda ids: [docs[i] for i in ids])  # the delta grows in steps
+    report = idx.sync(final, lambda ids: [docs[i] for i in ids])
+    assert not report.rebuilt and len(idx._delta) == 20 and idx._delta.removed.size == len(removed)
+    full = SparseIndex(tmp_path / "full")
+    full.build(sorted(final), [docs[i] for i in sorted(final)])
+    loaded, reason = SparseIndex.load(tmp_path)
+    assert reason is None and set(loaded.ids.tolist()) == final
+    for q in ("huawei phones", "robotaxi permit wuhan", "antitrust fine alibaba", "cloud"):
+        terms, _ = query_terms([(q, 1.0)])
+        want = _ranking(full, terms)
+        for got in (_ranking(idx, terms), _ranking(loaded, terms)):
+            assert [i for i, _ in got] == [i for i, _ in want]
+            assert np.allclose([s for _, s in got], [s for _, s in want], rtol=1e-5)
+        for t in terms:
+            assert idx.idf(t) == pytest.approx(full.idf(t))
+
+
+def test_the_delta_is_merged_past_its_size(tmp_path, monkeypatch):
+    monkeypatch.setattr("embeddings.sparse_delta.MERGE_MIN", 5)
+    docs = _corpus(30)
+    idx = SparseIndex(tmp_path)
+    idx.sync(set(sorted(docs)[:20]), lambda ids: [docs[i] for i in ids])
+    report = idx.sync(set(docs), lambda ids: [docs[i] for i in ids])
+    assert report.rebuilt and len(idx._delta) == 0 and set(idx.ids.tolist()) == set(docs)

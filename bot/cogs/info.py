@@ -77,7 +77,10 @@ class Info(commands.Cog):
     @app_commands.command(name="help", description="How to ask Roundup Bot questions")
     async def help(self, interaction: discord.Interaction[RoundupBot]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # the examples may take a moment
-        examples = await self.bot.run_blocking(self._cached_examples, guild_scope(interaction.guild_id))
+        # The examples are checked by asking them: only once the model and indexes have loaded
+        # (until then /help answers at once, without them).
+        examples = (await self.bot.run_blocking(self._cached_examples, guild_scope(interaction.guild_id))
+                    if self.bot.indexes_ready else [])
         me = self.bot.user.mention if self.bot.user else "@Roundup Bot"
         embed = discord.Embed(title="Roundup Bot", colour=render.COLOUR, description=(
             "I answer questions about Chinese tech (ByteDance, Tencent, Alibaba, Huawei, regulation, funding...) "

@@ -158,7 +158,7 @@ def test_data_directory_is_0700_and_its_files_0600(make_service, tmp_path):
         svc = make_service(tmp_path / "private" / "data")
         svc.ask(TIKTOK)  # bundled sample ingested: store, WAL, every index part
         modes = _modes(svc.settings.data_dir)
-        assert {"roundup.sqlite3", "roundup.sqlite3-wal", "index.faiss", "sentences.npz", "sparse/ids.npy"} <= set(modes)
+        assert {"roundup.sqlite3", "roundup.sqlite3-wal", "index.faiss", "sentences/seg-000001.npy", "sparse/ids.npy"} <= set(modes)
         dirs = {k for k in modes if os.path.isdir(svc.settings.data_dir / k)}
         assert all(modes[k] == 0o700 for k in dirs), modes
         assert all(modes[k] == 0o600 for k in set(modes) - dirs), modes

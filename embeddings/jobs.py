@@ -1,0 +1,58 @@
+"""Threads by job: a batch encode (ingest, rebuild) gets every core; a single question gets one.
+
+Intra-op threads spin: on a busy 2-core machine two threads per question made `ask` p99 ten
+times worse, while a batch encode ran 1.7x faster with both cores. So questions run with one
+thread (the encoder's setting, FAISS's default set in embeddings/index.py) and a batch job
+raises the count for its duration. Only one batch job runs at a time in a process: two would
+share the same cores and each take twice as long, holding the write lock meanwhile.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import faiss
+
+log = logging.getLogger(__name__)
+
+_batch = threading.Lock()
+_depth = threading.local()
+
+
+def batch_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@contextmanager
+def batch_job() -> Iterator[int]:
+    """Run a batch encode with all cores, one batch job at a time (re-entrant in its thread)."""
+    if getattr(_depth, "n", 0):
+        _depth.n += 1
+        try:
+            yield batch_threads()
+        finally:
+            _depth.n -= 1
+        return
+    with _batch:
+        _depth.n = 1
+        threads = batch_threads()
+        torch = sys.modules.get("torch")  # only if the torch backend loaded it: never import it here
+        before = torch.get_num_threads() if torch is not None else None
+        if torch is not None:
+            torch.set_num_threads(threads)
+        faiss.omp_set_num_threads(threads)
+        try:
+            yield threads
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)
+            faiss.omp_set_num_threads(1)
+            _depth.n = 0
+
+
+def in_batch_job() -> bool:
+    return bool(getattr(_depth, "n", 0))

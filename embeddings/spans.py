@@ -1,0 +1,29 @@
+"""Sentence vectors from a passage's token embeddings: the mean over each sentence's tokens.
+
+Shared by both encoder backends (embeddings/encoder.py, embeddings/onnx_encoder.py), so one
+forward pass over a passage gives its vector and its sentences' (embeddings/sync.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def span_vectors(tokens: np.ndarray, offsets: list[tuple[int, int]],
+                 spans: list[tuple[int, int]]) -> list[np.ndarray | None]:
+    """Mean of the token embeddings whose characters start inside each span, normalised.
+
+    `offsets` are the tokenizer's (start, end) characters per token; special tokens are (0, 0).
+    """
+    offs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    real = offs[:, 1] > offs[:, 0]
+    starts = np.where(real, offs[:, 0], -1)
+    out: list[np.ndarray | None] = []
+    for a, b in spans:
+        rows = np.flatnonzero((starts >= a) & (starts < b))
+        if rows.size == 0:
+            out.append(None)
+            continue
+        v = tokens[rows].mean(axis=0)
+        norm = float(np.linalg.norm(v))
+        out.append((v / norm).astype(np.float32) if norm > 0 else None)
+    return out

@@ -1,0 +1,115 @@
+"""Keeping the three derived parts (FAISS vectors, keyword index, sentence vectors) in step with the store.
+
+One forward pass per batch of passages gives both the passage vector and its sentences' vectors
+(each the mean of the passage's token embeddings over the sentence: `Encoder.encode_with_spans`),
+where encoding every sentence again on its own doubled the cost of an ingest. Each part is
+saved once, at the end: the store is the truth, so a crash mid-ingest only means the next start
+embeds what is missing (`sync_parts` compares ids once at load; later changes come from the
+store's change feed through `catch_up`).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from corpus.model import Passage
+from corpus.text import sentence_spans
+from embeddings.encoder import Encoder
+from embeddings.index import SyncReport, VectorIndex
+from embeddings.jobs import batch_job
+from embeddings.search import embed_text
+from embeddings.sentence_index import SentenceIndex
+from embeddings.sparse import SparseIndex
+
+log = logging.getLogger(__name__)
+
+SENTENCE_MODES = ("one-pass", "separate")
+
+
+@dataclass
+class Parts:
+    index: VectorIndex
+    sparse: SparseIndex
+    sentences: SentenceIndex
+
+
+def passage_spans(p: Passage) -> list[tuple[int, int]]:
+    """Each sentence's characters within `embed_text(p)` (the heading is prefixed to the text)."""
+    offset = len(embed_text(p)) - len(p.text)
+    return [(a + offset, b + offset) for a, b in sentence_spans(p.text)] or [(offset, offset + len(p.text))]
+
+
+def embed_batch(encoder: Encoder, passages: list[Passage], *, mode: str = "one-pass"
+                ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Passage vectors, and each passage's sentence vectors (float16), in one pass when `mode`
+    is one-pass (sentences past the model's truncation are encoded on their own)."""
+    texts = [embed_text(p) for p in passages]
+    spans = [passage_spans(p) for p in passages]
+    # A passage prompt ("passage: ") would sit in no sentence's span: sentences are then encoded apart.
+    if mode == "one-pass" and hasattr(encoder, "encode_with_spans") and not getattr(encoder, "passage_prompt", ""):
+        vecs, per = encoder.encode_with_spans(texts, spans)
+    else:
+        vecs, per = encoder.encode(texts), [[None] * len(s) for s in spans]
+    todo = [(n, m) for n, row in enumerate(per) for m, v in enumerate(row) if v is None]
+    if todo:
+        encode_sentences = getattr(encoder, "encode_passages", encoder.encode_queries)
+        extra = encode_sentences([texts[n][slice(*spans[n][m])] for n, m in todo])
+        for (n, m), v in zip(todo, extra):
+            per[n][m] = v
+    sentences = {p.id: np.stack(row).astype(np.float16) for p, row in zip(passages, per)}
+    return np.asarray(vecs, dtype=np.float32), sentences
+
+
+def _missing(have: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    return wanted[~np.isin(wanted, have)] if wanted.size else wanted
+
+
+def catch_up(parts: Parts, added: Iterable[int], removed: Iterable[int], fetch: Callable[[list[int]], list[Passage]],
+             encoder: Encoder, *, batch: int = 256, mode: str = "one-pass",
+             on_progress: Callable[[int, int], None] | None = None) -> SyncReport:
+    """Apply the store's changes to every part: drop `removed`, embed whatever of `added` a part
+    lacks (one pass for both vector parts), then save each changed part once."""
+    removed = np.fromiter((int(i) for i in removed), dtype=np.int64)
+    added = np.unique(np.fromiter((int(i) for i in added), dtype=np.int64))
+    need_dense = _missing(parts.index.ids(), added)
+    need_sent = _missing(parts.sentences.ids(), added)
+    need_sparse = _missing(parts.sparse.ids, added)
+    dropped = parts.index.remove(removed.tolist())
+    parts.sentences.remove(removed.tolist())
+    todo = np.union1d(need_dense, need_sent).tolist()
+    if todo:
+        encoder.dim  # load the model first: its load sets the single-question thread count
+    done = 0
+    with batch_job():
+        for start in range(0, len(todo), batch):
+            passages = fetch(todo[start:start + batch])
+            vecs, sents = embed_batch(encoder, passages, mode=mode)
+            want = parts.index.has(np.asarray([p.id for p in passages], dtype=np.int64))
+            parts.index.add([p.id for p, w in zip(passages, want) if not w], vecs[~want])
+            parts.sentences.add(sents)
+            done += len(passages)
+            if on_progress:
+                on_progress(done, len(todo))
+    fetch_texts = lambda ids: [embed_text(p) for p in fetch(ids)]  # noqa: E731
+    sparse_changed = bool(need_sparse.size or removed.size)
+    if sparse_changed:
+        parts.sparse.apply(need_sparse.tolist(), fetch_texts(need_sparse.tolist()) if need_sparse.size else [],
+                           removed.tolist(), fetch_all=fetch_texts)
+    if need_dense.size or dropped:
+        parts.index.save()
+    if need_sent.size or removed.size:
+        parts.sentences.save()
+    if sparse_changed:
+        parts.sparse.save()
+    return SyncReport(added=int(need_dense.size), removed=dropped, rebuilt=False)
+
+
+def sync_parts(parts: Parts, store_ids: set[int], fetch: Callable[[list[int]], list[Passage]], encoder: Encoder,
+               **kwargs) -> SyncReport:
+    """Make every part hold exactly `store_ids` (the full comparison, once at load or rebuild)."""
+    wanted = np.fromiter(store_ids, dtype=np.int64, count=len(store_ids))
+    held = np.unique(np.concatenate([parts.index.ids(), parts.sparse.ids, parts.sentences.ids()]))
+    return catch_up(parts, wanted.tolist(), _missing(wanted, held).tolist(), fetch, encoder, **kwargs)
