@@ -30,6 +30,9 @@ ABLATIONS: dict[str, tuple[str, bool]] = {"dense+qu": ("dense", False), "bm25+qu
                                           "hybrid-qu": ("hybrid", True)}
 
 
+ID_LISTS = ("misses", "wrong_answers", "unanswered")  # per-question ids in a summary
+
+
 @dataclass
 class EvalReport:
     summaries: dict[str, ModeSummary]
@@ -42,6 +45,11 @@ class EvalReport:
         out: dict = {"passages": self.passages, "systems": {m: asdict(s) for m, s in self.summaries.items()}}
         if self.splits:
             out["splits"] = {sp: {m: asdict(s) for m, s in by.items()} for sp, by in self.splits.items()}
+            # A frozen test split shows aggregates only: no question ids, here or in the whole-set lines.
+            frozen = [*out["splits"].get("test", {}).values(), *out["systems"].values()] if "test" in out["splits"] else []
+            for summary in frozen:
+                for key in ID_LISTS:
+                    summary.pop(key, None)
         if self.calibrated:
             out["calibrated"] = {m: {k: (asdict(v) if k == "summary" else v) for k, v in c.items()}
                                  for m, c in self.calibrated.items()}

@@ -64,3 +64,19 @@ def test_bad_eval_files_get_one_line_with_the_place(lines, message):
 def test_missing_file(tmp_path):
     with pytest.raises(EvalError, match="not found"):
         load_questions(tmp_path / "nope.jsonl")
+
+
+def test_json_of_a_split_report_names_no_test_question():
+    """The frozen test split is reported as aggregates only, in every part of `eval --json`."""
+    from bot.evaluate import EvalReport
+    from embeddings.evaluation import ModeSummary
+
+    def summary(ids):
+        return ModeSummary("hybrid", 0.3, 2, 1, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+                           misses=list(ids), wrong_answers=list(ids), unanswered=list(ids))
+
+    report = EvalReport({"hybrid": summary(["dev-1", "test-1"])},
+                        splits={"dev": {"hybrid": summary(["dev-1"])}, "test": {"hybrid": summary(["test-1"])}})
+    text = json.dumps(report.to_dict())
+    assert "test-1" not in text
+    assert report.to_dict()["splits"]["dev"]["hybrid"]["misses"] == ["dev-1"]  # dev keeps its ids to tune on
