@@ -16,6 +16,9 @@ from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex
 
 ROOT = Path(__file__).resolve().parents[2]
+# The Discord path tests share tests/'s SimCord helpers (bot_helpers, test_bot_timeline's corpus).
+if str(ROOT / "tests") not in sys.path:
+    sys.path.append(str(ROOT / "tests"))
 
 # Facts a question can find by meaning or by name; the rest of a generated corpus is filler.
 FACTS = {
