@@ -91,22 +91,26 @@ class OnnxEncoder:
     def encode_query(self, text: str) -> np.ndarray:
         return self._encode(_prefixed([text], self.query_prompt), self.threads)
 
-    def _encode(self, texts: list[str], threads: int) -> np.ndarray:
+    def _batches(self, encodings: list, session, out: np.ndarray):
+        """Run the model longest first, as sentence-transformers does (batches pad to similar
+        lengths), writing each passage's pooled vector into `out`; yields (rows, token embeddings)."""
         loaded = self.loaded
-        if not texts:
-            return np.zeros((0, loaded.dim), dtype=np.float32)
-        session = self._session(threads)
-        encodings = loaded.tokenizer.encode_batch([str(t).strip() for t in texts])
-        out = np.empty((len(texts), loaded.dim), dtype=np.float32)
-        # Longest first, as sentence-transformers does: batches pad to similar lengths.
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             feeds = _pad([encodings[i] for i in rows], loaded.input_names)
             tokens = session.run(None, feeds)[0]
             out[rows] = mean_pool_normalize(tokens, feeds["attention_mask"])
-        return out
+            yield rows, tokens
 
+    def _encode(self, texts: list[str], threads: int) -> np.ndarray:
+        loaded = self.loaded
+        out = np.empty((len(texts), loaded.dim), dtype=np.float32)
+        if texts:
+            encodings = loaded.tokenizer.encode_batch([str(t).strip() for t in texts])
+            for _ in self._batches(encodings, self._session(threads), out):
+                pass
+        return out
 
     def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
@@ -123,12 +127,7 @@ class OnnxEncoder:
         encodings = loaded.tokenizer.encode_batch([t.strip() for t in texts])
         out = np.empty((len(texts), loaded.dim), dtype=np.float32)
         per: list[list[np.ndarray | None]] = [[] for _ in texts]
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            feeds = _pad([encodings[i] for i in rows], loaded.input_names)
-            tokens = session.run(None, feeds)[0]
-            out[rows] = mean_pool_normalize(tokens, feeds["attention_mask"])
+        for rows, tokens in self._batches(encodings, session, out):
             for j, i in enumerate(rows.tolist()):
                 e = encodings[i]
                 offsets = [(a + shift[i], b + shift[i]) if b > a else (0, 0) for a, b in e.offsets]
