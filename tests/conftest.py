@@ -86,3 +86,22 @@ async def simcord_bot(bot_settings, encoder):
     if bot.session is not None and not bot.session.closed:
         await bot.session.close()
     bot.service.close()
+
+
+@pytest.fixture
+async def fresh_bot(bot_settings, encoder):
+    """Bots for env.restart_bot(), over the same data dir; their sessions are closed afterwards."""
+    from bot.app import create_bot
+
+    made = []
+
+    def make():
+        bot = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
+        made.append(bot)
+        return bot
+
+    yield make
+    for bot in made:
+        if bot.session is not None and not bot.session.closed:
+            await bot.session.close()
+        bot.service.close()

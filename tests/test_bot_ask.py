@@ -8,8 +8,7 @@ import time
 import discord
 import pytest
 
-from bot.app import SORRY, create_bot
-from bot.service import RoundupService
+from bot.app import SORRY
 
 TIKTOK = "Where does TikTok say it keeps American users' data?"
 
@@ -115,11 +114,10 @@ async def test_more_results_and_feedback_buttons(world):
     assert all(len(__import__("json").loads(r["passage_ids"])) == 2 for r in rows)
 
 
-async def test_buttons_survive_a_restart(world, bot_settings, encoder):
+async def test_buttons_survive_a_restart(world, fresh_bot):
     env, _, channel, alice, _ = world
     result = await alice.slash(channel, "ask", question=TIKTOK)
-    fresh = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
-    await env.restart_bot(fresh)
+    await env.restart_bot(fresh_bot())
     more = await alice.click(result.response, label="More results")
     assert more.ephemeral and more.response.embeds
 

@@ -9,8 +9,6 @@ import discord
 import pytest
 from PIL import Image
 
-from bot.app import create_bot
-from bot.service import RoundupService
 from corpus.mentions import mention_matcher
 from corpus.model import Article, Section
 
@@ -27,23 +25,6 @@ def world(simcord_env):
     alice = guild.add_member(simcord_env.create_user("alice"))
     admin = guild.add_member(simcord_env.create_user("admin"), roles=[mods])
     return simcord_env, guild, channel, news, alice, admin
-
-
-@pytest.fixture
-async def fresh_bot(bot_settings, encoder):
-    """Bots for env.restart_bot(), over the same data dir; their sessions are closed afterwards."""
-    made = []
-
-    def make():
-        bot = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
-        made.append(bot)
-        return bot
-
-    yield make
-    for bot in made:
-        if bot.session is not None and not bot.session.closed:
-            await bot.session.close()
-        bot.service.close()
 
 
 def assert_fits(embed: discord.Embed) -> None:

@@ -8,8 +8,6 @@ from datetime import date
 import discord
 import pytest
 
-from bot.app import create_bot
-from bot.service import RoundupService
 from corpus.model import Article, Section
 
 QUILL = ("Quillmark Robotics, a Shenzhen maker of warehouse robots, raised 90 million dollars led by Hillhouse "
@@ -43,22 +41,6 @@ class Place:
 @pytest.fixture
 def two(simcord_env):
     return simcord_env, Place(simcord_env, "one"), Place(simcord_env, "two")
-
-
-@pytest.fixture
-async def fresh_bot(bot_settings, encoder):
-    made = []
-
-    def make():
-        bot = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
-        made.append(bot)
-        return bot
-
-    yield make
-    for bot in made:
-        if bot.session is not None and not bot.session.closed:
-            await bot.session.close()
-        bot.service.close()
 
 
 def text_of(messages) -> str:

@@ -115,22 +115,13 @@ async def test_more_than_ten_roundups_page_with_buttons(world, tmp_path):
     assert prev.response.embeds[0].footer.text.startswith("Page 1/2")
 
 
-async def test_timeline_pages_survive_a_restart(world, tmp_path, bot_settings, encoder):
-    from bot.app import create_bot
-    from bot.service import RoundupService
-
+async def test_timeline_pages_survive_a_restart(world, tmp_path, fresh_bot):
     env, _, channel, alice = world
     await asyncio.to_thread(env.bot.service.ingest, [meituan_roundups(tmp_path / "meituan.jsonl")])
     message = (await alice.slash(channel, "timeline", name="meituan", since="2022-01-01")).response
-    fresh = create_bot(bot_settings, service=RoundupService(bot_settings, encoder=encoder))
-    try:
-        await env.restart_bot(fresh)
-        page2 = (await alice.click(message, label="Next")).response.embeds[0]
-        assert page2.footer.text.startswith("Page 2/2") and len(dates_of(page2)) == 3
-    finally:
-        if fresh.session is not None and not fresh.session.closed:
-            await fresh.session.close()
-        fresh.service.close()
+    await env.restart_bot(fresh_bot())
+    page2 = (await alice.click(message, label="Next")).response.embeds[0]
+    assert page2.footer.text.startswith("Page 2/2") and len(dates_of(page2)) == 3
 
 
 def test_cli_timeline(tmp_path, monkeypatch, capsys, encoder):
