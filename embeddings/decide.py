@@ -35,6 +35,12 @@ def entity_forms(u: Understanding, aliases: AliasTable | None) -> list[tuple[str
     return out
 
 
+def name_terms(question: str, u: Understanding, aliases: AliasTable | None) -> set[str]:
+    """The stemmed words of the names a question asks about (its subject, not what it asks)."""
+    names = question_names(question, entity_forms(u, aliases))
+    return {t for forms in names for f in forms for t in tokenize(f)}
+
+
 def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, first, candidates: Sequence,
                    cosine: float, relevances: Sequence[float], own: set[str], terms: dict[str, float],
                    sparse: SparseIndex | None) -> Signals:

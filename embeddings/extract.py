@@ -10,7 +10,7 @@ its own, loses points. Pure functions: regexes and arithmetic, no model.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +125,17 @@ class SentenceWeights:
     restates: float = 0.15  # penalty for a sentence adding almost nothing beyond the question's words
     novelty_floor: float = 0.35  # a sentence with less than this share of new content words restates
     local: bool = True  # weigh question words by how few of the passage's sentences hold them
+    names: float = 0.5  # weight of the words naming who the question is about (its subject, in most sentences)
+    variants: bool = True  # a question word matches a sentence word sharing its first letters ("spend"/"spent")
+
+
+VARIANT_LETTERS = 5  # stems this long or longer match on their first five letters
+
+
+def variant(term: str) -> str:
+    """A stemmed word cut to its first letters, so that close forms meet ("profit"/"profitable",
+    "found"/"founder"); shorter stems stay whole."""
+    return term[:VARIANT_LETTERS]
 
 
 def novelty(sentence_terms: Sequence[str], question_terms: Mapping[str, float]) -> float:
@@ -134,11 +145,26 @@ def novelty(sentence_terms: Sequence[str], question_terms: Mapping[str, float]) 
     return sum(t not in question_terms for t in sentence_terms) / len(sentence_terms)
 
 
+def _lexical_terms(question_terms: Mapping[str, float], name_terms: Collection[str],
+                   weights: SentenceWeights) -> dict[str, float]:
+    """The question's words as the lexical part weighs them: names count `weights.names` (every
+    sentence of a passage about Huawei may say "Huawei"; what is asked about it tells them apart)."""
+    out: dict[str, float] = {}
+    for t, w in question_terms.items():
+        key = variant(t) if weights.variants else t
+        out[key] = out.get(key, 0.0) + w * (weights.names if t in name_terms else 1.0)
+    return out
+
+
 def score_sentences(sentences: Sequence[str], dense: Sequence[float], sentence_terms: Sequence[Sequence[str]],
                     question_terms: Mapping[str, float], kind: str | None,
-                    weights: SentenceWeights = SentenceWeights(), question: str = "") -> np.ndarray:
-    """One score per sentence; `question_terms` maps the question's stemmed words to their IDF."""
-    sets = [set(terms) for terms in sentence_terms]
+                    weights: SentenceWeights = SentenceWeights(), question: str = "",
+                    name_terms: Collection[str] = ()) -> np.ndarray:
+    """One score per sentence; `question_terms` maps the question's stemmed words to their IDF,
+    `name_terms` are those naming who it asks about."""
+    restate_terms = question_terms
+    question_terms = _lexical_terms(question_terms, name_terms, weights)
+    sets = [{variant(t) for t in terms} if weights.variants else set(terms) for terms in sentence_terms]
     if weights.local:
         # A word in every sentence of the passage (its subject, "Huawei") cannot tell them apart;
         # one in a single sentence ("profit") can: divide by the sentences holding it.
@@ -152,7 +178,7 @@ def score_sentences(sentences: Sequence[str], dense: Sequence[float], sentence_t
         s = weights.dense * float(dense[n]) + weights.lexical * lexical
         if holds_kind(sent, kind, question):
             s += weights.kind  # holding the kind of answer asked for is new information in itself
-        elif novelty(terms, question_terms) < weights.novelty_floor:
+        elif novelty(terms, restate_terms) < weights.novelty_floor:
             s -= weights.restates
         scores[n] = s
     return scores

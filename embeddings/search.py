@@ -23,7 +23,7 @@ from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import clean_question, normalize_text, split_sentences
 from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model
-from embeddings.decide import answer_signals
+from embeddings.decide import answer_signals, name_terms
 from embeddings.days import DayFilter, DayTable
 from embeddings.encoder import Encoder
 from embeddings.extract import SentenceWeights, question_kind, score_sentences
@@ -141,6 +141,8 @@ class SearchConfig:
     restate_penalty: float = 0.15  # best sentence: malus for one that only restates the question
     local_sentence_weights: bool = False  # best sentence: a question word in every sentence counts less
     sentence_dense_weight: float | None = None  # best sentence: the cosine's share (None: dense_weight)
+    sentence_name_weight: float = 0.5  # best sentence: weight of the question's name words (1: like any word)
+    sentence_variants: bool = True  # best sentence: words match on their first five letters ("spend"/"spent")
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
     answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
 
@@ -376,7 +378,8 @@ class Retriever:
         hits, answered = apply_floor(hits, self.config.floor_for(s.mode), self.config.secondary_floor,
                                      offset=offset, keep_below_floor=keep_below_floor, answered=verdict)
         if best_sentence and hits:
-            self._mark_best_sentences(s.question, hits, s.qvec, s.terms, s.own, s.mode)
+            names = name_terms(s.question, s.understanding, self.aliases) if self.config.sentence_name_weight != 1 else set()
+            self._mark_best_sentences(s.question, hits, s.qvec, s.terms, s.own, s.mode, names)
         return hits, answered
 
     def answerable(self, s: Search, hits: list[Hit]) -> bool | None:
@@ -473,7 +476,7 @@ class Retriever:
                 c.cosine = (1.0 - weight) * c.cosine + weight * best
 
     def _mark_best_sentences(self, question: str, hits: list[Hit], qvec, terms: dict[str, float], own: set[str],
-                             mode: str) -> None:
+                             mode: str, names: set[str] = frozenset()) -> None:
         """Each hit's sentence that best answers the question (embeddings/extract.py): cosine, the
         question's words, and an answer of the kind the question asks for."""
         cfg = self.config
@@ -481,7 +484,8 @@ class Retriever:
         hybrid_w = cfg.dense_weight if cfg.sentence_dense_weight is None else cfg.sentence_dense_weight
         w = {"dense": 1.0, "bm25": 0.0, "hybrid": hybrid_w}[mode]
         weights = SentenceWeights(dense=w, lexical=1 - w, kind=cfg.answer_kind_weight, restates=cfg.restate_penalty,
-                                  local=cfg.local_sentence_weights)
+                                  local=cfg.local_sentence_weights, names=cfg.sentence_name_weight,
+                                  variants=cfg.sentence_variants)
         kind = question_kind(question)
         for hit in hits:
             sents = split_sentences(hit.passage.text) or [hit.passage.text]
@@ -495,7 +499,7 @@ class Retriever:
                     encode = getattr(self.encoder, "encode_passages", self.encoder.encode_queries)
                     vecs = encode(sents)  # not embedded at ingest: rare, slower
                 dense = np.asarray(vecs, dtype=np.float32) @ qvec.reshape(-1)
-            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind, weights, question)
+            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind, weights, question, names)
             hit.best_sentence = sents[int(np.argmax(scores))]
 
 
