@@ -27,10 +27,10 @@ MODEL_FILE = Path(__file__).with_name("answerability.json")
 
 # Order matters: it is the order of the coefficients in the JSON.
 FEATURES = ("cosine", "coverage", "focus_coverage", "sentence_coverage", "missing_max", "names_passage",
-            "names_article", "names_pool", "year_match", "kind_match", "margin", "length")
+            "names_article", "names_pool", "year_match", "kind_match", "margin", "length", "sentence_cosine")
 # Signals whose coefficient is kept >= 0 when fitting: more of them never lowers confidence.
 MONOTONE = ("cosine", "coverage", "focus_coverage", "sentence_coverage", "names_passage", "names_article", "names_pool",
-            "year_match", "kind_match")
+            "year_match", "kind_match", "sentence_cosine")
 # ... and kept <= 0: a more telling missing word never raises it.
 ANTITONE = ("missing_max",)
 
@@ -46,7 +46,7 @@ class Signals:
 
     cosine: float  # dense cosine of the first passage
     coverage: float  # IDF-weighted share of the question's content words in the first passage
-    focus_coverage: float  # ... of the words that are not names: what is asked about them ("r&d", "cfo")
+    focus_coverage: float  # ... of the words that are not names: what is asked about them ("r&d", "cfo"), close forms counted
     sentence_coverage: float  # ... in its single best-covered sentence (an answer sentence holds most of them)
     missing_max: float  # the IDF share of the most telling question word the passage lacks
     names_passage: float  # share of the question's names in the first passage (1 when it names none)
@@ -56,6 +56,7 @@ class Signals:
     kind_match: float  # 1 if the passage holds an answer of the kind the question asks for (or it asks none)
     margin: float  # relevance of the first result minus that of the fifth (or the last)
     length: float  # log(1 + content words in the question)
+    sentence_cosine: float = 0.0  # dense cosine of the first passage's closest sentence (where an answer would sit)
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, f) for f in FEATURES], dtype=float)

@@ -6,13 +6,14 @@ staged: the first hit, the fused candidates, the question's words and names.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from corpus.aliases import AliasTable
 from corpus.text import split_sentences
 from embeddings.answerability import (Signals, idf_share, margin, missing_max, name_share, question_names,
                                       year_match)
-from embeddings.extract import holds_kind, question_kind
+from embeddings.extract import holds_kind, question_kind, variant
 from embeddings.query import Understanding
 from embeddings.sparse import SparseIndex, tokenize
 
@@ -35,23 +36,61 @@ def entity_forms(u: Understanding, aliases: AliasTable | None) -> list[tuple[str
     return out
 
 
-def name_terms(question: str, u: Understanding, aliases: AliasTable | None) -> set[str]:
-    """The stemmed words of the names a question asks about (its subject, not what it asks)."""
+# Words that only give the question its form ("how much", "how many", "whose"): what kind of
+# answer is wanted (embeddings/extract.py reads that), not what the passage must talk about.
+_FORM_TERMS = frozenset(tokenize("much many whose"))
+
+
+@dataclass(frozen=True)
+class QuestionFocus:
+    """A question's weighted words (IDF), the names it asks about, and its focus: the words that
+    are not names, i.e. what is asked about them ("r&d", "cfo", "valuation")."""
+
+    names: list[tuple[str, ...]]
+    name_terms: frozenset[str]
+    weights: dict[str, float]  # own words (vague ones left out) -> query weight x IDF
+    focus: dict[str, float]
+
+    def focus_share(self, text_terms: Iterable[str]) -> float:
+        """IDF share of the focus words `text_terms` hold, close forms counted ("spend"/"spent"):
+        1.0 when the question has no focus words."""
+        if not self.focus:
+            return 1.0
+        have = {variant(t) for t in text_terms}
+        return idf_share({t: w for t, w in self.focus.items()}, [t for t in self.focus if variant(t) in have])
+
+
+def question_focus(question: str, u: Understanding, aliases: AliasTable | None, own: Iterable[str],
+                   terms: Mapping[str, float], sparse: SparseIndex | None) -> QuestionFocus:
     names = question_names(question, entity_forms(u, aliases))
-    return {t for forms in names for f in forms for t in tokenize(f)}
+    name_terms = frozenset(t for forms in names for f in forms for t in tokenize(f))
+    weights = {t: terms.get(t, 1.0) * (sparse.idf(t) if sparse is not None else 1.0) for t in own
+               if t not in _VAGUE_TERMS}
+    focus = {t: w for t, w in weights.items() if t not in name_terms and t not in _FORM_TERMS}
+    return QuestionFocus(names, name_terms, weights, focus)
+
+
+def rerank_by_focus(hits: Sequence, focus: QuestionFocus, weight: float, top: int = 5) -> list:
+    """The first `top` hits re-ordered by score + `weight` x the share of the question's focus words
+    each holds: of two passages about the company, the one saying what was asked comes first.
+    Scores gain that bonus, so they still never rise down the list."""
+    if weight <= 0 or not focus.focus or len(hits) < 2:
+        return list(hits)
+    head = [replace(h, score=h.score + weight * focus.focus_share(tokenize(f"{h.passage.section or ''} {h.passage.text}")))
+            for h in hits[:top]]
+    head.sort(key=lambda h: -h.score)
+    return head + list(hits[top:])
 
 
 def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, first, candidates: Sequence,
                    cosine: float, relevances: Sequence[float], own: set[str], terms: dict[str, float],
-                   sparse: SparseIndex | None) -> Signals:
+                   sparse: SparseIndex | None, qf: QuestionFocus | None = None,
+                   sentence_cosine: float | None = None) -> Signals:
     """Signals for the first hit `first` (a Hit) among `candidates` (objects with `.passage`)."""
     p = first.passage
-    qidf = {t: terms.get(t, 1.0) * (sparse.idf(t) if sparse is not None else 1.0) for t in own
-            if t not in _VAGUE_TERMS}
+    qf = qf or question_focus(question, u, aliases, own, terms, sparse)
+    qidf, names = qf.weights, qf.names
     passage_terms = tokenize(f"{p.section or ''} {p.text}")
-    names = question_names(question, entity_forms(u, aliases))
-    name_terms = {t for forms in names for f in forms for t in tokenize(f)}
-    focus = {t: w for t, w in qidf.items() if t not in name_terms}
     text = f"{p.section or ''} {p.text}".lower()
     article = " ".join([p.title, *(c.passage.text for c in candidates if c.passage.article_id == p.article_id)]).lower()
     pool = " ".join(c.passage.text for c in candidates).lower()
@@ -59,11 +98,12 @@ def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, 
     kind = question_kind(question)
     return Signals(
         cosine=float(cosine), coverage=idf_share(qidf, passage_terms),
-        focus_coverage=idf_share(focus, passage_terms) if focus else 1.0,
+        focus_coverage=qf.focus_share(passage_terms),
         sentence_coverage=max(idf_share(qidf, tokenize(s)) for s in sentences),
         missing_max=missing_max(qidf, passage_terms),
         year_match=year_match(question, f"{p.section or ''} {p.text}"),
         kind_match=1.0 if kind in (None, "yesno", "reason") else float(holds_kind(p.text, kind, question)),
         names_passage=name_share(names, text), names_article=name_share(names, article),
         names_pool=name_share(names, pool), margin=margin(list(relevances)), length=math.log1p(len(own)),
+        sentence_cosine=float(cosine if sentence_cosine is None else sentence_cosine),
     )

@@ -23,7 +23,7 @@ from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import clean_question, normalize_text, split_sentences
 from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model
-from embeddings.decide import answer_signals, name_terms
+from embeddings.decide import QuestionFocus, answer_signals, question_focus, rerank_by_focus
 from embeddings.days import DayFilter, DayTable
 from embeddings.encoder import Encoder
 from embeddings.extract import SentenceWeights, question_kind, score_sentences
@@ -143,6 +143,7 @@ class SearchConfig:
     sentence_dense_weight: float | None = None  # best sentence: the cosine's share (None: dense_weight)
     sentence_name_weight: float = 0.5  # best sentence: weight of the question's name words (1: like any word)
     sentence_variants: bool = True  # best sentence: words match on their first five letters ("spend"/"spent")
+    focus_rerank_weight: float = 0.1  # hybrid: the first five re-ordered by relevance + this x focus-word share
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
     answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
 
@@ -171,6 +172,7 @@ class _Candidate:
     cosine: float = 0.0
     bm25: float = 0.0
     coverage: float = 0.0
+    sentence_cosine: float | None = None  # its closest sentence's cosine, when sentence vectors were read
 
 
 @dataclass
@@ -198,6 +200,7 @@ class Search:
     as_typed: bool = False  # no query understanding: a baseline for the eval
     confidence: float | None = None  # the answerability model's, hybrid only
     signals: Signals | None = None
+    focus: QuestionFocus | None = None  # hybrid: the question's names and focus words
 
 
 class Retriever:
@@ -374,11 +377,14 @@ class Retriever:
                best_sentence: bool = False) -> tuple[list[Hit], bool]:
         """Answer or refuse (hybrid: by the answerability model; otherwise, or without one, by the
         floor), drop the noise after the first hit, mark best sentences."""
+        if s.mode == "hybrid" and not s.as_typed and hits:
+            s.focus = question_focus(s.question, s.understanding, self.aliases, s.own, s.terms, self.sparse)
+            hits = rerank_by_focus(hits, s.focus, self.config.focus_rerank_weight)
         verdict = self.answerable(s, hits)
         hits, answered = apply_floor(hits, self.config.floor_for(s.mode), self.config.secondary_floor,
                                      offset=offset, keep_below_floor=keep_below_floor, answered=verdict)
         if best_sentence and hits:
-            names = name_terms(s.question, s.understanding, self.aliases) if self.config.sentence_name_weight != 1 else set()
+            names = s.focus.name_terms if s.focus is not None else frozenset()
             self._mark_best_sentences(s.question, hits, s.qvec, s.terms, s.own, s.mode, names)
         return hits, answered
 
@@ -389,9 +395,10 @@ class Retriever:
         if not hits or s.mode != "hybrid" or s.as_typed:
             return None
         first = hits[0]
+        cand = s.cands[first.passage.id]
         s.signals = answer_signals(s.question, s.understanding, self.aliases, first, list(s.cands.values()),
-                                   s.cands[first.passage.id].cosine, sorted(s.relevance.values(), reverse=True),
-                                   s.own, s.terms, self.sparse)
+                                   cand.cosine, sorted(s.relevance.values(), reverse=True),
+                                   s.own, s.terms, self.sparse, s.focus, cand.sentence_cosine)
         model = self.answerability_model
         if model is None:
             return None
@@ -473,6 +480,7 @@ class Retriever:
             vecs = self.sentences.get(i)
             if vecs is not None and len(vecs):
                 best = float((np.asarray(vecs, dtype=np.float32) @ q).max())
+                c.sentence_cosine = best
                 c.cosine = (1.0 - weight) * c.cosine + weight * best
 
     def _mark_best_sentences(self, question: str, hits: list[Hit], qvec, terms: dict[str, float], own: set[str],
