@@ -52,12 +52,12 @@ class QuestionFocus:
     focus: dict[str, float]
 
     def focus_share(self, text_terms: Iterable[str]) -> float:
-        """IDF share of the focus words `text_terms` hold, close forms counted ("spend"/"spent"):
+        """IDF share of the focus words `text_terms` hold, close forms counted ("founder"/"founded"):
         1.0 when the question has no focus words."""
         if not self.focus:
             return 1.0
         have = {variant(t) for t in text_terms}
-        return idf_share({t: w for t, w in self.focus.items()}, [t for t in self.focus if variant(t) in have])
+        return idf_share(self.focus, [t for t in self.focus if variant(t) in have])
 
 
 def question_focus(question: str, u: Understanding, aliases: AliasTable | None, own: Iterable[str],

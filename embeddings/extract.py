@@ -126,15 +126,15 @@ class SentenceWeights:
     novelty_floor: float = 0.35  # a sentence with less than this share of new content words restates
     local: bool = True  # weigh question words by how few of the passage's sentences hold them
     names: float = 0.5  # weight of the words naming who the question is about (its subject, in most sentences)
-    variants: bool = True  # a question word matches a sentence word sharing its first letters ("spend"/"spent")
+    variants: bool = True  # a question word matches a sentence word sharing its first letters ("founder"/"founded")
 
 
 VARIANT_LETTERS = 5  # stems this long or longer match on their first five letters
 
 
 def variant(term: str) -> str:
-    """A stemmed word cut to its first letters, so that close forms meet ("profit"/"profitable",
-    "found"/"founder"); shorter stems stay whole."""
+    """A stemmed word cut to its first letters, so that close forms meet ("acquisit"/"acquir",
+    "deliveri"/"deliv", "founder"/"found"); shorter stems stay whole."""
     return term[:VARIANT_LETTERS]
 
 

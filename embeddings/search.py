@@ -142,7 +142,7 @@ class SearchConfig:
     local_sentence_weights: bool = False  # best sentence: a question word in every sentence counts less
     sentence_dense_weight: float | None = None  # best sentence: the cosine's share (None: dense_weight)
     sentence_name_weight: float = 0.5  # best sentence: weight of the question's name words (1: like any word)
-    sentence_variants: bool = True  # best sentence: words match on their first five letters ("spend"/"spent")
+    sentence_variants: bool = True  # best sentence: words match on their first five letters ("founder"/"founded")
     focus_rerank_weight: float = 0.1  # hybrid: the first five re-ordered by relevance + this x focus-word share
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
     answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)

@@ -14,13 +14,15 @@ from corpus.words import english_words, is_english
 from embeddings.answerability import (FEATURES, MONOTONE, Signals, choose_threshold, fit_model, load_model,
                                       name_share, question_names)
 from embeddings.evaluation import EvalError, EvalQuestion, Label, Outcome, parse_questions, summarise_outcomes
-from embeddings.extract import holds_kind, question_kind, score_sentences
+from embeddings.decide import question_focus, rerank_by_focus
+from embeddings.extract import SentenceWeights, holds_kind, question_kind, score_sentences
 from embeddings.query import understand
 from embeddings.sparse import tokenize
 
 HELDOUT = Path(__file__).parent / "eval" / "heldout"
 BASE = Signals(cosine=0.6, coverage=0.6, focus_coverage=0.5, sentence_coverage=0.5, missing_max=0.2, names_passage=1.0,
-               names_article=1.0, names_pool=1.0, year_match=1.0, kind_match=1.0, margin=0.2, length=1.7)
+               names_article=1.0, names_pool=1.0, year_match=1.0, kind_match=1.0, margin=0.2, length=1.7,
+               sentence_cosine=0.6)
 
 
 # --- answerability -----------------------------------------------------------------------------
@@ -32,14 +34,17 @@ def test_shipped_model_loads_with_its_provenance():
     assert "cv" in model.provenance and 0 < model.threshold < 1
 
 
-@pytest.mark.parametrize("signal", ["cosine", "coverage", "names_passage", "names_article"])
+@pytest.mark.parametrize("signal", ["cosine", "coverage", "focus_coverage", "sentence_cosine", "names_passage",
+                                    "names_article"])
 def test_confidence_never_falls_as_a_main_signal_rises(signal):
     model = load_model()
     values = np.linspace(0.0, 1.0, 6)
     conf = [model.confidence(dataclasses.replace(BASE, **{signal: float(v)})) for v in values]
     assert all(b >= a for a, b in zip(conf, conf[1:]))
-    if signal in ("cosine", "coverage"):
-        assert conf[-1] > conf[0]  # they carry real weight, not just a zero coefficient
+    if signal in ("focus_coverage", "sentence_cosine"):
+        # The dense and the lexical evidence each carry real weight, not just a zero coefficient
+        # (the fit may give it to these rather than to the correlated passage cosine and coverage).
+        assert conf[-1] > conf[0]
 
 
 def test_fit_keeps_main_signals_monotone_even_when_the_data_pull_the_other_way():
@@ -86,6 +91,49 @@ def test_refuses_a_question_about_a_company_no_roundup_names(bundled_service):
     assert "Singapore" in known.hits[0].best_sentence
 
 
+def _focus(question):
+    """A question's focus with every word weighing 1 (no keyword index); capitalised unknown words
+    ("Zorblax") are the names it asks about."""
+    own = set(tokenize(question))
+    return question_focus(question, understand(question), None, own, {t: 1.0 for t in own}, None)
+
+
+def test_focus_words_are_what_is_asked_not_who_nor_the_question_form():
+    qf = _focus("how much did Zorblax spend on research")
+    assert set(qf.focus) == set(tokenize("spend research"))  # not "zorblax", not "much"
+    assert "zorblax" in qf.name_terms
+
+
+def test_focus_share_counts_close_forms_and_rises_with_the_words_held():
+    qf = _focus("who were the founders of the acquired startup")
+    passages = ["The weather was mild.", "The startup was founded in 2011.",
+                "Its founders sold the startup; the acquisition closed in May."]
+    shares = [qf.focus_share(tokenize(p)) for p in passages]
+    assert shares[0] == 0.0 and 0.0 < shares[1] < shares[2] <= 1.0  # "founded" meets "founders", "acquisition" "acquired"
+    assert _focus("so, Zorblax?").focus_share(tokenize("nothing")) == 1.0  # no focus words
+
+
+def _hit(text, score):
+    from corpus.model import Passage
+    from embeddings.search import Hit
+
+    p = Passage(id=len(text), article_id="a", position=0, section=None, text=text, title="t", url="u",
+                published="2020-01-01")
+    return Hit(p, score, relevance=score)
+
+
+def test_rerank_puts_the_passage_saying_what_was_asked_first_and_scores_never_rise():
+    qf = _focus("what was Zorblax's valuation")
+    hits = [_hit("Zorblax opened an office in Berlin.", 0.60),
+            _hit("Investors put Zorblax's valuation at $2 billion.", 0.57), _hit("Zorblax hired a new chief.", 0.40)]
+    out = rerank_by_focus(hits, qf, 0.1)
+    assert "valuation" in out[0].passage.text
+    assert all(a.score >= b.score for a, b in zip(out, out[1:]))
+    assert [h.passage.text for h in rerank_by_focus(hits, qf, 0.0)] == [h.passage.text for h in hits]
+    far = [_hit("Zorblax opened an office in Berlin.", 0.90), hits[1]]
+    assert rerank_by_focus(far, qf, 0.1)[0].passage.text == far[0].passage.text  # a small nudge, not a veto
+
+
 # --- the answer, not just the passage ------------------------------------------------------------
 
 @pytest.mark.parametrize("question, kind", [
@@ -124,6 +172,21 @@ def test_scorer_picks_the_sentence_holding_the_expected_kind():
     assert int(np.argmax(_score("how much profit did huawei make", sents))) == 1
     where = ["TikTok said the data was safe.", "The data is stored in Singapore."]
     assert int(np.argmax(_score("where is tiktok data stored", where))) == 1
+
+
+def test_scorer_reads_close_forms_and_weighs_what_is_asked_above_the_name():
+    question = "who were zorblax's founders"
+    sents = ["Zorblax, a Zorblax-branded robot maker, said Zorblax would expand.",
+             "It was founded in 2011 by two engineers, Li Wei and Zhang Min."]
+    qterms = {t: 1.0 for t in tokenize(question)}
+    names = set(tokenize("zorblax"))
+    terms = [tokenize(x) for x in sents]
+    scores = score_sentences(sents, [0.5, 0.5], terms, qterms, question_kind(question), question=question,
+                             name_terms=names)
+    assert int(np.argmax(scores)) == 1
+    exact = score_sentences(sents, [0.5, 0.5], terms, qterms, None,
+                            dataclasses.replace(SentenceWeights(), variants=False, names=1.0), question, names)
+    assert int(np.argmax(exact)) == 0  # without close forms and name weighting, only the name matches
 
 
 def test_a_sentence_that_only_restates_the_question_scores_low():
