@@ -143,7 +143,7 @@ class SearchConfig:
     sentence_dense_weight: float | None = None  # best sentence: the cosine's share (None: dense_weight)
     sentence_name_weight: float = 0.5  # best sentence: weight of the question's name words (1: like any word)
     sentence_variants: bool = True  # best sentence: words match on their first five letters ("founder"/"founded")
-    focus_rerank_weight: float = 0.1  # hybrid: the first five re-ordered by relevance + this x focus-word share
+    focus_rerank_weight: float = 0.1  # hybrid: the distinct top re-ordered by score + this x focus-word share
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
     answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
 
@@ -379,7 +379,8 @@ class Retriever:
         floor), drop the noise after the first hit, mark best sentences."""
         if s.mode == "hybrid" and not s.as_typed and hits:
             s.focus = question_focus(s.question, s.understanding, self.aliases, s.own, s.terms, self.sparse)
-            hits = rerank_by_focus(hits, s.focus, self.config.focus_rerank_weight)
+            # Within the distinct top only, so that it stays one passage per roundup and story.
+            hits = rerank_by_focus(hits, s.focus, self.config.focus_rerank_weight, top=self.config.distinct_top or 5)
         verdict = self.answerable(s, hits)
         hits, answered = apply_floor(hits, self.config.floor_for(s.mode), self.config.secondary_floor,
                                      offset=offset, keep_below_floor=keep_below_floor, answered=verdict)
