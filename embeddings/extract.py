@@ -69,9 +69,16 @@ PLACES = frozenset(
     "turkey israel spain italy netherlands ireland sweden".split())
 
 
+# A question opening with an auxiliary is a yes/no question, whatever wh-word follows
+# ("did tiktok fire the people who ..."): "who" there starts a clause, not the question.
+_YESNO_START = re.compile(r"^(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b")
+
+
 def question_kind(question: str) -> str | None:
     """The kind of answer a question expects, or None when its form says nothing."""
     low = " ".join(question.lower().split())
+    if _YESNO_START.search(low):
+        return "yesno"
     for kind, pattern in _KIND_RULES:
         if pattern.search(low):
             return kind

@@ -142,6 +142,7 @@ def test_rerank_puts_the_passage_saying_what_was_asked_first_and_scores_never_ri
     ("where does tiktok keep us data", "place"), ("how much did apple put into didi", "amount"),
     ("how many rides a day did didi do", "number"), ("why did tencent stop the nba games", "reason"),
     ("did jd give a number", "yesno"), ("huawei net profit for 2018?", "amount"), ("tiktok ban news", None),
+    ("did the firm fire the staff who read the files", "yesno"), ("is it known where the data is kept", "yesno"),
 ])
 def test_question_kind(question, kind):
     assert question_kind(question) == kind
