@@ -172,8 +172,10 @@ def fit_answerability(report: EvalReport, *, split: str = "dev", min_answered: f
         raise EvalError(f"no hybrid outcomes with signals on the {split} split")
     labels = [o.question.answerable and o.rank is not None and o.rank <= 5 for o in rows]
     answerable = [o.question.answerable for o in rows]
-    return fit_model([o.signals for o in rows], labels, answerable, min_answered=min_answered,
+    # Questions on one article share their passages: keep them in one fold (an unanswerable one stands alone).
+    groups = [o.question.labels[0].article if o.question.labels else f"q:{o.question.id}" for o in rows]
+    return fit_model([o.signals for o in rows], labels, answerable, min_answered=min_answered, groups=groups,
                      provenance={"data": source, "split": split, "questions": len(rows),
                                  "label": "answerable and a right passage in the top 5",
                                  "threshold_rule": f"highest cut answering >= {min_answered:.0%} of answerable "
-                                                   "dev questions, on out-of-fold confidences"})
+                                                   "dev questions, on out-of-fold confidences (folds by article)"})

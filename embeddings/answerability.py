@@ -46,7 +46,7 @@ class Signals:
 
     cosine: float  # dense cosine of the first passage
     coverage: float  # IDF-weighted share of the question's content words in the first passage
-    focus_coverage: float  # ... of the words that are not names: what is asked about them ("r&d", "cfo"), close forms counted
+    focus_coverage: float  # ... of its words that are not names ("r&d", "cfo"), close forms counted
     sentence_coverage: float  # ... in its single best-covered sentence (an answer sentence holds most of them)
     missing_max: float  # the IDF share of the most telling question word the passage lacks
     names_passage: float  # share of the question's names in the first passage (1 when it names none)
@@ -219,23 +219,24 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_model(signals: Sequence[Signals], labels: Sequence[bool], answerable: Sequence[bool] | None = None, *,
               min_answered: float | None = None, l2: float = 0.01, folds: int = 5, seed: int = 0,
-              provenance: Mapping | None = None) -> tuple[AnswerabilityModel, dict]:
+              provenance: Mapping | None = None,
+              groups: Sequence[str] | None = None) -> tuple[AnswerabilityModel, dict]:
     """Fit on all rows; choose the threshold on out-of-fold confidences (k-fold cross-validation).
 
     `labels` says where answering is right (an answerable question whose first results hold
     the answer); `answerable` (default: `labels`) which questions the corpus answers at all.
     The threshold is chosen on confidences each made by a model that never saw that question:
     the highest one that still answers `min_answered` of the answerable questions, or, without
-    it, the one maximising balanced accuracy. Returns the model and its CV report.
+    it, the one maximising balanced accuracy. `groups` (e.g. each question's article) keeps a
+    group's rows in one fold, so no fold is scored on questions about an article it trained on.
+    Returns the model and its CV report.
     """
     x = np.stack([s.vector() for s in signals])
     y = np.asarray(labels, dtype=float)
     ans = np.asarray(labels if answerable is None else answerable, dtype=bool)
     nonneg = np.array([f in MONOTONE for f in FEATURES])
     nonpos = np.array([f in ANTITONE for f in FEATURES])
-    order = np.random.default_rng(seed).permutation(len(y))
-    fold_of = np.empty(len(y), dtype=int)
-    fold_of[order] = np.arange(len(y)) % folds
+    fold_of = assign_folds(len(y), folds, seed, groups)
     oof = np.zeros(len(y))
     for k in range(folds):
         tr, te = fold_of != k, fold_of == k
@@ -251,9 +252,19 @@ def fit_model(signals: Sequence[Signals], labels: Sequence[bool], answerable: Se
         {f: round(float(v), 6) for f, v in zip(FEATURES, w)}, round(b, 6),
         {f: round(float(v), 6) for f, v in zip(FEATURES, mean)}, {f: round(float(v), 6) for f, v in zip(FEATURES, scale)},
         round(threshold, 4), {**(provenance or {}), "rows": len(y), "positives": int(y.sum()),
-                              "answerable": int(ans.sum()), "folds": folds, "l2": l2, "min_answered": min_answered,
+                              "answerable": int(ans.sum()), "folds": folds, "grouped_folds": groups is not None,
+                              "l2": l2, "min_answered": min_answered,
                               "cv": {k: round(v, 4) for k, v in cv.items()}})
     return model, cv
+
+
+def assign_folds(n: int, folds: int, seed: int = 0, groups: Sequence[str] | None = None) -> np.ndarray:
+    """A fold for each of `n` rows: shuffled round-robin, over whole groups when given."""
+    keys = list(groups) if groups is not None else list(range(n))
+    distinct = list(dict.fromkeys(keys))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    fold_of_key = {distinct[i]: pos % folds for pos, i in enumerate(order)}
+    return np.array([fold_of_key[k] for k in keys], dtype=int)
 
 
 def choose_threshold(confidence: np.ndarray, answerable: np.ndarray, *,

@@ -76,8 +76,11 @@ def rerank_by_focus(hits: Sequence, focus: QuestionFocus, weight: float, top: in
     Scores gain that bonus, so they still never rise down the list."""
     if weight <= 0 or not focus.focus or len(hits) < 2:
         return list(hits)
-    head = [replace(h, score=h.score + weight * focus.focus_share(tokenize(f"{h.passage.section or ''} {h.passage.text}")))
-            for h in hits[:top]]
+
+    def share(h) -> float:
+        return focus.focus_share(tokenize(f"{h.passage.section or ''} {h.passage.text}"))
+
+    head = [replace(h, score=h.score + weight * share(h)) for h in hits[:top]]
     head.sort(key=lambda h: -h.score)
     return head + list(hits[top:])
 

@@ -11,8 +11,8 @@ import pytest
 
 from corpus.aliases import AliasTable, Entity, default_table
 from corpus.words import english_words, is_english
-from embeddings.answerability import (FEATURES, MONOTONE, Signals, choose_threshold, fit_model, load_model,
-                                      name_share, question_names)
+from embeddings.answerability import (FEATURES, MONOTONE, Signals, assign_folds, choose_threshold, fit_model,
+                                      load_model, name_share, question_names)
 from embeddings.evaluation import EvalError, EvalQuestion, Label, Outcome, parse_questions, summarise_outcomes
 from embeddings.decide import question_focus, rerank_by_focus
 from embeddings.extract import SentenceWeights, holds_kind, question_kind, score_sentences
@@ -63,6 +63,15 @@ def test_fit_keeps_main_signals_monotone_even_when_the_data_pull_the_other_way()
     assert json.loads(model.to_json())["provenance"]["rows"] == 200
 
 
+def test_grouped_folds_keep_each_article_s_questions_together():
+    groups = [f"article{i % 7}" for i in range(40)] + [f"q{i}" for i in range(10)]
+    folds = assign_folds(len(groups), 5, seed=3, groups=groups)
+    for g in set(groups):
+        assert len({int(f) for f, h in zip(folds, groups) if h == g}) == 1
+    assert set(folds.tolist()) == set(range(5))
+    assert sorted(np.bincount(assign_folds(50, 5)).tolist()) == [10] * 5  # ungrouped: round-robin
+
+
 def test_threshold_keeps_the_answered_share_it_is_asked_for():
     conf = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
     answerable = np.array([0, 0, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
@@ -109,7 +118,8 @@ def test_focus_share_counts_close_forms_and_rises_with_the_words_held():
     passages = ["The weather was mild.", "The startup was founded in 2011.",
                 "Its founders sold the startup; the acquisition closed in May."]
     shares = [qf.focus_share(tokenize(p)) for p in passages]
-    assert shares[0] == 0.0 and 0.0 < shares[1] < shares[2] <= 1.0  # "founded" meets "founders", "acquisition" "acquired"
+    # "founded" meets "founders", "acquisition" meets "acquired"
+    assert shares[0] == 0.0 and 0.0 < shares[1] < shares[2] <= 1.0
     assert _focus("so, Zorblax?").focus_share(tokenize("nothing")) == 1.0  # no focus words
 
 
