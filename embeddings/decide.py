@@ -72,13 +72,15 @@ def question_focus(question: str, u: Understanding, aliases: AliasTable | None, 
 
 def rerank_by_focus(hits: Sequence, focus: QuestionFocus, weight: float, top: int = 5) -> list:
     """The first `top` hits re-ordered by score + `weight` x the share of the question's focus words
-    each holds: of two passages about the company, the one saying what was asked comes first.
-    Scores gain that bonus, so they still never rise down the list."""
+    each holds, times the share of its names it mentions: of two passages about the company, the
+    one saying what was asked comes first, and one about someone else gains nothing. Scores gain
+    that bonus, so they still never rise down the list."""
     if weight <= 0 or not focus.focus or len(hits) < 2:
         return list(hits)
 
     def share(h) -> float:
-        return focus.focus_share(tokenize(f"{h.passage.section or ''} {h.passage.text}"))
+        text = f"{h.passage.section or ''} {h.passage.text}"
+        return focus.focus_share(tokenize(text)) * name_share(focus.names, text.lower())
 
     head = [replace(h, score=h.score + weight * share(h)) for h in hits[:top]]
     head.sort(key=lambda h: -h.score)

@@ -142,6 +142,8 @@ def test_rerank_puts_the_passage_saying_what_was_asked_first_and_scores_never_ri
     assert [h.passage.text for h in rerank_by_focus(hits, qf, 0.0)] == [h.passage.text for h in hits]
     far = [_hit("Zorblax opened an office in Berlin.", 0.90), hits[1]]
     assert rerank_by_focus(far, qf, 0.1)[0].passage.text == far[0].passage.text  # a small nudge, not a veto
+    other = [hits[0], _hit("Investors put Quuxly's valuation at $2 billion.", 0.57)]
+    assert rerank_by_focus(other, qf, 0.1)[0].passage.text == hits[0].passage.text  # about someone else: no bonus
 
 
 # --- the answer, not just the passage ------------------------------------------------------------
