@@ -35,7 +35,7 @@ from corpus.store import SAMPLE, SHARED, Store, StoreError, owned_by
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
                              summarise)
-from digests.trend import Trend, monthly_trend
+from digests.trend import Trend, monthly_trend, typo_fixed, unknown_name, unknown_note
 from digests.alerts import AlertMatch, match_alert
 from embeddings.encoder import Encoder, encoder_for, prompts_id
 from embeddings.index import SyncReport, VectorIndex
@@ -605,8 +605,28 @@ class RoundupService:
                          topic=self.topic(topic, guild) if topic else None, options=DigestOptions(items=items),
                          coverage=(counts["first"], counts["last"]))
 
+    def _aliases(self):
+        return default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
+
+    def trend_name(self, name: str, guild: int | None = None) -> tuple[str, str | None]:
+        """The name a trend charts (a typo of a known name read as that name, as questions are)
+        and, for a name neither the alias table nor the corpus knows, the one-line refusal that
+        replaces a chart of chance meaning matches. Cheap: no model, no scan of the passages."""
+        name = check_topic(name)
+        sparse, aliases = self.snapshot().sparse, self._aliases()
+        if not len(sparse):
+            return name, None
+        name = typo_fixed(name, sparse.knows, aliases)
+        if not unknown_name(name, sparse.knows, aliases):
+            return name, None
+        counts = self.store.counts(self.scope_owners(guild))
+        return name, unknown_note(name, (counts["first"], counts["last"]))
+
     def trend(self, name: str, *, chart: bool = True, guild: int | None = None) -> Trend:
         """Passages mentioning `name` per month over the corpus `guild` sees, with a PNG bar chart."""
+        name, refusal = self.trend_name(name, guild)
+        if refusal:
+            return Trend(name, "name", (), (), refusal)
         topic = self.topic(name, guild)
         index = self.snapshot().index
         counts = self.store.counts(self.scope_owners(guild))
