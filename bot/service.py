@@ -32,6 +32,7 @@ from corpus.model import Article
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
 from corpus.store import SAMPLE, SHARED, Store, StoreError, owned_by
+from corpus.urls import strip_tracking
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
                              summarise)
@@ -458,8 +459,11 @@ class RoundupService:
                 raise ServiceError(f"--before wants a date as YYYY-MM-DD, not {before!r}") from None
         if guild == SHARED:
             guild = None  # the shared corpus is the operator's
-        rows = self.store.find_articles(url=url.strip() if url else None, source=source, before=before,
-                                        owner=guild)
+        url = url.strip() if url else None
+        rows = self.store.find_articles(url=strip_tracking(url) if url else None, source=source, before=before,
+                                        owner=guild)  # stored links carry no tracking parameters
+        if not rows and url and strip_tracking(url) != url:  # ... except ones stored before they were stripped
+            rows = self.store.find_articles(url=url, source=source, before=before, owner=guild)
         report = RemovalReport([removal_row(r) for r in rows], dry_run=dry_run, guild=guild)
         if dry_run or not rows:
             return report
