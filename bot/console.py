@@ -70,9 +70,7 @@ def print_answer(console: Console, answer: Answer) -> None:
 
 def print_digest(console: Console, digest: Digest) -> None:
     about = f" on [bold]{_safe(digest.topic)}[/]" if digest.topic else ""
-    span = f"{digest.period.since} to {digest.period.until}"
-    dates = "" if digest.period.label == span else f" [dim]({span})[/]"
-    console.rule(f"[bold]Digest[/]{about}: {_safe(digest.period.label)}{dates}", align="left")
+    console.rule(f"[bold]Digest[/]{about}: {_safe(digest.period.heading)}", align="left")
     if digest.empty:
         console.print(f"[yellow]{_safe(digest.note or 'nothing to show')}[/]")
         return

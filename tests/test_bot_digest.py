@@ -160,7 +160,8 @@ async def test_weekly_post_once_a_week_even_across_a_restart(world, fresh_bot):
     assert len(posts) == 1
     embed = posts[0].embeds[0]
     assert_fits(embed)
-    assert embed.title == "Digest: the week of 2021-09-13 (latest)"
+    assert embed.title == "Digest: the week 2021-09-13 to 2021-09-19 (latest)"
+    assert "2021-09-13" not in embed.description  # each date said once
 
     await env.advance_time(6 * 3600)  # more ticks the same day: nothing more
     assert len(digest_posts(news)) == 1
@@ -179,7 +180,7 @@ async def test_weekly_post_once_a_week_even_across_a_restart(world, fresh_bot):
     await env.advance_time(7 * 86400)
     posts = digest_posts(news)
     assert len(posts) == 2
-    assert posts[-1].embeds[0].title == "Digest: the week of 2026-01-12 (latest)"
+    assert posts[-1].embeds[0].title == "Digest: the week 2026-01-12 to 2026-01-18 (latest)"
     assert "Madrid" in posts[-1].embeds[0].fields[0].value
     await env.advance_time(86400)
     assert len(digest_posts(news)) == 2

@@ -34,6 +34,18 @@ def test_digest_rendering_for_people(data_dir, capsys):
     assert "Drawn from 3 passages in 2 roundups." in out
 
 
+@pytest.mark.parametrize("argv, heading", [
+    ([], "Digest: the week 2021-09-13 to 2021-09-19 (latest)"),
+    (["--period", "week:2019-11-03"], "Digest: the week 2019-10-28 to 2019-11-03"),
+    (["--period", "year:2019"], "Digest: 2019"),
+    (["--since", "2019-10-01"], "Digest: 2019-10-01 to 2021-09-18"),
+])
+def test_digest_heading_says_each_date_once(data_dir, capsys, argv, heading):
+    assert main(["digest", *argv, "--items", "1", "--data-dir", data_dir]) == 0
+    first = capsys.readouterr().out.splitlines()[0].rstrip(" \u2500")
+    assert first == heading
+
+
 def test_empty_period_prints_the_coverage(data_dir, capsys):
     assert main(["digest", "--since", "2022-01-01", "--until", "2022-03-31", "--data-dir", data_dir]) == 0
     assert ("no roundups between 2022-01-01 and 2022-03-31; the corpus covers 2013-09-29 to 2021-09-18"
