@@ -620,11 +620,29 @@ class RoundupService:
         sparse, aliases = self.snapshot().sparse, self._aliases()
         if not len(sparse):
             return name, None
-        name = typo_fixed(name, sparse.knows, aliases)
-        if not unknown_name(name, sparse.knows, aliases):
+        knows = self._knows_in(sparse, guild)
+        name = typo_fixed(name, knows, aliases)
+        if not unknown_name(name, knows, aliases):
             return name, None
         counts = self.store.counts(self.scope_owners(guild))
         return name, unknown_note(name, (counts["first"], counts["last"]))
+
+    def _knows_in(self, sparse: SparseIndex, guild: int | None) -> Callable[[str], bool]:
+        """Whether the corpus `guild` sees has a word: the keyword index knows it and, for a
+        scoped server, one of its visible passages holds it (another server's words stay unknown)."""
+        owners = self.scope_owners(guild)
+        if owners is None:
+            return sparse.knows
+        clause, params = owned_by("passages.article_id", owners)
+
+        def knows(word: str) -> bool:
+            if not sparse.knows(word):
+                return False
+            like = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return bool(self.store.execute(f"SELECT 1 FROM passages WHERE {clause} AND text LIKE ? ESCAPE '\\' "
+                                           "LIMIT 1", [*params, f"%{like}%"]))
+
+        return knows
 
     def trend(self, name: str, *, chart: bool = True, guild: int | None = None) -> Trend:
         """Passages mentioning `name` per month over the corpus `guild` sees, with a PNG bar chart."""
