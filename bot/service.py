@@ -334,6 +334,10 @@ class RoundupService:
         cur = self.current()
         return cur is None or cur.pending > 0 or cur.generation != self.store.generation()
 
+    def needs_sample(self) -> bool:
+        """An empty data directory that the next question fills with the bundled sample (a first run)."""
+        return self._needs_bootstrap()
+
     def _needs_bootstrap(self) -> bool:
         s = self.settings
         return s.auto_ingest_bundled and s.sample and self.store.counts()["articles"] == 0
@@ -341,7 +345,7 @@ class RoundupService:
     def _bootstrap(self, on_progress=None) -> None:
         """The first command on an empty data directory ingests the bundled sample roundups."""
         if not self._bootstrapping and self._needs_bootstrap():
-            log.warning("empty data directory: ingesting the bundled sample roundups")
+            log.info("empty data directory: ingesting the bundled sample roundups")  # the CLI shows progress
             self._bootstrapping = True
             try:
                 self._ingest_paths([bundled_dir()], on_progress=on_progress, owners=(SAMPLE,))
