@@ -376,6 +376,7 @@ def cmd_rebuild(svc: RoundupService, args, out: Console, err: Console) -> int:
 
 
 def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
+    first_run(svc, err)
     if not sys.stdin.isatty():
         # Piped or empty stdin (e.g. `make run </dev/null`): answer what comes, or one demo question.
         svc.ensure_ready()  # `run` finishes what an interrupted ingest left out, before questions
@@ -564,8 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         svc.close()
 
 
-# Commands that answer from the index: on an empty data directory they first index the sample.
-FIRST_RUN_COMMANDS = frozenset({"ask", "chat", "run", "digest", "trend", "timeline", "rebuild"})
+# Commands that answer from the index: on an empty data directory they first index the sample
+# (`chat`, and `run` without a token, do it in cmd_chat: the Discord bot checks its token first).
+FIRST_RUN_COMMANDS = frozenset({"ask", "digest", "trend", "timeline", "rebuild"})
 
 
 def first_run(svc: RoundupService, err: Console) -> None:
