@@ -614,12 +614,16 @@ class RoundupService:
                          coverage=(counts["first"], counts["last"]))
 
     def _aliases(self):
-        return default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
+        try:
+            return default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
+        except AliasError as exc:
+            raise ServiceError(str(exc)) from None
 
     def trend_name(self, name: str, guild: int | None = None) -> tuple[str, str | None]:
         """The name a trend charts (a typo of a known name read as that name, as questions are)
         and, for a name neither the alias table nor the corpus knows, the one-line refusal that
-        replaces a chart of chance meaning matches. Cheap: no model, no scan of the passages."""
+        replaces a chart of chance meaning matches. Cheap: no model; for a server's scope, one
+        indexed-word check and at most one LIKE query per word of the name."""
         name = check_topic(name)
         sparse, aliases = self.snapshot().sparse, self._aliases()
         if not len(sparse):
