@@ -18,13 +18,14 @@ from rich.markup import escape
 from bot import community
 from bot.charts import chart_filename
 from bot.cli_sources import add_parsers, cmd_crawl, cmd_feeds, cmd_remove, guild_id, owner_of
-from bot.console import (_progress, _WebProgress, print_answer, print_digest, print_eval, print_ingest, show,
+from bot.console import (FirstRun, _progress, _WebProgress, print_answer, print_digest, print_eval, print_ingest, show,
                          print_status, print_trend)
 from bot.guild_feeds import GuildFeeds
 from bot.reports import IngestReport
 from bot.private import private_umask
 from bot.service import RoundupService, ServiceError
 from bot.settings import Settings, SettingsError
+from corpus.bundled import bundled_roundups
 from corpus.errors import InputError, RoundupError
 from corpus.text import clean_question, strip_controls
 from digests.periods import PERIOD_HELP, PeriodError
@@ -375,6 +376,7 @@ def cmd_rebuild(svc: RoundupService, args, out: Console, err: Console) -> int:
 
 
 def cmd_chat(svc: RoundupService, args, out: Console, err: Console) -> int:
+    first_run(svc, err)
     if not sys.stdin.isatty():
         # Piped or empty stdin (e.g. `make run </dev/null`): answer what comes, or one demo question.
         svc.ensure_ready()  # `run` finishes what an interrupted ingest left out, before questions
@@ -549,6 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     svc = RoundupService(settings)
     try:
+        if command in FIRST_RUN_COMMANDS:
+            first_run(svc, err)
         return COMMANDS[command](svc, args, out, err)
     except RoundupError as exc:
         err.print(f"roundup-bot: error: {exc.message}", markup=False, highlight=False)
@@ -559,6 +563,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     finally:
         svc.close()
+
+
+# Commands that answer from the index: on an empty data directory they first index the sample
+# (`chat`, and `run` without a token, do it in cmd_chat: the Discord bot checks its token first).
+FIRST_RUN_COMMANDS = frozenset({"ask", "digest", "trend", "timeline", "rebuild"})
+
+
+def first_run(svc: RoundupService, err: Console) -> None:
+    """An empty data directory: index the bundled sample with one line saying so (a progress bar
+    on a terminal), instead of a log record and a silent minute."""
+    if not svc.needs_sample():
+        return
+    with FirstRun(err, bundled_roundups()) as shown:
+        index = svc.ensure_ready(shown.embedding)
+    shown.finished(len(index))
 
 
 def check_input(command: str, args) -> None:

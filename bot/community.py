@@ -9,6 +9,7 @@ import json
 
 from rich.console import Console
 
+from bot.cli_sources import guild_id
 from bot.console import print_stats, print_timeline, show
 from bot.service import RoundupService
 from bot.stats import collect
@@ -20,17 +21,18 @@ def add_parsers(sub, common, iso_date) -> None:
     p.add_argument("name", help="e.g. Huawei, 华为, ant group, pdd")
     p.add_argument("--since", type=iso_date, help="only roundups on or after this date")
     p.add_argument("--until", type=iso_date, help="only roundups on or before this date")
+    p.add_argument("--guild", type=guild_id, help="in what this Discord server sees")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("stats", parents=[common],
                        help="questions per day, answered share, feedback and unanswered questions (from the bot)")
-    p.add_argument("--guild", type=int, help="only this Discord server (its id)")
+    p.add_argument("--guild", type=guild_id, help="only what members of this Discord server asked")
     p.add_argument("--since", type=iso_date, help="only questions asked on or after this date")
     p.add_argument("--csv", action="store_true", help="print questions per day as CSV")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def cmd_timeline(svc: RoundupService, args, out: Console, err: Console) -> int:
-    tl = svc.timeline(args.name, since=args.since, until=args.until)
+    tl = svc.timeline(args.name, since=args.since, until=args.until, guild=args.guild)
     show(out, tl, print_timeline, as_json=args.json)
     return 0 if tl.entries else 1
 

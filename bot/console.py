@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -70,9 +70,7 @@ def print_answer(console: Console, answer: Answer) -> None:
 
 def print_digest(console: Console, digest: Digest) -> None:
     about = f" on [bold]{_safe(digest.topic)}[/]" if digest.topic else ""
-    span = f"{digest.period.since} to {digest.period.until}"
-    dates = "" if digest.period.label == span else f" [dim]({span})[/]"
-    console.rule(f"[bold]Digest[/]{about}: {_safe(digest.period.label)}{dates}", align="left")
+    console.rule(f"[bold]Digest[/]{about}: {_safe(digest.period.heading)}", align="left")
     if digest.empty:
         console.print(f"[yellow]{_safe(digest.note or 'nothing to show')}[/]")
         return
@@ -265,6 +263,31 @@ class BarProgress:
     def __exit__(self, *exc):
         if self.progress:
             self.progress.stop()
+
+
+class FirstRun(BarProgress):
+    """The first command on an empty data directory: one line saying what happens while the
+    bundled sample is indexed (a bar on a terminal, a plain line otherwise), then what was done."""
+
+    def __init__(self, console: Console, roundups: int):
+        super().__init__(console)
+        self.roundups = roundups
+        self.start = time.perf_counter()
+        what = f"First run: indexing {plural(roundups, 'bundled roundup')}"
+        if self.progress:  # short enough for the bar to fit an 80-column terminal
+            self.task = self.progress.add_task(f"{what} · loading the model", total=None)
+        else:
+            console.print(f"{what} into the search index (loading the model, then embedding)...", markup=False,
+                          highlight=False)
+        self.what = what
+
+    def embedding(self, done: int, total: int) -> None:
+        if self.progress:
+            self.progress.update(self.task, description=f"{self.what} · embedding", completed=done, total=total)
+
+    def finished(self, passages: int) -> None:
+        self.console.print(f"Indexed {plural(self.roundups, 'bundled sample roundup')} ({plural(passages, 'passage')}) "
+                           f"in {time.perf_counter() - self.start:.1f}s.", markup=False, highlight=False)
 
 
 class _WebProgress(BarProgress):

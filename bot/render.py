@@ -234,8 +234,15 @@ DIGEST_FOOTER = "Every line is quoted from the roundups it cites."
 
 
 def _digest_title(digest: Digest) -> str:
+    """A period named by its dates gets them once, in the title ("the week 2021-09-13 to
+    2021-09-19 (latest)"); one named by words ("2019", "all roundups") keeps them for the description."""
     about = f" on {digest.topic}" if digest.topic else ""
-    return clip(f"Digest{about}: {digest.period.label}", TITLE_MAX)
+    return clip(f"Digest{about}: {_period_name(digest)}", TITLE_MAX)
+
+
+def _period_name(digest: Digest) -> str:
+    period = digest.period
+    return period.heading if period.since in period.label or period.until in period.label else period.label
 
 
 def digest_embed(digest: Digest) -> discord.Embed:
@@ -244,14 +251,15 @@ def digest_embed(digest: Digest) -> discord.Embed:
     Each item gets an equal share of the 6,000-character budget; sources are kept whole and the
     sentences are clipped at a word if an item is too long for its share.
     """
-    span = f"{digest.period.since} to {digest.period.until}"
+    dated = digest.period.since in _period_name(digest)
+    span = "" if dated else f"{digest.period.since} to {digest.period.until} · "
     if digest.empty:
         embed = discord.Embed(title=_digest_title(digest), colour=NOT_FOUND_COLOUR,
                               description=clip(md(digest.note or "Nothing to show."), DESCRIPTION_MAX))
         return fit(embed)
     embed = discord.Embed(title=_digest_title(digest), colour=COLOUR)
     embed.description = clip(
-        f"{span} · {digest.passages} passage{'s' * (digest.passages != 1)} from "
+        f"{span}{digest.passages} passage{'s' * (digest.passages != 1)} from "
         f"{digest.articles} roundup{'s' * (digest.articles != 1)}", DESCRIPTION_MAX)
     embed.set_footer(text=DIGEST_FOOTER)
     items = digest.items[:MAX_FIELDS]

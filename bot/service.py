@@ -32,10 +32,11 @@ from corpus.model import Article
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
 from corpus.store import SAMPLE, SHARED, Store, StoreError, owned_by
+from corpus.urls import strip_tracking
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
                              summarise)
-from digests.trend import Trend, monthly_trend
+from digests.trend import Trend, monthly_trend, typo_fixed, unknown_name, unknown_note
 from digests.alerts import AlertMatch, match_alert
 from embeddings.encoder import Encoder, encoder_for, prompts_id
 from embeddings.index import SyncReport, VectorIndex
@@ -333,6 +334,10 @@ class RoundupService:
         cur = self.current()
         return cur is None or cur.pending > 0 or cur.generation != self.store.generation()
 
+    def needs_sample(self) -> bool:
+        """An empty data directory that the next question fills with the bundled sample (a first run)."""
+        return self._needs_bootstrap()
+
     def _needs_bootstrap(self) -> bool:
         s = self.settings
         return s.auto_ingest_bundled and s.sample and self.store.counts()["articles"] == 0
@@ -340,7 +345,7 @@ class RoundupService:
     def _bootstrap(self, on_progress=None) -> None:
         """The first command on an empty data directory ingests the bundled sample roundups."""
         if not self._bootstrapping and self._needs_bootstrap():
-            log.warning("empty data directory: ingesting the bundled sample roundups")
+            log.info("empty data directory: ingesting the bundled sample roundups")  # the CLI shows progress
             self._bootstrapping = True
             try:
                 self._ingest_paths([bundled_dir()], on_progress=on_progress, owners=(SAMPLE,))
@@ -458,8 +463,11 @@ class RoundupService:
                 raise ServiceError(f"--before wants a date as YYYY-MM-DD, not {before!r}") from None
         if guild == SHARED:
             guild = None  # the shared corpus is the operator's
-        rows = self.store.find_articles(url=url.strip() if url else None, source=source, before=before,
-                                        owner=guild)
+        url = url.strip() if url else None
+        rows = self.store.find_articles(url=strip_tracking(url) if url else None, source=source, before=before,
+                                        owner=guild)  # stored links carry no tracking parameters
+        if not rows and url and strip_tracking(url) != url:  # ... except ones stored before they were stripped
+            rows = self.store.find_articles(url=url, source=source, before=before, owner=guild)
         report = RemovalReport([removal_row(r) for r in rows], dry_run=dry_run, guild=guild)
         if dry_run or not rows:
             return report
@@ -605,8 +613,50 @@ class RoundupService:
                          topic=self.topic(topic, guild) if topic else None, options=DigestOptions(items=items),
                          coverage=(counts["first"], counts["last"]))
 
+    def _aliases(self):
+        try:
+            return default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
+        except AliasError as exc:
+            raise ServiceError(str(exc)) from None
+
+    def trend_name(self, name: str, guild: int | None = None) -> tuple[str, str | None]:
+        """The name a trend charts (a typo of a known name read as that name, as questions are)
+        and, for a name neither the alias table nor the corpus knows, the one-line refusal that
+        replaces a chart of chance meaning matches. Cheap: no model; for a server's scope, one
+        indexed-word check and at most one LIKE query per word of the name."""
+        name = check_topic(name)
+        sparse, aliases = self.snapshot().sparse, self._aliases()
+        if not len(sparse):
+            return name, None
+        knows = self._knows_in(sparse, guild)
+        name = typo_fixed(name, knows, aliases)
+        if not unknown_name(name, knows, aliases):
+            return name, None
+        counts = self.store.counts(self.scope_owners(guild))
+        return name, unknown_note(name, (counts["first"], counts["last"]))
+
+    def _knows_in(self, sparse: SparseIndex, guild: int | None) -> Callable[[str], bool]:
+        """Whether the corpus `guild` sees has a word: the keyword index knows it and, for a
+        scoped server, one of its visible passages holds it (another server's words stay unknown)."""
+        owners = self.scope_owners(guild)
+        if owners is None:
+            return sparse.knows
+        clause, params = owned_by("passages.article_id", owners)
+
+        def knows(word: str) -> bool:
+            if not sparse.knows(word):
+                return False
+            like = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return bool(self.store.execute(f"SELECT 1 FROM passages WHERE {clause} AND text LIKE ? ESCAPE '\\' "
+                                           "LIMIT 1", [*params, f"%{like}%"]))
+
+        return knows
+
     def trend(self, name: str, *, chart: bool = True, guild: int | None = None) -> Trend:
         """Passages mentioning `name` per month over the corpus `guild` sees, with a PNG bar chart."""
+        name, refusal = self.trend_name(name, guild)
+        if refusal:
+            return Trend(name, "name", (), (), refusal)
         topic = self.topic(name, guild)
         index = self.snapshot().index
         counts = self.store.counts(self.scope_owners(guild))

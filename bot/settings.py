@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpus.errors import RoundupError
+from bot.setting_rules import RULES, first_problem
+from corpus.errors import InputError
 from corpus.fetch import FetchConfig
 from embeddings.encoder import EncoderConfig
 from embeddings.search import SearchConfig
@@ -72,8 +73,8 @@ NESTED: dict[str, tuple[str, str]] = {
 }
 
 
-class SettingsError(RoundupError, ValueError):
-    pass
+class SettingsError(InputError, ValueError):
+    """A setting that cannot be used: one line naming the key, the value and what is accepted (exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -155,19 +156,28 @@ class Settings:
         """Defaults < TOML file (ROUNDUP_CONFIG or ./roundup.toml) < environment < explicit overrides."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
-        for key, value in _read_toml(_config_path(env, config)).items():
-            values[key] = _coerce(key, value)
+        labels: dict[str, str] = {}  # each key as the user set it, for error messages
+        path = _config_path(env, config)
+        for key, value in _read_toml(path).items():
+            labels[key] = f"{key} in {path}"
+            values[key] = _coerce(key, value, label=labels[key])
         for key in _hints():
             name = f"{ENV_PREFIX}{key.upper()}"
             if env.get(name, "") != "":
-                values[key] = _coerce(key, env[name], from_env=True)
+                labels[key] = name
+                values[key] = _coerce(key, env[name], label=name)
         for key, value in overrides.items():
             if value is not None:
-                values[key] = _coerce(key, value)
+                labels[key] = key
+                values[key] = _coerce(key, value, label=key)
         own, nested = _split(values)
         for part, kind in PARTS.items():
             own[part] = kind(**nested.get(part, {}))
-        return cls(**own)
+        settings = cls(**own)
+        problem = first_problem(lambda key: getattr(settings, key), lambda key: labels.get(key, key))
+        if problem:
+            raise SettingsError(problem)
+        return settings
 
 
 def _config_path(env: Mapping[str, str], config: Path | None) -> Path | None:
@@ -216,7 +226,8 @@ def _hints() -> dict[str, object]:
     return _HINTS
 
 
-def _coerce(key: str, value: object, *, from_env: bool = False) -> object:
+def _coerce(key: str, value: object, *, label: str | None = None) -> object:
+    """`value` as the setting's type; SettingsError names the key as the user set it (`label`)."""
     hints = _hints()
     if key not in hints:
         raise SettingsError(f"unknown setting {key!r}")
@@ -233,12 +244,34 @@ def _coerce(key: str, value: object, *, from_env: bool = False) -> object:
             return _boolean(value)
         if base is Path:
             return Path(os.path.expanduser(str(value)))
-        if base in (int, float, str):
-            return base(value)  # type: ignore[operator]
+        if base is int:
+            return _whole(value)
+        if base is float:
+            return _number(value)
+        if base is str:
+            return str(value)
     except (TypeError, ValueError) as exc:
-        source = f"{ENV_PREFIX}{key.upper()}" if from_env else key
-        raise SettingsError(f"bad value for {source}: {exc}") from None
+        rule = RULES.get(key)
+        raise SettingsError(f"bad value for {label or key}: {exc}" + (f"; {rule.accepts}" if rule else "")) from None
     return value
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    try:
+        return int(str(value).strip()) if isinstance(value, str) else int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a whole number") from None
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
 
 
 def _boolean(value: object) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from .model import Article, Section, article_id_for_url
 from .text import fix_surrogates, normalize_text, sentence_spans, strip_controls
+from .urls import strip_tracking
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def clean_article(article: Article) -> Article:
     sections = _cleaned_sections(article)
     _trim_ending(sections, article.id)
     title = normalize_text(article.title)
-    url = _clean_field(article.url)
+    url = strip_tracking(_clean_field(article.url))
     out = _unique_sections(sections, title)
     return replace(
         article,

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 from .clean import clean_article
 from .errors import RoundupError
@@ -29,6 +29,7 @@ from .limits import cap_article
 from .model import Article, article_id_for_url
 from .readers import CorpusError, parse_html
 from .text import normalize_text, word_count
+from .urls import canonical_url  # noqa: F401  (imported from here by listing, crawl and tests)
 
 if TYPE_CHECKING:
     from corpus.store import Store
@@ -44,7 +45,6 @@ FEED_CONTENT_TYPES = frozenset({
 FULL_CONTENT_MIN_WORDS = 80
 # An entry whose page failed this many polls in a row is left alone until it changes.
 MAX_ENTRY_FAILURES = 3
-_TRACKING_PARAMS = re.compile(r"^(?:utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|__twitter_impression)$", re.I)
 _FEED_ROOT_RE = re.compile(rb"<(?:rss|feed|rdf:rdf)[\s>/]", re.I)
 _TEASER_END_RE = re.compile(r"(?:\.\.\.|\u2026|\[\u2026\]|\[\.\.\.\]|read more|continue reading)\W*$", re.I)
 
@@ -72,16 +72,6 @@ class Feed:
     kind: str  # feedparser's version: rss20, rss10, rss091u, atom10, ...
     entries: tuple[FeedEntry, ...]
     warnings: tuple[str, ...] = ()
-
-
-def canonical_url(url: str) -> str:
-    """The URL an article is stored and cited under: no fragment, no tracking parameters.
-
-    The same story reached from two feeds (one adding utm_source) then gets one article id.
-    """
-    parts = urlsplit(url.strip())
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
 
 
 def looks_like_feed(body: bytes, content_type: str | None = None) -> bool:

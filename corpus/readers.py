@@ -25,6 +25,7 @@ from .clean import clean_article, is_furniture
 from .errors import RoundupError
 from .limits import MAX_ARTICLE_CHARS, MAX_FILE_BYTES, cap_article
 from .model import Article, Section, article_id_for_url
+from .urls import strip_tracking
 from .text import fix_surrogates, has_final_punctuation, strip_controls, word_count
 from .textfile import NotTextError, binary_reason, decode_text, text_binary_reason
 
@@ -137,7 +138,7 @@ def _build_article(
         if key in meta and not isinstance(meta[key], str):
             raise CorpusError(f"{key} must be a string, got {meta[key]!r}")
     published = parse_date(meta["published"]) if "published" in meta else None
-    url_value = meta["url"].strip()
+    url_value = strip_tracking(meta["url"].strip())  # one article id whatever campaign tag the link carried
     return Article(
         id=meta.get("id") or article_id_for_url(url_value),
         title=meta["title"].strip(),

@@ -6,7 +6,7 @@ calendar: a bundled corpus may be years old, and "this week" would then always b
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from corpus.dates import month_end
@@ -26,7 +26,15 @@ class Period:
 
     since: str  # YYYY-MM-DD
     until: str  # YYYY-MM-DD
-    label: str
+    label: str  # short, for titles beside the dates ("the week of 2021-09-13 (latest)")
+    # The label with the dates it leaves out, each date said once ("the week 2021-09-13 to
+    # 2021-09-19 (latest)", "2019", "all roundups (2013-09-29 to 2021-09-18)"): the terminal's heading.
+    heading: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.heading:
+            span = f"{self.since} to {self.until}"
+            object.__setattr__(self, "heading", self.label if self.label == span else f"{self.label} ({span})")
 
     def contains(self, day: str | None) -> bool:
         return day is not None and self.since <= day <= self.until
@@ -90,19 +98,21 @@ def parse_period(text: str | None = None, *, since: str | None = None, until: st
         if not newest:
             raise PeriodError("there are no roundups yet, so there is no latest week")
         lo, hi = week_of(_date(newest, "date"))
-        return Period(lo.isoformat(), hi.isoformat(), f"the week of {lo.isoformat()} (latest)")
+        return Period(lo.isoformat(), hi.isoformat(), f"the week of {lo.isoformat()} (latest)",
+                      f"the week {lo.isoformat()} to {hi.isoformat()} (latest)")
     if kind == "all" and not arg:
         whole = _range(None, None, oldest, newest)
         return Period(whole.since, whole.until, "all roundups")
     if kind == "week" and arg:
         lo, hi = week_of(_date(arg, "date"))
-        return Period(lo.isoformat(), hi.isoformat(), f"the week of {lo.isoformat()}")
+        return Period(lo.isoformat(), hi.isoformat(), f"the week of {lo.isoformat()}",
+                      f"the week {lo.isoformat()} to {hi.isoformat()}")
     if kind == "month" and arg:
         lo, hi = _month(arg)
-        return Period(lo.isoformat(), hi.isoformat(), lo.strftime("%B %Y"))
+        return Period(lo.isoformat(), hi.isoformat(), lo.strftime("%B %Y"), lo.strftime("%B %Y"))
     if kind == "year" and arg:
         lo, hi = _year(arg)
-        return Period(lo.isoformat(), hi.isoformat(), arg)
+        return Period(lo.isoformat(), hi.isoformat(), arg, arg)
     if ".." in text and not arg:
         a, _, b = text.partition("..")
         lo = _date(a.strip(), "start date") if a.strip() else None
@@ -130,4 +140,4 @@ def _range(lo: date | None, hi: date | None, oldest: str | None, newest: str | N
         label = f"until {until}"
     else:
         label = f"{since} to {until}"
-    return Period(since, until, label)
+    return Period(since, until, label, f"{since} to {until}")  # an open end closed by the corpus: both dates, once

@@ -263,7 +263,8 @@ _GENERIC_WORDS = frozenset(
     internet mobile online digital news report reports brief roundup digest highlights summary notes top
     stories headlines other quick bits more also worth reading must-read case missed week weeks today yesterday
     rmb yuan dollar dollars percent billion million two three four five six seven eight nine ten eleven twelve
-    ceo cfo cto founder chairman president""".split()
+    ceo cfo cto founder chairman president url urls link links website websites
+    china""".split()  # China: every item of a China roundup is about China
 )
 
 
@@ -308,6 +309,8 @@ def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], s
             continue
         if topic is not None and topic.matcher is not None and topic.matcher(name) and len(name.split()) == 1:
             continue
+        if name.lower() not in known and glued(name, [p.text for p in members]):
+            continue
         weight = 2.0 if name.lower() in known else 1.0
         scored.append((weight * count * math.log(1 + stats.docs / df), name))
     scored.sort(key=lambda t: (-t[0], in_quote.get(t[1], len(in_quote)), t[1]))
@@ -330,10 +333,44 @@ def theme_label(members: Sequence[Passage], quoted: Sequence[tuple[str, int]], s
     return _shorten(members[0].title.split(": ", 1)[-1], max_chars)  # "China Roundup: X" -> "X"
 
 
+_BEFORE_GLUE_RE = re.compile(r"[A-Z][\w.&'-]*\s+(?:of|and|&)\s+(?:the\s+)?$")
+_AFTER_GLUE_RE = re.compile(r"(?:'s)?\s+(?:of|and|&)\s+(?:the\s+)?[A-Z]")
+
+
+def glued(name: str, texts: Sequence[str]) -> bool:
+    """True when every use of `name` is part of a longer name joined by "of" or "and": alone, as
+    a label, it reads cut off ("Information Technology" of the Ministry of Industry and
+    Information Technology, "Belt" of Belt and Road)."""
+    pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
+    seen = False
+    for text in texts:
+        for m in pattern.finditer(text):
+            seen = True
+            if not (_BEFORE_GLUE_RE.search(text[max(0, m.start() - 60):m.start()])
+                    or _AFTER_GLUE_RE.match(text, m.end())):
+                return False
+    return seen
+
+
+# Words a cut label must not end on: it would read as a sentence broken off ("told to…").
+_DANGLING = frozenset("a an and as at but by for from in into is of on or the to was were with".split())
+
+
 def _shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, cut at a word boundary with an ellipsis, never
+    mid-word, nor after a dangling "to"/"the" or an opening quote or bracket. A first word longer
+    than the limit is kept whole."""
+    text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    words = text[: limit - 1].split(" ")  # room for the ellipsis
+    if text[limit - 1] != " ":
+        words = words[:-1]  # the last word was cut through
+    while len(words) > 1 and words[-1].lower().strip(",;:-'\"\u2018\u201c([") in _DANGLING | {""}:
+        words.pop()
+    if not words:
+        return text.split(" ", 1)[0]
+    cut = " ".join(words).rstrip(" ,;:-\u2013\u2014").rstrip("'\"\u2018\u201c([ ")
     return f"{cut}\u2026"
 
 

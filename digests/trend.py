@@ -5,12 +5,16 @@ a subject the corpus never names, by meaning); the chart itself is drawn in bot/
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from corpus.aliases import AliasTable
 from corpus.dates import months_between
+from corpus.mentions import COMMON_WORDS
 from corpus.model import Passage
+from corpus.words import is_english
 from digests.summary import DigestSource
 
 
@@ -44,6 +48,49 @@ class Trend:
         if self.note:
             out["note"] = self.note
         return out
+
+
+_WORD_RE = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
+
+
+def unknown_name(name: str, knows: Callable[[str], bool], aliases: AliasTable) -> bool:
+    """True when nothing knows `name`, so a meaning match would only chart chance neighbours.
+
+    Known: any alias-table name in it, or its words in the corpus (`knows`) or a typo away from
+    an alias-table name. Unknown: a word that is none of these nor common English ("zxqvbn
+    corp"), or no word at all that the corpus or the table knows ("banana"). A plain-English
+    subject the corpus talks about ("chip export controls") stays known.
+    """
+    if aliases.find(name.lower()):
+        return False
+    words = [w for w in _WORD_RE.findall(name.lower()) if w not in COMMON_WORDS] or _WORD_RE.findall(name.lower())
+    if not words:
+        return False
+
+    def known(word: str) -> bool:
+        return knows(word) or aliases.closest_name(word) is not None
+
+    found = [known(w) for w in words]
+    return not any(found) or any(not ok and not is_english(w) for w, ok in zip(words, found))
+
+
+def typo_fixed(name: str, knows: Callable[[str], bool], aliases: AliasTable) -> str:
+    """`name` with each word that is neither in the corpus nor English, and is a typo of exactly
+    one alias-table name, replaced by that name ("huwaei" -> "Huawei"), as questions are read."""
+    def fix(m: re.Match) -> str:
+        word = m.group()
+        if knows(word.lower()) or is_english(word):
+            return word
+        entity = aliases.closest_name(word)
+        return entity.name if entity is not None else word
+
+    return _WORD_RE.sub(fix, name)
+
+
+def unknown_note(name: str, coverage: tuple[str | None, str | None]) -> str:
+    first, last = coverage
+    tail = f"; the corpus covers {first} to {last}" if first and last else ""
+    return f"no roundup mentions \"{name}\"{tail}"
 
 
 def month_range(first: str, last: str) -> list[str]:

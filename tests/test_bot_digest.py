@@ -107,11 +107,22 @@ async def test_trend_attaches_a_png_chart(world):
     assert "TikTok stumbles" in embed.description
 
 
-async def test_trend_of_an_unknown_name_says_so_without_a_chart(world):
+@pytest.mark.parametrize("name", ["Zorblatt Dynamics", "zxqvbn corp"])
+async def test_trend_of_an_unknown_name_says_so_privately_without_a_chart(world, name):
+    """A name neither the alias table nor the corpus knows is not meaning-matched into a chart."""
     env, _, channel, _, alice, _ = world
-    result = await alice.slash(channel, "trend", name="Zorblatt Dynamics")
-    assert not result.response.attachments
-    assert "no roundup passage" in result.response.content and "2013-09-29 to 2021-09-18" in result.response.content
+    result = await alice.slash(channel, "trend", name=name)
+    assert result.ephemeral and not result.response.attachments and not result.response.embeds
+    content = result.response.content
+    assert f'no roundup mentions "{name}"' in content and "2013-09-29 to 2021-09-18" in content
+    assert len(content.splitlines()) == 1
+    assert not [m for m in channel.history() if m.attachments]  # nothing public was posted
+
+
+async def test_trend_reads_a_typo_of_a_known_name(world):
+    env, _, channel, _, alice, _ = world
+    result = await alice.slash(channel, "trend", name="huwaei")
+    assert result.response.attachments and result.response.embeds[0].title == "Trend: Huawei"
 
 
 async def test_schedule_needs_manage_server(world):
@@ -149,7 +160,8 @@ async def test_weekly_post_once_a_week_even_across_a_restart(world, fresh_bot):
     assert len(posts) == 1
     embed = posts[0].embeds[0]
     assert_fits(embed)
-    assert embed.title == "Digest: the week of 2021-09-13 (latest)"
+    assert embed.title == "Digest: the week 2021-09-13 to 2021-09-19 (latest)"
+    assert "2021-09-13" not in embed.description  # each date said once
 
     await env.advance_time(6 * 3600)  # more ticks the same day: nothing more
     assert len(digest_posts(news)) == 1
@@ -168,7 +180,7 @@ async def test_weekly_post_once_a_week_even_across_a_restart(world, fresh_bot):
     await env.advance_time(7 * 86400)
     posts = digest_posts(news)
     assert len(posts) == 2
-    assert posts[-1].embeds[0].title == "Digest: the week of 2026-01-12 (latest)"
+    assert posts[-1].embeds[0].title == "Digest: the week 2026-01-12 to 2026-01-18 (latest)"
     assert "Madrid" in posts[-1].embeds[0].fields[0].value
     await env.advance_time(86400)
     assert len(digest_posts(news)) == 2

@@ -182,3 +182,21 @@ async def test_opml_import_then_export_gives_the_same_list(two):
     from corpus.opml import parse_opml
 
     assert parse_opml(data) == parse_opml(opml)
+
+
+async def test_timeline_names_and_trends_keep_to_the_servers_corpus(two):
+    """/timeline's name suggestions and /trend's "no roundup mentions" come from what the server
+    sees: another server's articles neither suggest a name nor make it known."""
+    env, one, other = two
+    await give(env, one.guild, article("pdd", "Pinduoduo said Quillmark Robotics will run its new warehouse in "
+                                              "Shenzhen, where orders for farm produce doubled this year."))
+    mine = await one.member.autocomplete(one.channel, "timeline", "name", "pindu")
+    theirs = await other.member.autocomplete(other.channel, "timeline", "name", "pindu")
+    assert [c["name"] for c in mine] == ["Pinduoduo"] and theirs == []
+
+    t_one = await one.member.slash(one.channel, "trend", name="Quillmark")
+    t_other = await other.member.slash(other.channel, "trend", name="Quillmark")
+    assert t_one.response.attachments
+    assert t_other.ephemeral and 'no roundup mentions "Quillmark"' in t_other.response.content
+    tl_other = await other.member.slash(other.channel, "timeline", name="Pinduoduo")
+    assert "feeds.example.org/pdd" not in reply_text(tl_other)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -47,6 +48,14 @@ def test_ask_json_in_a_fresh_process_cites_singapore(tmp_path):
     top = out["results"][0]
     assert set(top) >= {"id", "text", "title", "url", "published", "section", "score"}
     assert "Singapore" in top["text"] and top["url"].startswith("http")
+    # The first run says what it does, in one line and a closing one, with no raw log records.
+    lines = proc.stderr.splitlines()
+    assert lines[0] == ("First run: indexing 12 bundled roundups into the search index "
+                        "(loading the model, then embedding)..."), proc.stderr
+    assert re.fullmatch(r"Indexed 12 bundled sample roundups \(\d+ passages\) in \d+\.\ds\.", lines[1]), proc.stderr
+    assert len(lines) == 2 and "WARNING" not in proc.stderr and "INFO" not in proc.stderr
+    again = _run(["ask", "--json", TIKTOK], tmp_path / "data")
+    assert again.returncode == 0 and again.stderr == ""  # only the first run says anything
 
 
 def test_chat_without_a_terminal_answers_the_demo_question(tmp_path):

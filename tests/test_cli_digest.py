@@ -34,6 +34,18 @@ def test_digest_rendering_for_people(data_dir, capsys):
     assert "Drawn from 3 passages in 2 roundups." in out
 
 
+@pytest.mark.parametrize("argv, heading", [
+    ([], "Digest: the week 2021-09-13 to 2021-09-19 (latest)"),
+    (["--period", "week:2019-11-03"], "Digest: the week 2019-10-28 to 2019-11-03"),
+    (["--period", "year:2019"], "Digest: 2019"),
+    (["--since", "2019-10-01"], "Digest: 2019-10-01 to 2021-09-18"),
+])
+def test_digest_heading_says_each_date_once(data_dir, capsys, argv, heading):
+    assert main(["digest", *argv, "--items", "1", "--data-dir", data_dir]) == 0
+    first = capsys.readouterr().out.splitlines()[0].rstrip(" \u2500")
+    assert first == heading
+
+
 def test_empty_period_prints_the_coverage(data_dir, capsys):
     assert main(["digest", "--since", "2022-01-01", "--until", "2022-03-31", "--data-dir", data_dir]) == 0
     assert ("no roundups between 2022-01-01 and 2022-03-31; the corpus covers 2013-09-29 to 2021-09-18"
@@ -71,8 +83,31 @@ def test_trend_writes_a_png_and_lists_the_peaks(data_dir, tmp_path, capsys):
     assert [p["month"] for p in alias["peaks"]] == ["2019-01", "2020-06"]
 
 
-def test_trend_of_nothing_exits_1_without_a_file(data_dir, tmp_path, capsys):
+@pytest.mark.parametrize("name", ["Zorblatt Dynamics", "zxqvbn corp", "qwxz"])
+def test_trend_of_an_unknown_name_exits_1_without_a_file(data_dir, tmp_path, capsys, name):
+    """Neither the alias table nor the corpus knows it: one line, no meaning-matched chart."""
     out_file = tmp_path / "none.png"
-    assert main(["trend", "Zorblatt Dynamics", "--out", str(out_file), "--data-dir", data_dir]) == 1
-    assert "no roundup passage" in capsys.readouterr().err
-    assert not out_file.exists()
+    assert main(["trend", name, "--out", str(out_file), "--data-dir", data_dir]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f'no roundup mentions "{name}"; the corpus covers 2013-09-29 to 2021-09-18'
+    assert not captured.out and not out_file.exists()
+    assert main(["trend", name, "--json", "--out", str(out_file), "--data-dir", data_dir]) == 1
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["total"] == 0 and shown["note"].startswith("no roundup mentions") and shown["chart"] is None
+
+
+@pytest.mark.parametrize("name, shown", [("huwaei", "Huawei"), ("pdd", "pdd"), ("electric cars", "electric cars"),
+                                         ("Ant Group", "Ant Group")])
+def test_trend_of_known_names_typos_and_topics_still_charts(data_dir, tmp_path, capsys, name, shown):
+    out_file = tmp_path / "t.png"
+    code = main(["trend", name, "--json", "--out", str(out_file), "--data-dir", data_dir])
+    result = json.loads(capsys.readouterr().out)
+    assert "no roundup mentions" not in result.get("note", "")
+    assert result["name"] == shown
+    if result["total"]:
+        assert code == 0 and out_file.exists()
+
+
+def test_trend_of_a_subject_the_corpus_talks_about_is_matched_by_meaning(data_dir, tmp_path, capsys):
+    assert main(["trend", "electric cars", "--out", str(tmp_path / "e.png"), "--data-dir", data_dir]) == 0
+    assert "(matched by meaning)" in capsys.readouterr().out

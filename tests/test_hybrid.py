@@ -162,11 +162,10 @@ def test_rebuild_rebuilds_the_keyword_index_too(make_service, tmp_path):
 
 
 def test_bad_retrieval_setting_is_one_line(make_service):
-    svc = make_service(fusion="magic")
-    from bot.service import ServiceError
+    from bot.settings import SettingsError
 
-    with pytest.raises(ServiceError, match="unknown fusion 'magic'"):
-        svc.ask("huawei")
+    with pytest.raises(SettingsError, match="bad value for fusion: 'magic'; use weighted or rrf"):
+        make_service(fusion="magic")  # refused when the settings load, before anything runs on it
 
 
 # -- the CLI ------------------------------------------------------------------------------------

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.service import RoundupService
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from corpus.bundled import bundled_dir
 from embeddings.encoder import DEFAULT_MODEL, EncoderError, create_encoder
 from embeddings.onnx_encoder import OnnxEncoder
@@ -165,10 +164,9 @@ def test_stale_or_unreadable_manifest_is_detected(onnx_cache, tmp_path):
 def test_unknown_backend_is_a_one_line_error(tmp_path):
     with pytest.raises(EncoderError, match=r"unknown encoder backend 'tensorflow': choose one of torch, onnx"):
         create_encoder(backend="tensorflow")
-    svc = RoundupService(Settings.load(env={"ROUNDUP_ENCODER_BACKEND": "onnx-fp8"}, data_dir=tmp_path / "d"))
-    with pytest.raises(EncoderError) as info:
-        svc.encoder
-    assert "\n" not in str(info.value) and "onnx-fp8" in str(info.value)
+    with pytest.raises(SettingsError) as info:  # the setting is refused when Settings load
+        Settings.load(env={"ROUNDUP_ENCODER_BACKEND": "onnx-fp8"}, data_dir=tmp_path / "d")
+    assert "\n" not in str(info.value) and "ROUNDUP_ENCODER_BACKEND: 'onnx-fp8'" in str(info.value)
 
 
 def test_factory_shares_one_instance_per_backend(onnx_cache):

@@ -76,3 +76,23 @@ def test_week_helpers():
     assert week_of(date(2024, 1, 1)) == (date(2024, 1, 1), date(2024, 1, 7))
     assert week_key(date(2019, 11, 3)) == "2019-W44"
     assert week_key(date(2021, 1, 3)) == "2020-W53"  # ISO years: early January can be last year's week
+
+
+@pytest.mark.parametrize("kwargs, heading", [
+    ({"text": "latest"}, "the week 2021-09-13 to 2021-09-19 (latest)"),
+    ({"text": "week:2019-11-03"}, "the week 2019-10-28 to 2019-11-03"),
+    ({"text": "month:2019-11"}, "November 2019"),
+    ({"text": "2019"}, "2019"),
+    ({"text": "all"}, f"all roundups ({OLDEST} to {NEWEST})"),
+    ({"text": "2019-01-01..2019-06-30"}, "2019-01-01 to 2019-06-30"),
+    ({"text": "2019-10-01.."}, f"2019-10-01 to {NEWEST}"),
+    ({"since": "2019-10-01"}, f"2019-10-01 to {NEWEST}"),
+    ({"until": "2014-01-01"}, f"{OLDEST} to 2014-01-01"),
+])
+def test_headings_say_each_date_once(kwargs, heading):
+    """The digest heading: the period's name and the dates it leaves out, never a date twice
+    ("the week of 2021-09-13 (latest) (2021-09-13 to 2021-09-19)" was the old form)."""
+    p = parse_period(kwargs.pop("text", None), **kwargs, newest=NEWEST, oldest=OLDEST)
+    assert p.heading == heading
+    for day in (p.since, p.until):
+        assert p.heading.count(day) <= 1

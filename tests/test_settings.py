@@ -69,3 +69,59 @@ def test_bad_values_name_the_key_people_set(tmp_path):
         Settings.load(env={"ROUNDUP_FETCH_RETRIES": "many"})
     with pytest.raises(SettingsError, match="unknown setting 'floor'"):
         Settings.load(env={}, floor=0.3)
+
+
+@pytest.mark.parametrize("key, value, accepted", [
+    ("RETRIEVAL", "foo", "use dense, bm25 or hybrid"),
+    ("TOP_K", "0", "use a whole number from 1 to 50"),
+    ("TOP_K", "-2", "use a whole number from 1 to 50"),
+    ("TOP_K", "five", "use a whole number from 1 to 50"),
+    ("ENCODER_BACKEND", "tensorflow", "use torch, onnx or onnx-int8"),
+    ("INDEX_TYPE", "ivf", "use flat, auto or hnswM"),
+    ("SENTENCE_VECTORS", "twice", "use one-pass or separate"),
+    ("DENSE_WEIGHT", "1.5", "use a number between 0 and 1"),
+    ("DENSE_WEIGHT", "nan", "use a number between 0 and 1"),
+    ("FETCH_TIMEOUT", "0", "use a number over 0"),
+    ("CANDIDATE_POOL", "lots", "use a whole number of at least 1"),
+    ("DIGEST_POST_HOUR", "24", "use a whole number from 0 to 23"),
+    ("LOG_LEVEL", "loud", "use DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+])
+def test_out_of_range_values_are_refused_at_load_in_one_line(key, value, accepted):
+    with pytest.raises(SettingsError) as info:
+        Settings.load(env={f"ROUNDUP_{key}": value})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"bad value for ROUNDUP_{key}: ") and value in message, message
+    assert accepted in message, message
+
+
+def test_toml_values_are_checked_and_named_with_their_file(tmp_path):
+    config = tmp_path / "roundup.toml"
+    config.write_text('top_k = 2.5\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"bad value for top_k in .*roundup.toml: 2.5 is not a whole number"):
+        Settings.load(env={}, config=config)
+    config.write_text('index_type = "ivf-pq"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"index_type in .*: 'ivf-pq'; use flat, auto or hnswM"):
+        Settings.load(env={}, config=config)
+    config.write_text('index_type = "hnsw16"\ntop_k = 7\nlog_level = "info"\n', encoding="utf-8")
+    s = Settings.load(env={}, config=config)
+    assert (s.index_type, s.top_k, s.log_level) == ("hnsw16", 7, "info")
+
+
+def test_the_defaults_pass_their_own_rules():
+    from bot.setting_rules import RULES
+
+    s = Settings.load(env={})
+    assert all(rule.ok(getattr(s, key)) for key, rule in RULES.items())
+    assert set(RULES) <= set(NESTED) | set(Settings.__dataclass_fields__)
+
+
+@pytest.mark.parametrize("command", [["status"], ["ask", "huawei"], ["stats"], ["timeline", "Huawei"]])
+def test_every_command_refuses_a_bad_setting_with_exit_2(tmp_path, monkeypatch, capsys, command):
+    from bot.cli import main
+
+    monkeypatch.setenv("ROUNDUP_RETRIEVAL", "foo")
+    assert main([*command, "--data-dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "roundup-bot: error: bad value for ROUNDUP_RETRIEVAL: 'foo'; use dense, bm25 or hybrid"
+    assert not (tmp_path / "d").exists()  # refused before anything was created

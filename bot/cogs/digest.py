@@ -191,8 +191,14 @@ class Trend(commands.Cog):
         except DigestError as exc:
             await send_ephemeral(interaction, str(exc))
             return
+        guild = guild_scope(interaction.guild_id)
+        if self.bot.service.current() is not None:  # indexes loaded: a name nothing knows is refused privately
+            _, refusal = await self.bot.run_blocking(self.bot.service.trend_name, name, guild)
+            if refusal:
+                await send_ephemeral(interaction, render.md(refusal))
+                return
         await interaction.response.defer(thinking=True)
-        trend = await self.bot.run_blocking(self.bot.service.trend, name, guild=guild_scope(interaction.guild_id))
+        trend = await self.bot.run_blocking(self.bot.service.trend, name, guild=guild)
         if not trend.total or trend.png is None:
             await interaction.followup.send(render.md(trend.note or "Nothing to chart."))
             return

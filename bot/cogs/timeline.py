@@ -102,7 +102,7 @@ class TimelineCog(commands.Cog, name="Timeline"):
     @timeline.autocomplete("name")
     async def _names(self, interaction: discord.Interaction[RoundupBot], current: str) -> list[app_commands.Choice]:
         try:
-            known = await self.bot.run_blocking(self.bot.service.known_names)
+            known = await self.bot.run_blocking(self.bot.service.known_names, guild_scope(interaction.guild_id))
         except Exception:
             log.warning("timeline name suggestions failed", exc_info=True)
             return []
