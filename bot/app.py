@@ -194,14 +194,10 @@ class AnswerButton:
         return cls(int(match["answer"]))
 
 
-async def send_private_error(interaction: discord.Interaction, content: str) -> None:
-    """An error after a public `defer(thinking=True)`: Discord makes the first follow-up public
-    whatever its flags, so the public "thinking..." goes first and the error follows privately."""
-    if interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
-        try:
-            await interaction.delete_original_response()
-        except discord.HTTPException as exc:
-            log.warning("could not remove the deferred reply (%s %s)", exc.status, exc.code)
+async def send_late_error(interaction: discord.Interaction, content: str) -> None:
+    """An error after a public `defer(thinking=True)`: the first follow-up fills the "thinking..."
+    reply whatever its flags, and a follow-up after deleting that reply is refused (Unknown Message),
+    so the reply itself becomes the one-line error: the member always sees it."""
     await send_ephemeral(interaction, content)
 
 
