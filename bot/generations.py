@@ -20,8 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-import faiss
-
 from embeddings.days import DayTable
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex
@@ -43,6 +41,7 @@ class Snapshot:
     dates: tuple[date | None, date | None] = (None, None)
     days: DayTable | None = None  # publication days as arrays: date bounds become masks
     generation: int = -1  # the store generation it was brought in step with (-1: loaded, not synced)
+    seq: int = -1  # the store's change-feed number it holds every change up to (-1: unknown)
     pending: int = 0  # store passages not in it yet (a crashed or running ingest)
     stamp: tuple = field(default=(), compare=False)  # the manifests it matches on disk
 
@@ -53,18 +52,11 @@ class Snapshot:
 
 
 def clone_part(part):
-    """A copy that later changes to it leave `part` untouched. A part with its own `clone` says how;
-    otherwise the mutable insides of the three known parts are copied (FAISS by faiss.clone_index,
-    the sentence vectors' dict; the keyword index replaces its model whole on each build)."""
+    """A copy that later changes to it leave `part` untouched. Each part says how (`clone`): the
+    dense index shares its big main FAISS index and copies only its small delta, the sentence
+    vectors copy their table's dicts, the keyword index replaces its model whole on each build."""
     own = getattr(part, "clone", None)
-    if callable(own):
-        return own()
-    new = copy.copy(part)
-    if isinstance(part, VectorIndex):
-        new.index = faiss.clone_index(part.index)
-    elif isinstance(part, SentenceIndex):
-        new._vectors = dict(part._vectors)
-    return new
+    return own() if callable(own) else copy.copy(part)
 
 
 def manifest_stamp(paths: list[Path]) -> tuple:

@@ -31,7 +31,7 @@ from corpus.mentions import mention_matcher
 from corpus.model import Article
 from corpus.passages import split_article
 from corpus.readers import CorpusError, iter_source_files, read_file, shown_path
-from corpus.store import SAMPLE, SHARED, Store, StoreError, owned_by
+from corpus.store import SAMPLE, SHARED, PassageChanges, Store, StoreError, owned_by
 from corpus.urls import strip_tracking
 from digests.periods import Period, parse_period
 from digests.summary import (Digest, DigestOptions, SentenceVectors, Topic, check_items, check_topic,
@@ -43,12 +43,13 @@ from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
-from embeddings.sync import SENTENCE_MODES, Parts, sync_parts
+from embeddings.sync import SENTENCE_MODES, Parts, catch_up, plan_full
 from embeddings.days import DayTable
 
 log = logging.getLogger(__name__)
 
 EMBED_FORMAT = "section+text/v1"  # bump when embed_text changes: old vectors are then rebuilt
+FEED_KEEP = 200_000  # change-feed rows kept; a snapshot further behind syncs by a full comparison
 
 
 def _offset_progress(on_progress, offset: int, total: int):
@@ -247,17 +248,18 @@ class RoundupService:
 
     def _load_for_reading(self) -> Snapshot:
         snap, reasons = self._load_parts()
+        seq = self.store.change_seq()  # read before the ids: a change after it is caught up from the feed
         store_ids = self.store.passage_ids()
         if reasons or (store_ids and not len(snap.index)):
             with self.write_lock():
-                return self._bring_in_step(snap, store_ids, damaged=bool(reasons))[0]
+                return self._bring_in_step(snap, None, damaged=bool(reasons))[0]
         have = set(snap.index.ids().tolist())
         stale = have - store_ids
         if stale:  # gone from the store: dropping them embeds nothing
             snap = replace(snap, index=clone_part(snap.index))
             snap.index.remove(stale)
         snap = align_companions(snap, self._fetch_texts)
-        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have),
+        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have), seq=seq,
                        days=DayTable(*self.store.passage_days()))
         gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
         return snap
@@ -270,38 +272,54 @@ class RoundupService:
             return cur.clone(), []
         return self._load_parts()
 
-    def _bring_in_step(self, work: Snapshot, store_ids: set[int], *, damaged: bool = False,
+    def _changes_for(self, work: Snapshot, reasons: list) -> PassageChanges | None:
+        """What changed in the store since `work` was in step with it, from the change feed; None
+        when only a full comparison can tell (a part loaded from disk or damaged, passages an
+        interrupted ingest left out, a feed pruned past it)."""
+        if reasons or work.pending or work.days is None or not self.store.feed_covers(work.seq):
+            return None
+        return self.store.changes_since(work.seq)
+
+    def _bring_in_step(self, work: Snapshot, changes: PassageChanges | None, *, damaged: bool = False,
                        on_progress: Callable[[int, int], None] | None = None,
                        chunked: bool = True) -> tuple[Snapshot, SyncReport]:
         """Sync the working parts to the store and publish them (under the write lock).
 
-        Missing passages are embedded in chunks; after each chunk the dense and sentence vectors
-        are saved, so a killed long sync resumes where it stopped (`chunked=False`, for a rebuild,
-        saves only at the end, so a killed rebuild leaves the previous files whole). Readers keep
-        the previous snapshot until the new one is complete."""
+        `changes` (from the change feed) says which ids to add and drop; without it every id is
+        compared. Missing passages are embedded in chunks; after each chunk the dense and sentence
+        vectors are saved, so a killed long sync resumes where it stopped (`chunked=False`, for a
+        rebuild, saves only at the end, so a killed rebuild leaves the previous files whole).
+        Readers keep the previous snapshot until the new one is complete."""
         enc, generation = self.encoder, self.store.generation()
-        have = set(work.index.ids().tolist())
-        missing = sorted(store_ids - have)
-        target = have & store_ids
-        removed = len(have) - len(target)
-        step = max(1, self.settings.index_save_every if chunked else len(missing))
         parts = Parts(work.index, work.sparse, work.sentences)
-        for start in range(0, max(len(missing), 1), step):
-            chunk = missing[start:start + step]
-            target |= set(chunk)
-            progress = _offset_progress(on_progress, start, len(missing))
+        if changes is None:
+            seq = self.store.change_seq()
+            added, removed = plan_full(parts, self.store.passage_ids())
+        else:
+            seq, added, removed = changes.seq, sorted(changes.added), sorted(changes.removed)
+        step = max(1, self.settings.index_save_every if chunked else len(added))
+        embedded = dropped = 0
+        for start in range(0, max(len(added), 1), step):
             # one forward pass gives passage and sentence vectors; each part saved once per chunk
-            sync_parts(parts, target, self.store.passages, enc, mode=self.settings.sentence_vectors,
-                       on_progress=progress)
+            report = catch_up(parts, added[start:start + step], removed if start == 0 else [], self.store.passages,
+                              enc, mode=self.settings.sentence_vectors,
+                              on_progress=_offset_progress(on_progress, start, len(added)))
+            embedded, dropped = embedded + report.added, dropped + report.removed
         if damaged:  # an empty store still deserves valid files in place of the damaged ones
             for part in (work.index, work.sparse, work.sentences):
                 part.save()
         private.secure_files(self.settings)
-        snap = self._publish(replace(work, dates=self._corpus_dates(), generation=generation, pending=0,
-                                     stamp=manifest_stamp(self._manifests()),
-                                     days=DayTable(*self.store.passage_days())))
+        snap = self._publish(replace(work, dates=self._corpus_dates(), generation=generation, seq=seq, pending=0,
+                                     stamp=manifest_stamp(self._manifests()), days=self._days_after(work, changes)))
+        self.store.prune_changes(FEED_KEEP)
         gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
-        return snap, SyncReport(len(missing), removed, rebuilt=damaged)
+        return snap, SyncReport(embedded, dropped, rebuilt=damaged)
+
+    def _days_after(self, work: Snapshot, changes: PassageChanges | None) -> DayTable:
+        """Publication days after a sync: the old table patched with what the feed names, or read whole."""
+        if changes is None or work.days is None:
+            return DayTable(*self.store.passage_days())
+        return work.days.patched(changes.removed, *self.store.passage_days(changes.added | changes.redated))
 
     def ensure_ready(self, on_progress: Callable[[int, int], None] | None = None) -> VectorIndex:
         """Catch up: the store has a corpus and the indexes hold exactly its passages, published as a
@@ -318,7 +336,7 @@ class RoundupService:
                     and cur.stamp == manifest_stamp(self._manifests())):
                 return cur, SyncReport(0, 0, rebuilt=False)
             work, reasons = self._writer_base()
-            return self._bring_in_step(work, self.store.passage_ids(), damaged=bool(reasons),
+            return self._bring_in_step(work, self._changes_for(work, reasons), damaged=bool(reasons),
                                        on_progress=on_progress)
 
     def index_lag(self) -> int:
@@ -355,7 +373,7 @@ class RoundupService:
     def rebuild(self, on_progress=None) -> SyncReport:
         """Every passage embedded again into new parts; questions use the old ones until it ends."""
         with self.write_lock():
-            snap, report = self._bring_in_step(self._empty_parts(), self.store.passage_ids(), damaged=True,
+            snap, report = self._bring_in_step(self._empty_parts(), None, damaged=True,
                                                on_progress=on_progress, chunked=False)
             return SyncReport(report.added, report.removed, rebuilt=True, reason="asked for")
 

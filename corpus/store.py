@@ -329,7 +329,9 @@ class Store:
 
     def change_seq(self) -> int:
         """The newest change-feed number: read it before a full comparison, catch up from it after."""
-        return int(self.execute("SELECT COALESCE(MAX(seq), 0) FROM passage_changes")[0][0])
+        # AUTOINCREMENT's counter: the highest number ever given, still there when pruning emptied the feed
+        rows = self.execute("SELECT seq FROM sqlite_sequence WHERE name = 'passage_changes'")
+        return int(rows[0][0]) if rows else 0
 
     def changes_since(self, seq: int) -> PassageChanges:
         """Passages added, removed and re-dated after `seq` (each id's last change wins), read
@@ -346,6 +348,28 @@ class Store:
         removed = {i for i, op in last.items() if op == 0}
         return PassageChanges(added=added, removed=removed, redated=redated - added - removed,
                               seq=rows[-1][0] if rows else seq)
+
+    def feed_covers(self, seq: int) -> bool:
+        """Whether `changes_since(seq)` names every change after `seq`: not if `seq` is unknown
+        (negative), older than what `prune_changes` dropped, or newer than the feed (another
+        database put in place of this one)."""
+        if seq < 0:
+            return False
+        pruned = int(self.get_meta("changes_pruned_through", "0") or 0)
+        return pruned <= seq <= self.change_seq()
+
+    def prune_changes(self, keep: int) -> int:
+        """Drop all but the newest `keep` change-feed rows; a reader behind them falls back to a
+        full comparison (`feed_covers`). Returns the rows dropped."""
+        newest = self.change_seq()
+        through = newest - max(0, int(keep))
+        if through <= int(self.get_meta("changes_pruned_through", "0") or 0):
+            return 0
+        with self.transaction() as conn:
+            dropped = conn.execute("DELETE FROM passage_changes WHERE seq <= ?", (through,)).rowcount
+            conn.execute("INSERT INTO meta(key, value) VALUES ('changes_pruned_through', ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (str(through),))
+        return int(dropped)
 
     def passage_days(self, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, publication day numbers) as arrays, sorted by id; an undated passage gets NO_DAY.

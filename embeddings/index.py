@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 faiss.omp_set_num_threads(1)
 
 INDEX_FILE = "index.faiss"
-DELTA_FILE = "index-delta.npz"  # rows added since index.faiss was last written whole
-DELTA_MAX = 5_000
+DELTA_FILE = "index-delta.npz"  # the delta index's ids and vectors, and the main index's tombstones
+DELTA_MAX = 5_000  # vectors in the delta before it is merged into the main index
+TOMBSTONE_SHARE = 0.05  # tombstones past this share of the main index (and DELTA_MAX) are merged out
+OVERFETCH_MAX = 64  # up to this many tombstones are skipped by fetching k + their number, no bitmap
 MANIFEST_FILE = "index.json"
 
 
@@ -72,7 +74,15 @@ def _search_params(index: faiss.Index, k: int, sel: faiss.IDSelector | None):
 
 
 class VectorIndex(StoredPart):
-    """Dense passage vectors by id; cosine scores since vectors are normalised."""
+    """Dense passage vectors by id; cosine scores since vectors are normalised.
+
+    Two FAISS indexes: the main one, never changed once a snapshot shares it, and a small flat
+    delta that takes new vectors; removed main rows are tombstones (ids), hidden at search time.
+    A writer's clone shares the main index and copies only the delta, so one new article into
+    100k passages copies kilobytes, not the whole index. The delta and tombstones are merged into
+    a main index past a size (`_maybe_merge`): in place when this part owns its main index, else
+    into a copy of it (readers keep the old one).
+    """
 
     LABEL = "the index"
     FORMAT = "faiss-idmap2/v1"
@@ -86,113 +96,174 @@ class VectorIndex(StoredPart):
         self.index_type = index_type
         self.embed_format = embed_format
         self.hnsw_threshold = hnsw_threshold
-        self.index = _new_faiss_index(dim, index_type)
         self.built_at: str | None = None
-        self._written = 0  # rows in index.faiss as last written whole; later rows go to the delta file
-        self._whole_needed = True  # rows were removed (or never written): the next save writes all
-        self._ids: np.ndarray | None = None  # row -> passage id, cached until the next change
-        self._sorted: np.ndarray | None = None
+        self._reset_parts(_new_faiss_index(dim, index_type))
+
+    def _reset_parts(self, main: faiss.Index, *, dead: np.ndarray | None = None) -> None:
+        self.index = main  # the main index: changed in place only while `_owns_main`
+        self._owns_main = True  # False once a clone shares it
+        self._main_dirty = True  # not yet written to index.faiss
+        self._main_ids: np.ndarray | None = None  # main row -> passage id
+        self._delta = _new_faiss_index(self.dim, "flat")
+        self._dead = np.zeros(0, dtype=np.int64) if dead is None else dead  # tombstoned main ids, sorted
+        self._changed()
 
     # -- contents ----------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.index.ntotal) - int(self._dead.size) + int(self._delta.ntotal)
+
+    def main_ids(self) -> np.ndarray:
+        """Passage ids of the main index's rows, tombstoned ones included (shared by clones)."""
+        if self._main_ids is None:
+            self._main_ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return self._main_ids
+
+    def delta_ids(self) -> np.ndarray:
+        if self._delta_ids is None:
+            self._delta_ids = faiss.vector_to_array(self._delta.id_map).astype(np.int64)
+        return self._delta_ids
+
+    def _main_live(self) -> np.ndarray | None:
+        """Which main rows are not tombstoned (None: all are)."""
+        if self._dead.size == 0:
+            return None
+        if self._live is None:
+            self._live = ~_member(self.main_ids(), self._dead)
+        return self._live
 
     def ids(self) -> np.ndarray:
-        """Passage ids in row order (one array object until the next change: filters cache by it)."""
+        """Live passage ids (one array object until the next change: filters cache by it)."""
         if self._ids is None:
-            self._ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            live = self._main_live()
+            main = self.main_ids() if live is None else self.main_ids()[live]
+            self._ids = np.concatenate([main, self.delta_ids()])
         return self._ids
 
     def has(self, ids: np.ndarray) -> np.ndarray:
         """Which of `ids` are in the index (a sorted copy of the ids, kept until the next change)."""
         if self._sorted is None:
             self._sorted = np.sort(self.ids())
-        ids = np.asarray(ids, dtype=np.int64)
-        if self._sorted.size == 0:
-            return np.zeros(ids.shape, dtype=bool)
-        pos = np.minimum(np.searchsorted(self._sorted, ids), self._sorted.size - 1)
-        return self._sorted[pos] == ids
+        return _member(np.asarray(ids, dtype=np.int64), self._sorted)
 
     def _changed(self) -> None:
-        self._ids = self._sorted = None
+        self._ids = self._sorted = self._delta_ids = self._live = None
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        """Into the delta (an id already held is replaced); merged into the main index past a size."""
         if not len(ids):
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(ids), self.dim):
-            raise ValueError(f"expected {(len(ids), self.dim)} vectors, got {vectors.shape}")
+        ids = np.asarray(ids, dtype=np.int64)
+        if vectors.shape != (ids.size, self.dim):
+            raise ValueError(f"expected {(ids.size, self.dim)} vectors, got {vectors.shape}")
+        self.remove(ids, merge=False)
+        self._delta.add_with_ids(vectors, ids)
         self._changed()
-        self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-        if self.index_type == "auto" and not is_hnsw(self.index) and len(self) > self.hnsw_threshold:
-            self._convert(f"hnsw{HNSW_M}")
+        self._maybe_merge()
 
-    def remove(self, ids: Iterable[int]) -> int:
-        ids = np.asarray(list(ids), dtype=np.int64)
+    def remove(self, ids: Iterable[int], *, merge: bool = True) -> int:
+        """Delta rows are dropped (the delta is small); main rows become tombstones."""
+        ids = np.unique(np.fromiter((int(i) for i in ids), dtype=np.int64))
         if ids.size == 0 or not self.has(ids).any():
             return 0
+        in_delta = ids[_member(ids, np.sort(self.delta_ids()))]
+        removed = int(self._delta.remove_ids(in_delta)) if in_delta.size else 0
+        in_main = ids[_member(ids, np.sort(self.main_ids()))]
+        fresh = np.setdiff1d(in_main, self._dead)
+        if fresh.size:
+            self._dead = np.union1d(self._dead, fresh)
+            removed += int(fresh.size)
         self._changed()
-        self._whole_needed = True
-        if is_hnsw(self.index):  # HNSW cannot delete: rebuild the graph from the kept vectors (rare)
-            keep = ~np.isin(self.ids(), ids)
-            removed = int((~keep).sum())
-            if removed:
-                self._convert(f"hnsw{HNSW_M}", keep=keep)
-            return removed
-        return int(self.index.remove_ids(ids))
+        if merge:
+            self._maybe_merge()
+        return removed
 
-    def _convert(self, index_type: str, keep: np.ndarray | None = None) -> None:
-        """Move every (kept) vector into a new index of `index_type` (crossing the size threshold)."""
+    # -- merging the delta and tombstones into the main index ---------------------------------
+
+    def _wants_hnsw(self) -> bool:
+        return self.index_type.startswith("hnsw") or (self.index_type == "auto" and len(self) > self.hnsw_threshold)
+
+    def _maybe_merge(self) -> None:
+        dead_limit = max(DELTA_MAX, int(TOMBSTONE_SHARE * self.index.ntotal))
+        if (self._delta.ntotal > DELTA_MAX or self._dead.size > dead_limit
+                or (self._wants_hnsw() and not is_hnsw(self.index))):
+            self.merge()
+
+    def merge(self) -> None:
+        """Fold the delta (and tombstones, where cheap) into a main index this part owns. Flat:
+        rows removed and added in place. HNSW cannot delete: its tombstones stay until they pass
+        TOMBSTONE_SHARE of it, then the graph is rebuilt from the live vectors (as when a flat
+        index crosses `hnsw_threshold`)."""
+        hnsw = is_hnsw(self.index)
+        rebuild = (self._wants_hnsw() and not hnsw) or \
+            (hnsw and self._dead.size > TOMBSTONE_SHARE * max(self.index.ntotal, 1))
+        if rebuild:
+            self._rebuild_main(f"hnsw{HNSW_M}" if self._wants_hnsw() else self.index_type)
+            return
+        if not self._delta.ntotal and (hnsw or not self._dead.size):
+            return
+        main = self.index if self._owns_main else faiss.clone_index(self.index)
+        dead = self._dead
+        if not hnsw and dead.size:
+            main.remove_ids(dead)
+            dead = np.zeros(0, dtype=np.int64)
+        if self._delta.ntotal:
+            main.add_with_ids(self._delta_vectors(), self.delta_ids())
+        log.info("merged %d new vectors into the main index (%d held)", self._delta.ntotal, main.ntotal)
+        self._reset_parts(main, dead=dead)
+
+    def _rebuild_main(self, index_type: str) -> None:
+        """Every live vector into a new main index of `index_type` (crossing the size threshold)."""
         ids = self.ids()
-        vectors = self.index.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), "float32")
-        if keep is not None:
-            ids, vectors = ids[keep], vectors[keep]
+        vectors = self.vectors(ids.tolist())
         log.info("moving %d vectors into a %s index", ids.size, index_type)
         index = _new_faiss_index(self.dim, index_type)
         if ids.size:
             index.add_with_ids(np.ascontiguousarray(vectors), ids)
-        self.index = index
-        self._whole_needed = True
-        self._changed()
+        self._reset_parts(index)
+
+    def _delta_vectors(self) -> np.ndarray:
+        n = int(self._delta.ntotal)
+        return self._delta.index.reconstruct_n(0, n) if n else np.zeros((0, self.dim), dtype=np.float32)
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """Stored vectors for these ids (the digest clusters them without re-encoding)."""
-        if not len(ids):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((ids.size, self.dim), dtype=np.float32)
+        if not ids.size:
+            return out
+        in_delta = _member(ids, np.sort(self.delta_ids()))
+        if in_delta.any():
+            out[in_delta] = self._delta.reconstruct_batch(ids[in_delta])
+        if not in_delta.all():
+            out[~in_delta] = self.index.reconstruct_batch(ids[~in_delta])
+        return out
+
+    # -- search --------------------------------------------------------------------------
 
     def search(self, query: np.ndarray, k: int, *, allowed: Iterable[int] | DayFilter | None = None
                ) -> list[tuple[int, float]]:
-        """Top-k (id, cosine) pairs; `allowed` (ids, or a DayFilter) restricts the search before
-        the cut, not after. A filter becomes a bitmap over rows: no per-question id sets."""
-        n = len(self)
-        if n == 0 or k <= 0:
+        """Top-k (id, cosine) pairs over the main index and the delta, merged by score; `allowed`
+        (ids, or a DayFilter) restricts the search before the cut, not after. A filter becomes a
+        bitmap over each part's rows: no per-question id sets."""
+        if len(self) == 0 or k <= 0:
             return []
-        ids = self.ids()
-        if isinstance(allowed, DayFilter):
-            rows = allowed.mask("dense", ids)
-        elif allowed is not None:
-            allowed = np.fromiter(allowed, dtype=np.int64) if not isinstance(allowed, np.ndarray) else allowed
-            rows = np.isin(ids, allowed)
-        else:
-            rows = None
-        sel = None
-        if rows is not None:
-            if not rows.any():
-                return []
-            bitmap = np.packbits(rows, bitorder="little")
-            sel = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))
+        if allowed is not None and not isinstance(allowed, (DayFilter, np.ndarray)):
+            allowed = np.fromiter(allowed, dtype=np.int64)
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, labels = self.index.index.search(query, min(k, n), params=_search_params(self.index, k, sel))
-        return [(int(ids[r]), float(s)) for r, s in zip(labels[0], scores[0]) if r != -1]
+        hits = _search_part(self.index, self.main_ids(), "dense", query, k, allowed, self._dead, self._main_live())
+        if self._delta.ntotal:
+            hits += _search_part(self._delta, self.delta_ids(), "dense-delta", query, k, allowed, None, None)
+            hits.sort(key=lambda h: -h[1])
+        return hits[:k]
 
     def clone(self) -> "VectorIndex":
-        """A copy that later changes leave this one untouched (a writer's working copy)."""
+        """A copy that later changes leave this one untouched (a writer's working copy): the main
+        index is shared (neither side changes it in place from now on), the small delta copied."""
         new = copy.copy(self)
-        new.index = faiss.clone_index(self.index)
-        new._ids = new._sorted = None
-        new.__dict__.pop("_digests", None)
+        self._owns_main = new._owns_main = False
+        new._delta = faiss.clone_index(self._delta)
         new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
         return new
 
@@ -227,6 +298,10 @@ class VectorIndex(StoredPart):
     def index_path(self) -> Path:
         return self.directory / INDEX_FILE
 
+    @property
+    def delta_path(self) -> Path:
+        return self.directory / DELTA_FILE
+
     def build_params(self) -> dict:
         return {"model": self.model, "dim": self.dim, "index_type": self.index_type, "embed_format": self.embed_format}
 
@@ -236,23 +311,15 @@ class VectorIndex(StoredPart):
     def data_paths(self) -> list[Path]:
         return [self.index_path]
 
-    @property
-    def delta_path(self) -> Path:
-        return self.directory / DELTA_FILE
-
     def write_data(self) -> list[Path]:
-        """The whole index when it lost rows or the rows added since its last full write pass
-        DELTA_MAX; otherwise only those added rows (ids and vectors), appended on load. One new
-        article into 100k passages then writes kilobytes, not 150 MB (and holds no copy of it)."""
-        added = len(self) - self._written
-        if self._whole_needed or added > DELTA_MAX or not self.index_path.exists():
+        """index.faiss only when the main index changed (a merge), then the delta file: the
+        delta's ids and vectors and the tombstones. One new article into 100k passages then
+        writes kilobytes, not 150 MB (and holds no copy of it)."""
+        if self._main_dirty or not self.index_path.exists():
             _write_index(self.index, self.index_path)
-            self._written, self._whole_needed = len(self), False
-            added = 0
-        ids = self.ids()[len(self) - added:]
-        vectors = self.index.index.reconstruct_n(len(self) - added, added) if added else np.zeros((0, self.dim))
+            self._main_dirty = False
         buf = io.BytesIO()
-        np.savez(buf, ids=ids, vectors=np.asarray(vectors, dtype=np.float32))
+        np.savez(buf, ids=self.delta_ids(), vectors=self._delta_vectors(), removed=self._dead)
         atomic_write_bytes(self.delta_path, buf.getvalue())
         return [self.index_path, self.delta_path]
 
@@ -260,20 +327,63 @@ class VectorIndex(StoredPart):
         index = faiss.read_index(str(self.index_path))
         with np.load(self.delta_path, allow_pickle=False) as data:
             ids, vectors = data["ids"].astype(np.int64), data["vectors"].astype(np.float32)
+            dead = np.unique(data["removed"].astype(np.int64)) if "removed" in data.files else np.zeros(0, np.int64)
         if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2) \
-                or index.ntotal + ids.size != manifest.count or vectors.shape != (ids.size, self.dim):
+                or index.ntotal - dead.size + ids.size != manifest.count or vectors.shape != (ids.size, self.dim):
             return "the index file's contents do not match its manifest"
-        self.index = index
-        self._written, self._whole_needed = int(index.ntotal), False
+        self._reset_parts(index, dead=dead)
+        self._main_dirty = False
         if ids.size:
-            index.add_with_ids(np.ascontiguousarray(vectors), ids)
+            self._delta.add_with_ids(np.ascontiguousarray(vectors), ids)
         self._changed()
         return None
 
     def reset(self) -> None:
-        self.index = _new_faiss_index(self.dim, self.index_type)
-        self._written, self._whole_needed = 0, True
-        self._changed()
+        self._reset_parts(_new_faiss_index(self.dim, self.index_type))
+
+
+def _member(values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Which of `values` are in the sorted array `sorted_ids`."""
+    if sorted_ids.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
+    return sorted_ids[pos] == values
+
+
+def _allowed_rows(allowed, key: str, ids: np.ndarray) -> np.ndarray | None:
+    if allowed is None:
+        return None
+    if isinstance(allowed, DayFilter):
+        return allowed.mask(key, ids)
+    return np.isin(ids, allowed)
+
+
+def _search_part(index: faiss.Index, ids: np.ndarray, key: str, query: np.ndarray, k: int, allowed,
+                 dead: np.ndarray | None, live: np.ndarray | None) -> list[tuple[int, float]]:
+    """One FAISS index's top-k within `allowed`, tombstoned rows hidden: a few tombstones by
+    over-fetching past them (the unfiltered search stays on its fast path), more by the bitmap."""
+    n = int(index.ntotal)
+    if n == 0:
+        return []
+    rows = _allowed_rows(allowed, key, ids)
+    fetch = k
+    if live is not None:
+        if rows is None and dead.size <= OVERFETCH_MAX:
+            fetch = k + int(dead.size)
+        else:
+            rows = live if rows is None else rows & live
+    sel = None
+    if rows is not None:
+        if not rows.any():
+            return []
+        bitmap = np.packbits(rows, bitorder="little")
+        sel = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))
+    scores, labels = index.index.search(query, min(fetch, n), params=_search_params(index, fetch, sel))
+    hits = [(int(ids[r]), float(s)) for r, s in zip(labels[0], scores[0]) if r != -1]
+    if fetch > k:
+        gone = set(dead.tolist())
+        hits = [h for h in hits if h[0] not in gone]
+    return hits[:k]
 
 
 def _write_index(index: faiss.Index, path: Path) -> None:
@@ -288,4 +398,3 @@ def _write_index(index: faiss.Index, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-

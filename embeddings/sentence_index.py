@@ -3,7 +3,10 @@
 The bot bolds the sentence of a passage that best answers the question. Encoding a dozen
 sentences per question takes longer than the whole search, so each passage's sentences are
 embedded once, when the passage is (from the same forward pass: embeddings/sync.py), and kept
-beside the index as float16 (half the disk; the best sentence only needs a ranking).
+beside the index as int8 codes with one float32 scale per sentence (a quarter of float32's
+disk, half of float16's; the best sentence only needs a ranking, and answer-in-bold, MRR and
+answered on the bundled eval and the held-out dev split are the same as with float16:
+benchmarks/compare_quality.py). Segments written as float16 before are still read as they are.
 
 Stored append-only: each save writes the vectors added since the last one as a new segment
 file and rewrites only the small table (id -> segment, first row, count); segments are
@@ -32,6 +35,25 @@ MANIFEST_FILE = "sentences.json"
 TABLE_FILE = "table.npz"
 LEGACY_FILE = "sentences.npz"  # the one-file format before segments
 COMPACT_SHARE = 1 / 3
+SCALE_BYTES = 4  # an int8 segment row: the codes, then the row's float32 scale as four bytes
+
+
+def quantise(m: np.ndarray) -> np.ndarray:
+    """(rows, dim) floats -> (rows, dim + 4) int8: each row's codes (value / scale, rounded) and
+    its scale (max |value| / 127) in the last four bytes, so a segment stays one array file."""
+    m = np.asarray(m, dtype=np.float32)
+    scale = np.abs(m).max(axis=1, initial=0.0) / 127.0
+    scale[scale == 0] = 1.0
+    codes = np.clip(np.rint(m / scale[:, None]), -127, 127).astype(np.int8)
+    return np.concatenate([codes, scale.astype("<f4").view(np.int8).reshape(-1, SCALE_BYTES)], axis=1)
+
+
+def dequantise(block: np.ndarray) -> np.ndarray:
+    """Rows of a segment as float32 vectors (a float16 segment, from before int8, as it is)."""
+    if block.dtype != np.int8:
+        return block
+    scale = np.ascontiguousarray(block[:, -SCALE_BYTES:]).view("<f4").reshape(-1)
+    return block[:, :-SCALE_BYTES].astype(np.float32) * scale[:, None]
 
 
 class SentenceIndex(StoredPart):
@@ -51,7 +73,7 @@ class SentenceIndex(StoredPart):
         self._seg = np.zeros(0, dtype=np.int32)
         self._start = np.zeros(0, dtype=np.int64)
         self._count = np.zeros(0, dtype=np.int32)
-        self._segments: dict[int, np.ndarray] = {}  # number -> (rows, dim) float16, mmap once saved
+        self._segments: dict[int, np.ndarray] = {}  # number -> (rows, dim + 4) int8 (`quantise`), mmap once saved
         self._unsaved: set[int] = set()
 
     def __len__(self) -> int:
@@ -69,7 +91,7 @@ class SentenceIndex(StoredPart):
         if n is None:
             return None
         seg, start, count = int(self._seg[n]), int(self._start[n]), int(self._count[n])
-        return self._segments[seg][start:start + count]
+        return dequantise(self._segments[seg][start:start + count])
 
     # -- changes -----------------------------------------------------------------------
 
@@ -80,7 +102,7 @@ class SentenceIndex(StoredPart):
             return
         self.remove(vectors)
         ids = np.fromiter(sorted(vectors), dtype=np.int64, count=len(vectors))
-        mats = [np.asarray(vectors[int(i)], dtype=np.float16) for i in ids]
+        mats = [quantise(vectors[int(i)]) for i in ids]
         counts = np.asarray([m.shape[0] for m in mats], dtype=np.int32)
         number = max(self._segments, default=0) + 1
         self._segments[number] = np.ascontiguousarray(np.concatenate(mats))

@@ -4,8 +4,9 @@ One forward pass per batch of passages gives both the passage vector and its sen
 (each the mean of the passage's token embeddings over the sentence: `Encoder.encode_with_spans`),
 where encoding every sentence again on its own doubled the cost of an ingest. Each part is
 saved once, at the end: the store is the truth, so a crash mid-ingest only means the next start
-embeds what is missing (`sync_parts` compares ids once at load; later changes come from the
-store's change feed through `catch_up`).
+embeds what is missing. Which ids changed comes from the store's change feed (`catch_up` with
+`Store.changes_since`); `plan_full` compares every id only when the feed cannot say (a part
+loaded from disk, a damaged part, a pruned feed).
 """
 from __future__ import annotations
 
@@ -107,9 +108,17 @@ def catch_up(parts: Parts, added: Iterable[int], removed: Iterable[int], fetch: 
     return SyncReport(added=int(need_dense.size), removed=dropped, rebuilt=False)
 
 
+def plan_full(parts: Parts, store_ids: set[int]) -> tuple[list[int], list[int]]:
+    """The full comparison (at load, after a rebuild or when the change feed cannot cover the
+    gap): (store ids some part lacks, ids some part holds that the store no longer has)."""
+    wanted = np.fromiter(store_ids, dtype=np.int64, count=len(store_ids))
+    held = [parts.index.ids(), parts.sparse.ids, parts.sentences.ids()]
+    in_all = np.intersect1d(np.intersect1d(held[0], held[1]), held[2])
+    return np.setdiff1d(wanted, in_all).tolist(), np.setdiff1d(np.unique(np.concatenate(held)), wanted).tolist()
+
+
 def sync_parts(parts: Parts, store_ids: set[int], fetch: Callable[[list[int]], list[Passage]], encoder: Encoder,
                **kwargs) -> SyncReport:
     """Make every part hold exactly `store_ids` (the full comparison, once at load or rebuild)."""
-    wanted = np.fromiter(store_ids, dtype=np.int64, count=len(store_ids))
-    held = np.unique(np.concatenate([parts.index.ids(), parts.sparse.ids, parts.sentences.ids()]))
-    return catch_up(parts, wanted.tolist(), _missing(wanted, held).tolist(), fetch, encoder, **kwargs)
+    added, removed = plan_full(parts, store_ids)
+    return catch_up(parts, added, removed, fetch, encoder, **kwargs)

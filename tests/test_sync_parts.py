@@ -124,6 +124,7 @@ def test_a_small_addition_saves_only_the_delta_and_loads_whole(tmp_path):
     vecs = _unit(rng, 300, 16)
     idx = VectorIndex(tmp_path, model="m", dim=16)
     idx.add(list(range(200)), vecs[:200])
+    idx.merge()  # into the main index (a small index otherwise lives in its delta)
     idx.save()
     whole = (tmp_path / "index.faiss").stat().st_mtime_ns
     idx.add(list(range(200, 300)), vecs[200:])
@@ -132,9 +133,11 @@ def test_a_small_addition_saves_only_the_delta_and_loads_whole(tmp_path):
     loaded, reason = VectorIndex.load(tmp_path, model="m", dim=16)
     assert reason is None and len(loaded) == 300 and loaded.search(vecs[250], 1)[0][0] == 250
     loaded.remove([5])
-    loaded.save()  # a removal rewrites the whole file
+    loaded.save()  # a removal is a tombstone in the delta file: the main file stays as it is
+    assert (tmp_path / "index.faiss").stat().st_mtime_ns == whole
     again, reason = VectorIndex.load(tmp_path, model="m", dim=16)
     assert reason is None and len(again) == 299 and 5 not in set(again.ids().tolist())
+    assert 5 not in {i for i, _ in again.search(vecs[5], 3)}
 
 
 def test_clones_are_independent_working_copies(tmp_path):

@@ -17,7 +17,7 @@ from bot.service import RoundupService
 from conftest import FACTS, write_corpus
 
 # Every data file kind (FAISS, sentence vectors, the keyword index's ids and matrix) and a manifest.
-FILES = ["index.faiss", "index.json", "sentences/seg-000001.npy", "sparse/ids.npy", "sparse/indices.csc.index.npy"]
+FILES = ["index.faiss", "index-delta.npz", "index.json", "sentences/seg-000001.npy", "sparse/ids.npy", "sparse/indices.csc.index.npy"]
 
 
 def _truncate_zero(p):
