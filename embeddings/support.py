@@ -37,7 +37,8 @@ def asked_words(text: str, question: TokenVectors, weights: Mapping[str, float],
     number, or, with no term at all, when it is a joined word that is no stop word ("r&d")."""
     out: list[AskedWord] = []
     fallback = float(np.mean(list(weights.values()))) if weights else 1.0
-    for start, end, rows in _words(question.offsets):
+    for rows in _words(question.offsets, text):
+        start, end = question.offsets[rows[0]][0], question.offsets[rows[-1]][1]
         word = text[start:end]
         terms = [t for t in terms_of(word) if t not in skip and not t.isdigit()]
         if not terms_of(word):
@@ -50,15 +51,20 @@ def asked_words(text: str, question: TokenVectors, weights: Mapping[str, float],
     return out
 
 
-def _words(offsets: list[tuple[int, int]]) -> list[tuple[int, int, list[int]]]:
-    """Runs of touching tokens as (start, end, token rows)."""
-    out: list[tuple[int, int, list[int]]] = []
-    for n, (a, b) in enumerate(offsets):
-        if out and a == out[-1][1]:
-            s, _, rows = out[-1]
-            out[-1] = (s, b, [*rows, n])
+def _words(offsets: list[tuple[int, int]], text: str) -> list[list[int]]:
+    """Token rows of each word: runs of touching tokens ("co", "##founder"; "r", "&", "d"), less
+    the punctuation at either end ("Zorblax?")."""
+    runs: list[list[int]] = []
+    for n, (a, _) in enumerate(offsets):
+        if runs and a == offsets[runs[-1][-1]][1]:
+            runs[-1].append(n)
         else:
-            out.append((a, b, [n]))
+            runs.append([n])
+    out = []
+    for rows in runs:
+        real = [n for n, (a, b) in ((n, offsets[n]) for n in rows) if any(c.isalnum() for c in text[a:b])]
+        if real:
+            out.append(rows[rows.index(real[0]):rows.index(real[-1]) + 1])
     return out
 
 
