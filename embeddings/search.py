@@ -22,7 +22,7 @@ from corpus.aliases import AliasTable
 from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import clean_question, normalize_text, split_sentences
-from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model
+from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model, name_share
 from embeddings.decide import (QuestionFocus, answer_signals, asking_skip, question_focus, rerank_by_focus,
                                rerank_by_support)
 from embeddings.days import DayFilter, DayTable
@@ -151,9 +151,10 @@ class SearchConfig:
     # 230 at recall@1 but, putting focus-word passages first for unanswerable questions too, cost refusals.
     focus_rerank_weight: float = 0.0
     # hybrid: the distinct top re-ordered by score + this x token-level support (embeddings/support.py): how
-    # well each passage's tokens meet the words the question asks about. Only hits within this much of the
-    # first are encoded (no other can overtake it), so most questions pay nothing. 0 = off. Chosen on dev
-    # (recall@1 0.883 -> 0.909; 0.904 with the weight itself chosen by cross-validation over articles).
+    # well each passage's tokens meet the words the question asks about, times its share of the question's
+    # names. Only hits within this much of the first are encoded (no other can overtake it), so most
+    # questions pay nothing. 0 = off. Chosen on dev: recall@1 0.883 -> 0.904 (0.15 gives 0.913 but
+    # refuses fewer unanswerable questions).
     support_rerank_weight: float = 0.1
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
     answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
@@ -213,7 +214,6 @@ class Search:
     signals: Signals | None = None
     focus: QuestionFocus | None = None  # hybrid: the question's names and focus words
     qtokens: TokenVectors | None = None  # the question's token vectors, when support re-ranking is on
-    support: float | None = None  # the first hit's token-level support, when it was computed
 
 
 class Retriever:
@@ -438,10 +438,10 @@ class Retriever:
         if not asked:
             return hits
         tokens = self.encoder.encode_tokens([h.passage.text for h in near], side="passage")
-        supports = [max(0.0, support(s.qtokens, asked, t)) for t in tokens]
-        hits = rerank_by_support(hits, supports, weight)
-        s.support = dict(zip((h.passage.id for h in near), supports)).get(hits[0].passage.id)
-        return hits
+        # As far as the passage names who the question asks about: one about someone else gains nothing.
+        supports = [max(0.0, support(s.qtokens, asked, t)) * name_share(s.focus.names, _lowered(h.passage))
+                    for h, t in zip(near, tokens)]
+        return rerank_by_support(hits, supports, weight)
 
     @property
     def answerability_model(self) -> AnswerabilityModel | None:
@@ -558,6 +558,10 @@ def _cached_model(path: str | None) -> AnswerabilityModel | None:
     except AnswerabilityError as exc:
         log.warning("%s: deciding by the relevance floor", exc)
         return None
+
+
+def _lowered(p: Passage) -> str:
+    return f"{p.section or ''} {p.text}".lower()
 
 
 def date_bounds(u: Understanding, since: str | None, until: str | None) -> tuple[str | None, str | None]:
