@@ -102,3 +102,11 @@ def test_search_reranks_only_hits_near_the_first(bundled_service, encoder):
     q = "huawei research spending"
     vec, tokens = encoder.encode_query_tokens(q)
     assert np.allclose(vec, encoder.encode_query(q), atol=1e-5) and len(tokens.vectors) >= 3
+
+
+def test_rerank_never_moves_a_question_onto_a_passage_about_someone_else(bundled_service):
+    """A passage about China's smartphone shipments states "ship" and "smartphones" as well as
+    one on Huawei does; weighed by the names it mentions, it gains nothing for a Huawei question."""
+    retriever = bundled_service.retriever()
+    answer = retriever.search("How many smartphones did Huawei ship?", k=5)
+    assert answer.answered and "huawei" in answer.hits[0].passage.text.lower()
