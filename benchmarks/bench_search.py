@@ -68,13 +68,19 @@ def main() -> int:
         for q in questions[:10]:  # warm caches and lazy imports
             for mode in ("dense", "bm25", "hybrid"):
                 svc.ask(q, mode=mode)
-        ask: dict[str, list[float]] = {m: [] for m in ("dense", "bm25", "hybrid", "hybrid, no best sentence")}
+        ask: dict[str, list[float]] = {m: [] for m in ("dense", "bm25", "hybrid", "hybrid, no best sentence",
+                                                        "hybrid, support re-rank off")}
+        on = svc.settings
+        off = on.replace(support_rerank_weight=0.0)
         parts: dict[str, list[float]] = {"query understanding": [], "encode question": [], "BM25 scores": []}
         for _ in range(args.rounds):
             for q in questions:
                 for mode in ("dense", "bm25", "hybrid"):
                     ask[mode].append(timed(svc.ask, q, mode=mode))
                 ask["hybrid, no best sentence"].append(timed(svc.ask, q, with_best_sentence=False))
+                svc.settings = off  # the same question without token-level support re-ranking: its cost
+                ask["hybrid, support re-rank off"].append(timed(svc.ask, q))
+                svc.settings = on
                 t0 = time.perf_counter()
                 u = retriever.understand(q)
                 parts["query understanding"].append((time.perf_counter() - t0) * 1000)

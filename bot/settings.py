@@ -49,6 +49,7 @@ NESTED: dict[str, tuple[str, str]] = {
     "sentence_weight": ("search", "sentence_weight"),
     "answer_kind_weight": ("search", "answer_kind_weight"),
     "restate_penalty": ("search", "restate_penalty"),
+    "support_rerank_weight": ("search", "support_rerank_weight"),
     "answerability": ("search", "answerability"),
     "answerability_model": ("search", "answerability_model"),
     "query_prompt": ("encoder", "query_prompt"),

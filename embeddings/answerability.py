@@ -34,7 +34,7 @@ MONOTONE = ("cosine", "coverage", "focus_coverage", "sentence_coverage", "names_
 # ... and kept <= 0: a more telling missing word never raises it.
 ANTITONE = ("missing_max",)
 
-_QUESTION_WORDS = frozenset(
+QUESTION_WORDS = frozenset(
     "who whom whose what whats which when where why how is are was were do does did can could will would should "
     "has have had tell show give list any anything i me my the a an".split())
 _CAP_RE = re.compile(r"(?<![\w'])([A-Z][\w&.-]*[A-Za-z0-9])")
@@ -100,7 +100,7 @@ def question_names(question: str, entity_names: Sequence[Sequence[str]]) -> list
     for n, m in enumerate(_CAP_RE.finditer(question)):
         word = m.group(1).lower().rstrip(".")
         at_start = not question[: m.start()].strip()
-        if at_start or word in _QUESTION_WORDS or word in covered or len(word) < 2 or is_english(word):
+        if at_start or word in QUESTION_WORDS or word in covered or len(word) < 2 or is_english(word):
             continue  # "Beijing", "Congress", "AI": capitalised, but no company or person to look for
         names.append((word,))
     return names

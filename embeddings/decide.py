@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 
 from corpus.aliases import AliasTable
 from corpus.text import split_sentences
-from embeddings.answerability import (Signals, idf_share, margin, missing_max, name_share, question_names,
-                                      year_match)
+from embeddings.answerability import (QUESTION_WORDS, Signals, idf_share, margin, missing_max, name_share,
+                                      question_names, year_match)
 from embeddings.extract import holds_kind, question_kind, variant
 from embeddings.query import Understanding
 from embeddings.sparse import SparseIndex, tokenize
@@ -85,6 +85,29 @@ def rerank_by_focus(hits: Sequence, focus: QuestionFocus, weight: float, top: in
     head = [replace(h, score=h.score + weight * share(h)) for h in hits[:top]]
     head.sort(key=lambda h: -h.score)
     return head + list(hits[top:])
+
+
+# Terms a passage need not state for answering: how the question asks ("whats", "how"), not what.
+_ASKING_TERMS = frozenset(tokenize(" ".join(QUESTION_WORDS)))
+
+
+def asking_skip(focus: QuestionFocus) -> frozenset[str]:
+    """Terms of the question that the token-level support leaves out: its names (the passage is
+    already about them), how it asks, and the words that only give it its form."""
+    return focus.name_terms | _ASKING_TERMS | _FORM_TERMS | _VAGUE_TERMS
+
+
+def rerank_by_support(hits: Sequence, supports: Sequence[float], weight: float) -> list:
+    """The first len(`supports`) hits re-ordered by score + `weight` x their token-level support
+    (embeddings/support.py): of passages about the same thing, the one stating what was asked
+    comes first. Scores gain that bonus; a hit more than `weight` below the first, whose support
+    was not computed, cannot overtake one that was, so the list stays ordered by score."""
+    n = len(supports)
+    if weight <= 0 or n < 2:
+        return list(hits)
+    head = [replace(h, score=h.score + weight * float(sup)) for h, sup in zip(hits[:n], supports)]
+    head.sort(key=lambda h: -h.score)
+    return head + list(hits[n:])
 
 
 def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, first, candidates: Sequence,

@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from embeddings.models import DEFAULT_MODEL, EncoderError, resolve_model
-from embeddings.spans import span_vectors
+from embeddings.spans import TokenVectors, span_vectors, token_vectors
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ class Encoder(Protocol):
         """Questions and sentences at query time (not counted)."""
 
     def encode_query(self, text: str) -> np.ndarray: ...
+
+    def encode_tokens(self, texts: list[str], *, side: str = "query") -> list[TokenVectors]:
+        """Contextual token vectors of each text, for late interaction (embeddings/support.py)."""
+
+    def encode_query_tokens(self, text: str) -> tuple[np.ndarray, TokenVectors]:
+        """`encode_query` and the question's token vectors from one forward pass."""
 
     def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
@@ -155,6 +161,24 @@ class SentenceTransformerEncoder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_queries([text])
+
+    def encode_tokens(self, texts: list[str], *, side: str = "query") -> list[TokenVectors]:
+        """Each text's contextual token vectors (normalised, special tokens left out) with the
+        characters each covers (embeddings/support.py)."""
+        if not texts:
+            return []
+        prompt = self.query_prompt if side == "query" else self.passage_prompt
+        full = [prompt + str(t) for t in texts]
+        feats = self.model.encode(full, batch_size=self.batch_size, output_value=None,
+                                  convert_to_numpy=False, show_progress_bar=False)
+        offsets = self.model.tokenizer(full, return_offsets_mapping=True, truncation=True,
+                                       max_length=self.max_tokens)["offset_mapping"]
+        return [token_vectors(f["token_embeddings"].float().cpu().numpy(), offs, start=len(prompt), shift=-len(prompt))
+                for f, offs in zip(feats, offsets)]
+
+    def encode_query_tokens(self, text: str) -> tuple[np.ndarray, TokenVectors]:
+        """`encode_query`'s vector (its prompt handling as is) and the question's token vectors."""
+        return self.encode_query(text), self.encode_tokens([text])[0]
 
     def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:

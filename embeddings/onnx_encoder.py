@@ -16,7 +16,7 @@ import numpy as np
 
 from embeddings.models import DEFAULT_MODEL, EncoderError
 from embeddings.onnx_export import ModelFiles, default_cache_dir, ensure_onnx
-from embeddings.spans import span_vectors
+from embeddings.spans import TokenVectors, span_vectors, token_vectors
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,32 @@ class OnnxEncoder:
             for _ in self._batches(encodings, self._session(threads), out):
                 pass
         return out
+
+    def encode_tokens(self, texts: list[str], *, side: str = "query") -> list[TokenVectors]:
+        """Each text's contextual token vectors (normalised, special tokens left out) with the
+        characters each covers: the late-interaction view of a question or a passage
+        (embeddings/support.py). A small batch, on the question session."""
+        return self._with_tokens(texts, self.query_prompt if side == "query" else self.passage_prompt)[1]
+
+    def encode_query_tokens(self, text: str) -> tuple[np.ndarray, TokenVectors]:
+        """`encode_query`'s vector and, from the same run, the question's token vectors."""
+        vecs, tokens = self._with_tokens([text], self.query_prompt)
+        return vecs, tokens[0]
+
+    def _with_tokens(self, texts: list[str], prompt: str) -> tuple[np.ndarray, list[TokenVectors]]:
+        loaded = self.loaded
+        texts = [str(t) for t in texts]
+        pooled = np.empty((len(texts), loaded.dim), dtype=np.float32)
+        if not texts:
+            return pooled, []
+        encodings = loaded.tokenizer.encode_batch([prompt + t.strip() for t in texts])
+        out: list[TokenVectors] = [None] * len(texts)  # type: ignore[list-item]
+        for rows, tokens in self._batches(encodings, self._session(self.threads), pooled):
+            for j, i in enumerate(rows.tolist()):
+                shift = len(texts[i]) - len(texts[i].lstrip()) - len(prompt)
+                out[i] = token_vectors(tokens[j, :len(encodings[i].ids)], encodings[i].offsets, start=len(prompt),
+                                       shift=shift)
+        return pooled, out
 
     def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:

@@ -5,6 +5,8 @@ forward pass over a passage gives its vector and its sentences' (embeddings/sync
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -27,3 +29,25 @@ def span_vectors(tokens: np.ndarray, offsets: list[tuple[int, int]],
         norm = float(np.linalg.norm(v))
         out.append((v / norm).astype(np.float32) if norm > 0 else None)
     return out
+
+
+@dataclass(frozen=True)
+class TokenVectors:
+    """One text's contextual token vectors (rows normalised) and each token's (start, end)
+    characters in that text; special and prompt tokens left out."""
+
+    vectors: np.ndarray
+    offsets: list[tuple[int, int]]
+
+
+def token_vectors(tokens: np.ndarray, offsets, *, start: int = 0, shift: int = 0) -> TokenVectors:
+    """Keep the real tokens (end > start) from character `start` on (after a prompt), their
+    offsets moved by `shift` into the caller's text, normalised row by row."""
+    keep, spans = [], []
+    for n, (a, b) in enumerate(offsets):
+        if b > a and a >= start:
+            keep.append(n)
+            spans.append((int(a + shift), int(b + shift)))
+    vecs = np.asarray(tokens, dtype=np.float32)[keep] if keep else np.zeros((0, tokens.shape[-1]), np.float32)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return TokenVectors((vecs / np.clip(norms, 1e-12, None)).astype(np.float32), spans)

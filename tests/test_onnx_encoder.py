@@ -227,3 +227,18 @@ def test_a_model_without_weights_is_a_clear_error(tmp_path):
     (tmp_path / "broken" / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(EncoderError, match="lacks weights or tokenizer.json"):
         OnnxEncoder(str(tmp_path / "broken"), cache_dir=tmp_path / "cache").encode_query("x")
+
+
+def test_token_vectors_match_sentence_transformers_and_the_query_vector(onnx_cache, encoder):
+    """Late interaction (embeddings/support.py) reads the same tokens on either backend, and the
+    question's tokens come from the run that makes its vector."""
+    enc = OnnxEncoder(cache_dir=onnx_cache)
+    text = "  How much did Tencent spend on R&D in 2019?"
+    vec, tokens = enc.encode_query_tokens(text)
+    assert np.allclose(vec, enc.encode_query(text), atol=1e-6)
+    reference = encoder.encode_tokens([text])[0]
+    assert tokens.offsets == reference.offsets  # characters of the caller's text, leading spaces kept
+    assert text[slice(*tokens.offsets[0])] == "How"
+    assert _cosines(tokens.vectors, reference.vectors).min() > 0.99
+    passages = enc.encode_tokens(["Tencent spent $2 billion.", ""], side="passage")
+    assert len(passages[0].vectors) >= 5 and len(passages[1].vectors) == 0

@@ -1,0 +1,112 @@
+"""Token-level support (embeddings/support.py): on the real model's token vectors, a passage that
+states the asked-about thing scores above one about the same company that does not; the
+asked-about words leave out names and the question's form; the re-ranking nudges, never vetoes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embeddings.decide import asking_skip, question_focus, rerank_by_support
+from embeddings.query import STOPWORDS, understand
+from embeddings.spans import TokenVectors, token_vectors
+from embeddings.sparse import tokenize
+from embeddings.support import asked_words, support
+
+
+def _focus(question):
+    own = set(tokenize(question))
+    return question_focus(question, understand(question), None, own, {t: 1.0 for t in own}, None)
+
+
+def _asked(encoder, question):
+    qf = _focus(question)
+    _, tokens = encoder.encode_query_tokens(question)
+    return tokens, asked_words(question, tokens, qf.weights, asking_skip(qf), tokenize, STOPWORDS)
+
+
+def test_asked_words_are_what_is_asked_not_the_name_nor_the_question_form(encoder):
+    _, asked = _asked(encoder, "how much did Zorblax spend on r&d in 2019")
+    assert [w.word for w in asked] == ["spend", "r&d"]  # not "how much", "Zorblax", "on", "2019"
+    _, asked = _asked(encoder, "whats Zorblax's cofounder doing")
+    assert [w.word for w in asked] == ["cofounder"]  # not "whats", "Zorblax's" nor the stop word "doing"
+    _, asked = _asked(encoder, "so what did Zorblax's CFO say?")
+    assert [w.word for w in asked] == ["CFO", "say"]  # the question mark is no part of "say"
+    assert len(asked[1].rows) == 1
+
+
+@pytest.mark.parametrize("question, holds, lacks", [
+    ("how much did Zorblax spend on research and development",
+     "Zorblax spent $2 billion on research and development last year.",
+     "Zorblax spent $2 billion on advertising last year."),
+    ("who is Zorblax's chief financial officer",
+     "Zorblax named Mary Lin its chief financial officer in March.",
+     "Zorblax named Mary Lin head of its cloud unit in March."),
+    ("when did Zorblax open a factory in Mexico",
+     "Zorblax opened its first factory in Mexico in 2021.",
+     "Zorblax opened its first store in Berlin in 2021."),
+])
+def test_a_passage_stating_the_asked_about_thing_scores_higher(encoder, question, holds, lacks):
+    qtokens, asked = _asked(encoder, question)
+    have, lack = encoder.encode_tokens([holds, lacks], side="passage")
+    assert support(qtokens, asked, have) > support(qtokens, asked, lack)
+    assert 0.0 < support(qtokens, asked, lack) < support(qtokens, asked, have) <= 1.0 + 1e-6
+
+
+def test_support_is_neutral_without_asked_words_and_zero_for_an_empty_passage(encoder):
+    qtokens, asked = _asked(encoder, "so, Zorblax?")
+    assert asked == [] and support(qtokens, asked, encoder.encode_tokens(["anything"])[0]) == 1.0
+    qtokens, asked = _asked(encoder, "what did Zorblax spend")
+    empty = TokenVectors(np.zeros((0, qtokens.vectors.shape[1]), np.float32), [])
+    assert support(qtokens, asked, empty) == 0.0
+
+
+def test_token_vectors_keep_real_tokens_with_offsets_into_the_text(encoder):
+    text = "Zorblax's CFO"
+    tv = encoder.encode_tokens([text])[0]
+    assert len(tv.offsets) == len(tv.vectors) >= 3
+    assert text[tv.offsets[-1][0]:tv.offsets[-1][1]].lower() in {"cfo", "##o", "o"} or tv.offsets[-1][1] == len(text)
+    assert np.allclose(np.linalg.norm(tv.vectors, axis=1), 1.0, atol=1e-4)
+    # a prompt before the text is left out, offsets moved back into the caller's text
+    raw = np.ones((4, 3), np.float32)
+    shifted = token_vectors(raw, [(0, 0), (0, 6), (7, 10), (0, 0)], start=7, shift=-7)
+    assert shifted.offsets == [(0, 3)] and shifted.vectors.shape == (1, 3)
+
+
+def _hit(text, score):
+    from corpus.model import Passage
+    from embeddings.search import Hit
+
+    p = Passage(id=len(text), article_id="a", position=0, section=None, text=text, title="t", url="u",
+                published="2020-01-01")
+    return Hit(p, score, relevance=score)
+
+
+def test_rerank_by_support_nudges_within_the_head_and_scores_never_rise():
+    hits = [_hit("first", 0.60), _hit("second", 0.57), _hit("third", 0.40)]
+    out = rerank_by_support(hits, [0.4, 0.8], 0.1)
+    assert [h.passage.text for h in out] == ["second", "first", "third"]
+    assert all(a.score >= b.score for a, b in zip(out, out[1:]))
+    assert [h.passage.text for h in rerank_by_support(hits, [0.4, 0.8], 0.0)] == ["first", "second", "third"]
+    assert [h.passage.text for h in rerank_by_support(hits, [0.9], 0.1)] == ["first", "second", "third"]
+    # a small nudge, not a veto: a much better-scored first hit stays first
+    assert rerank_by_support([_hit("first", 0.9), hits[1]], [0.2, 1.0], 0.1)[0].passage.text == "first"
+
+
+def test_search_reranks_only_hits_near_the_first(bundled_service, encoder):
+    """On the real bundled corpus: with the re-ranking on, the question's token vectors come from the
+    query's own run (the same vector as encode_query), and results stay ordered by score."""
+    retriever = bundled_service.retriever()
+    assert retriever.config.support_rerank_weight > 0
+    answer = retriever.search("how much did huawei spend on research and development", k=5)
+    assert answer.hits and all(a.score >= b.score for a, b in zip(answer.hits, answer.hits[1:]))
+    q = "huawei research spending"
+    vec, tokens = encoder.encode_query_tokens(q)
+    assert np.allclose(vec, encoder.encode_query(q), atol=1e-5) and len(tokens.vectors) >= 3
+
+
+def test_rerank_never_moves_a_question_onto_a_passage_about_someone_else(bundled_service):
+    """A passage about China's smartphone shipments states "ship" and "smartphones" as well as
+    one on Huawei does; weighed by the names it mentions, it gains nothing for a Huawei question."""
+    retriever = bundled_service.retriever()
+    answer = retriever.search("How many smartphones did Huawei ship?", k=5)
+    assert answer.answered and "huawei" in answer.hits[0].passage.text.lower()
