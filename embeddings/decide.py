@@ -9,12 +9,12 @@ import math
 from collections.abc import Sequence
 
 from corpus.aliases import AliasTable
-from corpus.text import split_sentences
 from embeddings.answerability import (Signals, idf_share, margin, missing_max, name_share, question_names,
                                       year_match)
 from embeddings.extract import holds_kind, question_kind
 from embeddings.query import Understanding
 from embeddings.sparse import SparseIndex, tokenize
+from embeddings.textcache import sentences_of, terms_of
 
 
 # Words that ask for anything at all about a name ("what's the latest on Huawei?", "anything on
@@ -42,19 +42,19 @@ def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, 
     p = first.passage
     qidf = {t: terms.get(t, 1.0) * (sparse.idf(t) if sparse is not None else 1.0) for t in own
             if t not in _VAGUE_TERMS}
-    passage_terms = tokenize(f"{p.section or ''} {p.text}")
+    passage_terms = terms_of(f"{p.section or ''} {p.text}")
     names = question_names(question, entity_forms(u, aliases))
     name_terms = {t for forms in names for f in forms for t in tokenize(f)}
     focus = {t: w for t, w in qidf.items() if t not in name_terms}
     text = f"{p.section or ''} {p.text}".lower()
     article = " ".join([p.title, *(c.passage.text for c in candidates if c.passage.article_id == p.article_id)]).lower()
     pool = " ".join(c.passage.text for c in candidates).lower()
-    sentences = split_sentences(p.text) or [p.text]
+    sentences = sentences_of(p.text) or (p.text,)
     kind = question_kind(question)
     return Signals(
         cosine=float(cosine), coverage=idf_share(qidf, passage_terms),
         focus_coverage=idf_share(focus, passage_terms) if focus else 1.0,
-        sentence_coverage=max(idf_share(qidf, tokenize(s)) for s in sentences),
+        sentence_coverage=max(idf_share(qidf, terms_of(s)) for s in sentences),
         missing_max=missing_max(qidf, passage_terms),
         year_match=year_match(question, f"{p.section or ''} {p.text}"),
         kind_match=1.0 if kind in (None, "yesno", "reason") else float(holds_kind(p.text, kind, question)),

@@ -92,16 +92,24 @@ class VectorIndex(StoredPart):
         self._whole_needed = True  # rows were removed (or never written): the next save writes all
         self._ids: np.ndarray | None = None  # row -> passage id, cached until the next change
         self._sorted: np.ndarray | None = None
+        # An HNSW index loaded with a delta keeps the delta's rows here, searched exactly beside the
+        # graph: inserting up to DELTA_MAX vectors into the graph took 1.7 s of every cold start at
+        # 100k passages. The first change (a writer's, on its clone) puts them into the graph.
+        self._side: faiss.IndexIDMap2 | None = None
 
     # -- contents ----------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.index.ntotal) + (int(self._side.ntotal) if self._side is not None else 0)
 
     def ids(self) -> np.ndarray:
-        """Passage ids in row order (one array object until the next change: filters cache by it)."""
+        """Passage ids in row order, the side's rows last (one array object until the next change:
+        filters cache by it)."""
         if self._ids is None:
-            self._ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            if self._side is not None:
+                ids = np.concatenate([ids, faiss.vector_to_array(self._side.id_map).astype(np.int64)])
+            self._ids = ids
         return self._ids
 
     def has(self, ids: np.ndarray) -> np.ndarray:
@@ -117,13 +125,21 @@ class VectorIndex(StoredPart):
     def _changed(self) -> None:
         self._ids = self._sorted = None
 
+    def _fold(self) -> None:
+        """The side's vectors into the graph, in the same row order (before any change)."""
+        side, self._side = self._side, None
+        if side is not None and side.ntotal:
+            self.index.add_with_ids(side.index.reconstruct_n(0, side.ntotal),
+                                    faiss.vector_to_array(side.id_map).astype(np.int64))
+        self._changed()
+
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         if not len(ids):
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dim):
             raise ValueError(f"expected {(len(ids), self.dim)} vectors, got {vectors.shape}")
-        self._changed()
+        self._fold()
         self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
         if self.index_type == "auto" and not is_hnsw(self.index) and len(self) > self.hnsw_threshold:
             self._convert(f"hnsw{HNSW_M}")
@@ -132,7 +148,7 @@ class VectorIndex(StoredPart):
         ids = np.asarray(list(ids), dtype=np.int64)
         if ids.size == 0 or not self.has(ids).any():
             return 0
-        self._changed()
+        self._fold()
         self._whole_needed = True
         if is_hnsw(self.index):  # HNSW cannot delete: rebuild the graph from the kept vectors (rare)
             keep = ~np.isin(self.ids(), ids)
@@ -160,7 +176,15 @@ class VectorIndex(StoredPart):
         """Stored vectors for these ids (the digest clusters them without re-encoding)."""
         if not len(ids):
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._side is None:
+            return self.index.reconstruct_batch(ids)
+        in_side = np.isin(ids, self.ids()[int(self.index.ntotal):])
+        out = np.empty((ids.size, self.dim), dtype=np.float32)
+        for part, rows in ((self.index, ~in_side), (self._side, in_side)):
+            if rows.any():
+                out[rows] = part.reconstruct_batch(np.ascontiguousarray(ids[rows]))
+        return out
 
     def search(self, query: np.ndarray, k: int, *, allowed: Iterable[int] | DayFilter | None = None
                ) -> list[tuple[int, float]]:
@@ -177,21 +201,21 @@ class VectorIndex(StoredPart):
             rows = np.isin(ids, allowed)
         else:
             rows = None
-        sel = None
-        if rows is not None:
-            if not rows.any():
-                return []
-            bitmap = np.packbits(rows, bitorder="little")
-            sel = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))
+        if rows is not None and not rows.any():
+            return []
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, labels = self.index.index.search(query, min(k, n), params=_search_params(self.index, k, sel))
-        return [(int(ids[r]), float(s)) for r, s in zip(labels[0], scores[0]) if r != -1]
+        main = int(self.index.ntotal)
+        found = _search_rows(self.index, query, k, None if rows is None else rows[:main], ids[:main])
+        if self._side is not None:  # the delta beside an HNSW graph: exact, merged by score
+            found += _search_rows(self._side, query, k, None if rows is None else rows[main:], ids[main:])
+            found = sorted(found, key=lambda pair: -pair[1])[:k]
+        return found
 
     def clone(self) -> "VectorIndex":
         """A copy that later changes leave this one untouched (a writer's working copy)."""
         new = copy.copy(self)
         new.index = faiss.clone_index(self.index)
-        new._ids = new._sorted = None
+        new._ids = new._sorted = None  # the side is shared: nothing changes it, a change folds it in
         new.__dict__.pop("_digests", None)
         new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
         return new
@@ -244,6 +268,7 @@ class VectorIndex(StoredPart):
         """The whole index when it lost rows or the rows added since its last full write pass
         DELTA_MAX; otherwise only those added rows (ids and vectors), appended on load. One new
         article into 100k passages then writes kilobytes, not 150 MB (and holds no copy of it)."""
+        self._fold()
         added = len(self) - self._written
         if self._whole_needed or added > DELTA_MAX or not self.index_path.exists():
             _write_index(self.index, self.index_path)
@@ -265,7 +290,11 @@ class VectorIndex(StoredPart):
             return "the index file's contents do not match its manifest"
         self.index = index
         self._written, self._whole_needed = int(index.ntotal), False
-        if ids.size:
+        self._side = None
+        if ids.size and is_hnsw(index):
+            self._side = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+            self._side.add_with_ids(np.ascontiguousarray(vectors), ids)
+        elif ids.size:
             index.add_with_ids(np.ascontiguousarray(vectors), ids)
         self._changed()
         return None
@@ -273,7 +302,22 @@ class VectorIndex(StoredPart):
     def reset(self) -> None:
         self.index = _new_faiss_index(self.dim, self.index_type)
         self._written, self._whole_needed = 0, True
+        self._side = None
         self._changed()
+
+
+def _search_rows(index: faiss.IndexIDMap2, query: np.ndarray, k: int, rows: np.ndarray | None,
+                 ids: np.ndarray) -> list[tuple[int, float]]:
+    """Top-k (id, score) of one FAISS index whose rows are `ids`, kept to `rows` (a mask) if given."""
+    n = int(index.ntotal)
+    if n == 0 or (rows is not None and not rows.any()):
+        return []
+    sel = None
+    if rows is not None:
+        bitmap = np.packbits(rows, bitorder="little")
+        sel = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))
+    scores, labels = index.index.search(query, min(k, n), params=_search_params(index, k, sel))
+    return [(int(ids[r]), float(s)) for r, s in zip(labels[0], scores[0]) if r != -1]
 
 
 def _write_index(index: faiss.Index, path: Path) -> None:

@@ -106,6 +106,36 @@ def test_hnsw_above_the_threshold_keeps_recall_against_flat(tmp_path):
     assert not set(ids[:10]) & {i for i, _ in auto.search(vecs[0], 10)}
 
 
+def test_hnsw_loaded_with_a_delta_searches_it_exactly_beside_the_graph(tmp_path):
+    """A load does not insert the delta file's rows into the graph (seconds at 100k passages): they
+    are searched flat beside it, until the first change puts them in."""
+    rng = np.random.default_rng(5)
+    vecs, ids = _unit(rng, 1300, 32), list(range(500, 1800))
+    kw = dict(model="m", dim=32, index_type="auto", hnsw_threshold=1000)
+    idx = VectorIndex(tmp_path, **kw)
+    idx.add(ids[:1200], vecs[:1200])
+    idx.save()  # the graph, written whole
+    idx.add(ids[1200:], vecs[1200:])
+    idx.save()  # 100 rows: the delta file only
+    loaded, reason = VectorIndex.load(tmp_path, **kw)
+    assert reason is None and is_hnsw(loaded.index) and loaded.index.ntotal == 1200 and len(loaded) == 1300
+    assert loaded.ids().tolist() == ids and loaded.has(np.asarray(ids[-3:])).all()
+    for j in (7, 1250):  # in the graph, in the side: each vector is its own nearest neighbour
+        assert loaded.search(vecs[j], 5)[0][0] == ids[j]
+    assert np.allclose(loaded.vectors([ids[1250], ids[3]]), vecs[[1250, 3]])
+    allowed = ids[1190:1210]  # straddles graph and side
+    found = loaded.search(vecs[1205], 30, allowed=allowed)
+    assert {i for i, _ in found} == set(allowed) and found[0][0] == ids[1205]
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    work = loaded.clone()
+    work.add([9999], vecs[:1])
+    assert work.index.ntotal == 1301 and work.ids().tolist() == [*ids, 9999]
+    assert len(loaded) == 1300 and loaded.index.ntotal == 1200  # readers' copy untouched
+    work.save()
+    again, reason = VectorIndex.load(tmp_path, **kw)
+    assert reason is None and len(again) == 1301 and again.search(vecs[1250], 1)[0][0] == ids[1250]
+
+
 @pytest.mark.parametrize("backend", ["onnx"])
 def test_onnx_token_spans_agree_with_torch(encoder, backend, tmp_path_factory):
     from embeddings.encoder import create_encoder
