@@ -179,7 +179,9 @@ class VectorIndex(StoredPart):
         ids = np.asarray(ids, dtype=np.int64)
         if self._side is None:
             return self.index.reconstruct_batch(ids)
-        in_side = np.isin(ids, self.ids()[int(self.index.ntotal):])
+        side = np.sort(self.ids()[int(self.index.ntotal):])  # a few thousand at most
+        pos = np.minimum(np.searchsorted(side, ids), side.size - 1)
+        in_side = side[pos] == ids
         out = np.empty((ids.size, self.dim), dtype=np.float32)
         for part, rows in ((self.index, ~in_side), (self._side, in_side)):
             if rows.any():
