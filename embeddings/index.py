@@ -92,9 +92,10 @@ class VectorIndex(StoredPart):
         self._whole_needed = True  # rows were removed (or never written): the next save writes all
         self._ids: np.ndarray | None = None  # row -> passage id, cached until the next change
         self._sorted: np.ndarray | None = None
-        # An HNSW index loaded with a delta keeps the delta's rows here, searched exactly beside the
-        # graph: inserting up to DELTA_MAX vectors into the graph took 1.7 s of every cold start at
-        # 100k passages. The first change (a writer's, on its clone) puts them into the graph.
+        # An HNSW index loaded with a delta keeps the delta's rows here (flat), searched exactly beside
+        # the graph: inserting up to DELTA_MAX vectors into the graph took 1.7 s of every cold start
+        # at 100k passages. Rows added later join them; they go into the graph when the index is
+        # next written whole (past DELTA_MAX) or loses rows. Always the rows after `_written`.
         self._side: faiss.IndexIDMap2 | None = None
 
     # -- contents ----------------------------------------------------------------------
@@ -139,8 +140,8 @@ class VectorIndex(StoredPart):
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dim):
             raise ValueError(f"expected {(len(ids), self.dim)} vectors, got {vectors.shape}")
-        self._fold()
-        self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+        self._changed()
+        (self._side if self._side is not None else self.index).add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
         if self.index_type == "auto" and not is_hnsw(self.index) and len(self) > self.hnsw_threshold:
             self._convert(f"hnsw{HNSW_M}")
 
@@ -217,7 +218,8 @@ class VectorIndex(StoredPart):
         """A copy that later changes leave this one untouched (a writer's working copy)."""
         new = copy.copy(self)
         new.index = faiss.clone_index(self.index)
-        new._ids = new._sorted = None  # the side is shared: nothing changes it, a change folds it in
+        new._side = faiss.clone_index(self._side) if self._side is not None else None
+        new._ids = new._sorted = None
         new.__dict__.pop("_digests", None)
         new.__dict__["_digests"] = dict(self.__dict__.get("_digests", {}))
         return new
@@ -270,14 +272,19 @@ class VectorIndex(StoredPart):
         """The whole index when it lost rows or the rows added since its last full write pass
         DELTA_MAX; otherwise only those added rows (ids and vectors), appended on load. One new
         article into 100k passages then writes kilobytes, not 150 MB (and holds no copy of it)."""
-        self._fold()
         added = len(self) - self._written
         if self._whole_needed or added > DELTA_MAX or not self.index_path.exists():
+            self._fold()
             _write_index(self.index, self.index_path)
             self._written, self._whole_needed = len(self), False
             added = 0
         ids = self.ids()[len(self) - added:]
-        vectors = self.index.index.reconstruct_n(len(self) - added, added) if added else np.zeros((0, self.dim))
+        if not added:
+            vectors = np.zeros((0, self.dim))
+        elif self._side is not None:  # exactly the rows after `_written`
+            vectors = self._side.index.reconstruct_n(0, added)
+        else:
+            vectors = self.index.index.reconstruct_n(len(self) - added, added)
         buf = io.BytesIO()
         np.savez(buf, ids=ids, vectors=np.asarray(vectors, dtype=np.float32))
         atomic_write_bytes(self.delta_path, buf.getvalue())

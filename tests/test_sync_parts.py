@@ -106,7 +106,7 @@ def test_hnsw_above_the_threshold_keeps_recall_against_flat(tmp_path):
     assert not set(ids[:10]) & {i for i, _ in auto.search(vecs[0], 10)}
 
 
-def test_hnsw_loaded_with_a_delta_searches_it_exactly_beside_the_graph(tmp_path):
+def test_hnsw_loaded_with_a_delta_searches_it_exactly_beside_the_graph(tmp_path, monkeypatch):
     """A load does not insert the delta file's rows into the graph (seconds at 100k passages): they
     are searched flat beside it, until the first change puts them in."""
     rng = np.random.default_rng(5)
@@ -128,12 +128,23 @@ def test_hnsw_loaded_with_a_delta_searches_it_exactly_beside_the_graph(tmp_path)
     assert {i for i, _ in found} == set(allowed) and found[0][0] == ids[1205]
     assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
     work = loaded.clone()
-    work.add([9999], vecs[:1])
-    assert work.index.ntotal == 1301 and work.ids().tolist() == [*ids, 9999]
-    assert len(loaded) == 1300 and loaded.index.ntotal == 1200  # readers' copy untouched
+    work.add([9999], vecs[:1])  # a new article: beside the graph too, saved as the delta
+    assert work.index.ntotal == 1200 and work.ids().tolist() == [*ids, 9999]
+    assert len(loaded) == 1300 and loaded.ids().tolist() == ids  # the readers' copy is untouched
     work.save()
     again, reason = VectorIndex.load(tmp_path, **kw)
     assert reason is None and len(again) == 1301 and again.search(vecs[1250], 1)[0][0] == ids[1250]
+    # rows beside the graph past DELTA_MAX: the next save puts them in and writes the index whole
+    again.add(list(range(5000, 5030)), _unit(rng, 30, 32))
+    assert again.index.ntotal == 1200 and len(again) == 1331
+    monkeypatch.setattr("embeddings.index.DELTA_MAX", 20)
+    again.save()
+    whole, reason = VectorIndex.load(tmp_path, **kw)
+    assert reason is None and whole.index.ntotal == 1331 and whole._side is None
+    assert whole.ids().tolist() == [*ids, 9999, *range(5000, 5030)]
+    monkeypatch.undo()
+    assert again.remove([ids[0]]) == 1  # a removal rebuilds the graph: everything goes into it
+    assert again.index.ntotal == 1330 and again._side is None and again.search(vecs[1250], 1)[0][0] == ids[1250]
 
 
 @pytest.mark.parametrize("backend", ["onnx"])
