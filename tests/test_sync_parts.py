@@ -7,7 +7,7 @@ import pytest
 
 from corpus.model import Passage
 from corpus.text import split_sentences
-from embeddings.days import DayTable
+from embeddings.days import DayTable, LazyDayTable
 from embeddings.index import VectorIndex, is_hnsw
 from embeddings.sync import embed_batch
 from sample_articles import P1, P2, P3
@@ -74,6 +74,23 @@ def test_date_filter_masks_match_the_store(bundled_service):
     hits = index.search(q, 5, allowed=got)
     assert hits and {i for i, _ in hits} <= set(got.ids().tolist())
     assert hits == index.search(q, 5, allowed=got.ids().tolist())  # mask == id list
+
+
+def test_a_lazy_day_table_reads_the_store_once_on_first_use(bundled_service):
+    svc = bundled_service
+    reads = []
+
+    def load():
+        reads.append(1)
+        return svc.store.passage_days()
+
+    lazy = LazyDayTable(load)
+    assert reads == []  # nothing read until a bound needs it
+    eager = DayTable(*svc.store.passage_days())
+    got = lazy.between("2019-01-01", "2019-12-31")
+    assert got.ids().tolist() == eager.between("2019-01-01", "2019-12-31").ids().tolist()
+    assert len(lazy) == len(eager) and reads == [1]
+    assert got.mask("dense", svc.snapshot().index.ids()).sum() == len(got) and reads == [1]
 
 
 def _unit(rng, n, d):
@@ -195,3 +212,22 @@ def test_clones_are_independent_working_copies(tmp_path):
     copy_.add({3: vecs[3:5]})
     copy_.remove([1])
     assert len(sx) == 2 and sx.get(1) is not None and len(copy_) == 2 and copy_.get(3).shape == (2, 16)
+
+
+def test_best_sentence_cosines_in_one_pass_equal_the_per_passage_products(tmp_path):
+    """The blend's lookup for every candidate at once gives, to the bit, what one `get` and one
+    product per passage gave; a passage without sentence vectors is NaN."""
+    from embeddings.sentence_index import SentenceIndex
+
+    rng = np.random.default_rng(3)
+    sx = SentenceIndex(tmp_path / "sentences", model="m", embed_format="f")
+    for start in (0, 40):  # two segments, the second saved (memory-mapped) after the first
+        sx.add({i: _unit(rng, int(rng.integers(1, 7)), 48) for i in range(start, start + 40)})
+        sx.save()
+    q = _unit(rng, 1, 48)[0]
+    ids = [5, 77, 12345, 41, 0]
+    got = sx.best_cosines(ids, q)
+    want = [float((np.asarray(sx.get(i), dtype=np.float32) @ q).max()) if sx.get(i) is not None else None
+            for i in ids]
+    assert np.isnan(got[2]) and want[2] is None
+    assert [float(g) for n, g in enumerate(got) if n != 2] == [w for n, w in enumerate(want) if n != 2]
