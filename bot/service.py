@@ -44,7 +44,8 @@ from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
 from embeddings.sync import SENTENCE_MODES, Parts, catch_up, plan_full
-from embeddings.days import DayTable
+from embeddings.days import DayTable, LazyDayTable
+from embeddings.passage_cache import CachedPassages
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class RoundupService:
         self._topics: dict[tuple[int, str, int | None], tuple[bool, np.ndarray]] = {}
         self._sentence_vectors: SentenceVectors | None = None
         self._visible: dict[tuple, object] = {}  # per generation and guild: visible passage ids, dates
+        self._passages: CachedPassages | None = None  # candidates' passages for questions, per generation
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -260,7 +262,7 @@ class RoundupService:
             snap.index.remove(stale)
         snap = align_companions(snap, self._fetch_texts)
         snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have), seq=seq,
-                       days=DayTable(*self.store.passage_days()))
+                       days=LazyDayTable(self.store.passage_days))
         gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
         return snap
 
@@ -513,17 +515,32 @@ class RoundupService:
         if self.visible(guild) is not None:
             first, last = self._scoped_dates(guild)
         try:
-            return Retriever(self.store, snap.index, self.encoder, sparse=snap.sparse, sentences=snap.sentences,
+            return Retriever(self.passage_source(), snap.index, self.encoder, sparse=snap.sparse, sentences=snap.sentences,
                              aliases=aliases, config=self.settings.search, anchor=last, first=first, days=snap.days)
         except ValueError as exc:
             raise ServiceError(f"bad retrieval setting: {exc}") from None
+
+    def passage_source(self) -> CachedPassages:
+        """Passages by id for questions: the store's, remembered until its generation moves."""
+        generation = self.store.generation()
+        cache = self._passages
+        if cache is None or cache.generation != generation:
+            cache = self._passages = CachedPassages(self.store, generation)
+        return cache
+
+    def _passage_count(self) -> int:
+        """Passages in the store, counted once per store generation (not on every question)."""
+        key = ("passages", self.store.generation())
+        if key not in self._visible:
+            self._visible[key] = int(self.store.counts()["passages"])
+        return self._visible[key]
 
     def lag_notes(self, snap: Snapshot) -> list[str]:
         """What a reader should know about the snapshot it was answered from."""
         notes = []
         if self.writer_running():
             notes.append("an ingest is running: this answer comes from the roundups indexed before it")
-        pending = max(0, int(self.store.counts()["passages"]) - len(snap.index))
+        pending = max(0, self._passage_count() - len(snap.index))
         if pending:
             notes.append(f"{pending} passages not yet indexed; " + (
                 "they are being indexed now" if self.background_catch_up

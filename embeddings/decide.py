@@ -10,12 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from corpus.aliases import AliasTable
-from corpus.text import split_sentences
 from embeddings.answerability import (QUESTION_WORDS, Signals, idf_share, margin, missing_max, name_share,
                                       question_names, year_match)
 from embeddings.extract import holds_kind, question_kind, variant
 from embeddings.query import Understanding
 from embeddings.sparse import SparseIndex, tokenize
+from embeddings.textcache import sentences_of, terms_of
 
 
 # Words that ask for anything at all about a name ("what's the latest on Huawei?", "anything on
@@ -118,16 +118,16 @@ def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, 
     p = first.passage
     qf = qf or question_focus(question, u, aliases, own, terms, sparse)
     qidf, names = qf.weights, qf.names
-    passage_terms = tokenize(f"{p.section or ''} {p.text}")
+    passage_terms = terms_of(f"{p.section or ''} {p.text}")
     text = f"{p.section or ''} {p.text}".lower()
     article = " ".join([p.title, *(c.passage.text for c in candidates if c.passage.article_id == p.article_id)]).lower()
     pool = " ".join(c.passage.text for c in candidates).lower()
-    sentences = split_sentences(p.text) or [p.text]
+    sentences = sentences_of(p.text) or (p.text,)
     kind = question_kind(question)
     return Signals(
         cosine=float(cosine), coverage=idf_share(qidf, passage_terms),
         focus_coverage=qf.focus_share(passage_terms),
-        sentence_coverage=max(idf_share(qidf, tokenize(s)) for s in sentences),
+        sentence_coverage=max(idf_share(qidf, terms_of(s)) for s in sentences),
         missing_max=missing_max(qidf, passage_terms),
         year_match=year_match(question, f"{p.section or ''} {p.text}"),
         kind_match=1.0 if kind in (None, "yesno", "reason") else float(holds_kind(p.text, kind, question)),

@@ -21,7 +21,7 @@ import numpy as np
 from corpus.aliases import AliasTable
 from corpus.errors import InputError
 from corpus.model import Passage
-from corpus.text import clean_question, normalize_text, split_sentences
+from corpus.text import clean_question, normalize_text
 from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model, name_share
 from embeddings.decide import (QuestionFocus, answer_signals, asking_skip, question_focus, rerank_by_focus,
                                rerank_by_support)
@@ -38,6 +38,7 @@ from embeddings.query import STOPWORDS
 from embeddings.spans import TokenVectors
 from embeddings.sparse import SparseIndex, query_terms, tokenize
 from embeddings.support import asked_words, support
+from embeddings.textcache import sentences_of, terms_of
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +382,7 @@ class Retriever:
         head = order[: 3 * s.limit + 10]
         similarity = self._similarity(head) if diverse and (cfg.mmr_lambda < 1.0 or cfg.same_story) else None
         picks = pick_diverse(head, s.ranking, limit=s.limit,
-                             group_of={i: roundup_key(c.passage) for i, c in s.cands.items()},
+                             group_of={i: roundup_key(s.cands[i].passage) for i in head},
                              similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
                              distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
         return [Hit(s.cands[p.id].passage, p.score, relevance=s.relevance[p.id]) for p in picks]
@@ -513,13 +514,11 @@ class Retriever:
     def _blend_sentences(self, cands: dict[int, _Candidate], qvec: np.ndarray, weight: float) -> None:
         """A passage is as close to the question as its closest sentence, in part: an answer in a
         passage's second sentence is diluted in the whole passage's vector."""
-        q = qvec.reshape(-1)
-        for i, c in cands.items():
-            vecs = self.sentences.get(i)
-            if vecs is not None and len(vecs):
-                best = float((np.asarray(vecs, dtype=np.float32) @ q).max())
-                c.sentence_cosine = best
-                c.cosine = (1.0 - weight) * c.cosine + weight * best
+        best = self.sentences.best_cosines(list(cands), qvec)
+        for c, b in zip(cands.values(), best.tolist()):
+            if b == b:  # not NaN: the passage has sentence vectors
+                c.sentence_cosine = b
+                c.cosine = (1.0 - weight) * c.cosine + weight * b
 
     def _mark_best_sentences(self, question: str, hits: list[Hit], qvec, terms: dict[str, float], own: set[str],
                              mode: str, names: set[str] = frozenset()) -> None:
@@ -534,7 +533,7 @@ class Retriever:
                                   variants=cfg.sentence_variants)
         kind = question_kind(question)
         for hit in hits:
-            sents = split_sentences(hit.passage.text) or [hit.passage.text]
+            sents = list(sentences_of(hit.passage.text)) or [hit.passage.text]
             if len(sents) == 1:
                 hit.best_sentence = sents[0]
                 continue
@@ -545,7 +544,7 @@ class Retriever:
                     encode = getattr(self.encoder, "encode_passages", self.encoder.encode_queries)
                     vecs = encode(sents)  # not embedded at ingest: rare, slower
                 dense = np.asarray(vecs, dtype=np.float32) @ qvec.reshape(-1)
-            scores = score_sentences(sents, dense, [tokenize(x) for x in sents], qidf, kind, weights, question, names)
+            scores = score_sentences(sents, dense, [terms_of(x) for x in sents], qidf, kind, weights, question, names)
             hit.best_sentence = sents[int(np.argmax(scores))]
 
 

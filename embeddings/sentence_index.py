@@ -93,6 +93,23 @@ class SentenceIndex(StoredPart):
         seg, start, count = int(self._seg[n]), int(self._start[n]), int(self._count[n])
         return dequantise(self._segments[seg][start:start + count])
 
+    def best_cosines(self, ids: Iterable[int], query: np.ndarray) -> np.ndarray:
+        """Each passage's closest sentence's cosine to `query` (NaN for one without sentence vectors).
+        The table lookups are done for all at once; the product stays one per passage (BLAS rounds a
+        row's dot product by its place in a matrix: a block product would move scores by an ulp)."""
+        ids = np.fromiter((int(i) for i in ids), dtype=np.int64)
+        out = np.full(ids.size, np.nan, dtype=np.float32)
+        if not self._ids.size or not ids.size:
+            return out
+        pos = np.minimum(np.searchsorted(self._ids, ids), self._ids.size - 1)
+        found = np.flatnonzero((self._ids[pos] == ids) & (self._count[pos] > 0))
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        rows = pos[found]
+        segments = self._segments
+        out[found] = [float((dequantise(segments[g][a:a + n]) @ q).max()) for g, a, n in
+                      zip(self._seg[rows].tolist(), self._start[rows].tolist(), self._count[rows].tolist())]
+        return out
+
     # -- changes -----------------------------------------------------------------------
 
     def add(self, vectors: dict[int, np.ndarray]) -> None:
@@ -196,7 +213,7 @@ class SentenceIndex(StoredPart):
             buf = io.BytesIO()
             np.save(buf, self._segments[number], allow_pickle=False)
             atomic_write_bytes(self._segment_path(number), buf.getvalue())
-            self._segments[number] = np.load(self._segment_path(number), mmap_mode="r")
+            self._segments[number] = _mapped(self._segment_path(number))
         self._unsaved.clear()
         buf = io.BytesIO()
         np.savez(buf, ids=self._ids, seg=self._seg, start=self._start, count=self._count)
@@ -215,7 +232,7 @@ class SentenceIndex(StoredPart):
             ids, seg, start, count = data["ids"], data["seg"], data["start"], data["count"]
         segments = {}
         for number in np.unique(seg).tolist():
-            segments[int(number)] = np.load(self._segment_path(int(number)), mmap_mode="r")
+            segments[int(number)] = _mapped(self._segment_path(int(number)))
         ends = start + count
         if ids.size and (int(ends.max(initial=0)) > max(m.shape[0] for m in segments.values())
                          or any(ends[seg == n].max() > m.shape[0] for n, m in segments.items())):
@@ -223,3 +240,9 @@ class SentenceIndex(StoredPart):
         self._segments, self._unsaved = segments, set()
         self._install(ids.astype(np.int64), seg.astype(np.int32), start.astype(np.int64), count.astype(np.int32))
         return None
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """A segment file memory-mapped read-only, as a plain array (its base keeps the map open): a
+    slice of an np.memmap pays for the subclass's bookkeeping, a hundred times per question."""
+    return np.load(path, mmap_mode="r").view(np.ndarray)

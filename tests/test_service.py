@@ -144,3 +144,17 @@ def test_status_reports_counts_without_loading_anything_heavy(bundled_service):
     assert st["first_published"] == "2013-09-29" and st["last_published"] == "2021-09-18"
     assert st["index"]["vectors"] == st["passages"]
     assert st["last_ingest"]["status"] in {"ok", "partial"}
+
+
+def test_cached_passages_never_outlive_a_change_to_the_store(make_service, tmp_path):
+    """Candidates' passages are remembered between questions, but only while the store's generation
+    holds: a retitled roundup (same passage ids) shows its new title in the next answer."""
+    svc = make_service(auto_ingest_bundled=False)
+    art = _art("a1", "2022-01-03", [P1, P2, P3])
+    svc.ingest([_jsonl(tmp_path / "a.jsonl", [art])])
+    first = svc.ask("Baidu robotaxi permit in Wuhan").hits[0].passage
+    assert first.text == P3 and first.title == "Roundup a1"
+    assert svc.ask("Baidu robotaxi permit in Wuhan").hits[0].passage is first  # remembered
+    svc.ingest([_jsonl(tmp_path / "b.jsonl", [{**art, "title": "Roundup a1, corrected"}])])
+    again = svc.ask("Baidu robotaxi permit in Wuhan").hits[0].passage
+    assert again.id == first.id and again.title == "Roundup a1, corrected"

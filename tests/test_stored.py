@@ -6,15 +6,20 @@ give a fresh empty part and a reason, which the service logs once before rebuild
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
+import time
 
 import numpy as np
 import pytest
 
+from embeddings import stored
+
 from embeddings.index import VectorIndex
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
-from embeddings.stored import StoredManifest
+from embeddings.stored import STAMP_SUFFIX, StoredManifest
 from sample_articles import P1, P2, P3
 from sample_articles import article as _art
 from sample_articles import write_jsonl as _jsonl
@@ -101,6 +106,55 @@ def test_a_damaged_manifest_gives_a_reason(tmp_path, part):
     manifest.write_bytes(bytes(data))
     loaded, reason = load()
     assert reason and len(loaded) == 0
+
+
+def _age(directory, seconds: float = 60) -> None:
+    """Every file as if written a minute ago (older than the stamp's racy window)."""
+    past = time.time() - seconds
+    for p in directory.rglob("*"):
+        if p.is_file():
+            os.utime(p, (past, past))
+
+
+def _counting_digests(monkeypatch) -> list:
+    hashed: list = []
+    real = stored.file_digest
+    monkeypatch.setattr(stored, "file_digest", lambda p: hashed.append(p) or real(p))
+    return hashed
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_a_verified_load_leaves_a_stamp_and_the_next_load_hashes_nothing(tmp_path, part, monkeypatch):
+    load, _ = PARTS[part](tmp_path)
+    _age(tmp_path)
+    hashed = _counting_digests(monkeypatch)
+    assert load()[1] is None and hashed  # the first load verifies every file
+    assert len(list(tmp_path.glob(f"*{STAMP_SUFFIX}"))) == 1
+    hashed.clear()
+    loaded, reason = load()
+    assert reason is None and len(loaded) == len(DOCS) and hashed == []
+
+
+@pytest.mark.parametrize("damage", [d for d in DAMAGE if d != "delete"])
+@pytest.mark.parametrize("part", PARTS)
+def test_damage_after_the_stamp_is_still_caught(tmp_path, part, damage):
+    load, victim = PARTS[part](tmp_path)
+    _age(tmp_path)
+    assert load()[1] is None and list(tmp_path.glob(f"*{STAMP_SUFFIX}"))
+    DAMAGE[damage](victim)  # a write: a new modification time, whatever the size
+    loaded, reason = load()
+    assert reason and "does not match" in reason and len(loaded) == 0
+
+
+def test_files_written_just_now_are_not_stamped_and_a_bad_stamp_means_hashing(tmp_path, monkeypatch):
+    load, victim = _save_dense(tmp_path)
+    stamp = tmp_path / f"index.json{STAMP_SUFFIX}"
+    assert load()[1] is None and not stamp.exists()  # a change in the same clock tick could pass unseen
+    _age(tmp_path)
+    assert load()[1] is None and set(json.loads(stamp.read_text())) == {"index.faiss", "index-delta.npz"}
+    stamp.write_bytes(b"\x00garbage")
+    hashed = _counting_digests(monkeypatch)
+    assert load()[1] is None and victim in hashed and json.loads(stamp.read_text())
 
 
 def test_a_reader_that_raises_anything_is_a_reason(tmp_path, monkeypatch):

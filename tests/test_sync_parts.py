@@ -7,7 +7,7 @@ import pytest
 
 from corpus.model import Passage
 from corpus.text import split_sentences
-from embeddings.days import DayTable
+from embeddings.days import DayTable, LazyDayTable
 from embeddings.index import VectorIndex, is_hnsw
 from embeddings.sync import embed_batch
 from sample_articles import P1, P2, P3
@@ -76,6 +76,23 @@ def test_date_filter_masks_match_the_store(bundled_service):
     assert hits == index.search(q, 5, allowed=got.ids().tolist())  # mask == id list
 
 
+def test_a_lazy_day_table_reads_the_store_once_on_first_use(bundled_service):
+    svc = bundled_service
+    reads = []
+
+    def load():
+        reads.append(1)
+        return svc.store.passage_days()
+
+    lazy = LazyDayTable(load)
+    assert reads == []  # nothing read until a bound needs it
+    eager = DayTable(*svc.store.passage_days())
+    got = lazy.between("2019-01-01", "2019-12-31")
+    assert got.ids().tolist() == eager.between("2019-01-01", "2019-12-31").ids().tolist()
+    assert len(lazy) == len(eager) and reads == [1]
+    assert got.mask("dense", svc.snapshot().index.ids()).sum() == len(got) and reads == [1]
+
+
 def _unit(rng, n, d):
     x = rng.standard_normal((n, d)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -104,6 +121,47 @@ def test_hnsw_above_the_threshold_keeps_recall_against_flat(tmp_path):
     assert reason is None and is_hnsw(loaded.index) and loaded.search(queries[0], 10) == auto.search(queries[0], 10)
     assert auto.remove(ids[:10]) == 10 and len(auto) == 2990 and is_hnsw(auto.index)
     assert not set(ids[:10]) & {i for i, _ in auto.search(vecs[0], 10)}
+
+
+def test_hnsw_loaded_with_a_delta_searches_it_exactly_beside_the_graph(tmp_path, monkeypatch):
+    """A load does not insert the delta file's rows into the graph (seconds at 100k passages): they
+    are searched flat beside it, until the first change puts them in."""
+    rng = np.random.default_rng(5)
+    vecs, ids = _unit(rng, 1300, 32), list(range(500, 1800))
+    kw = dict(model="m", dim=32, index_type="auto", hnsw_threshold=1000)
+    idx = VectorIndex(tmp_path, **kw)
+    idx.add(ids[:1200], vecs[:1200])
+    idx.save()  # the graph, written whole
+    idx.add(ids[1200:], vecs[1200:])
+    idx.save()  # 100 rows: the delta file only
+    loaded, reason = VectorIndex.load(tmp_path, **kw)
+    assert reason is None and is_hnsw(loaded.index) and loaded.index.ntotal == 1200 and len(loaded) == 1300
+    assert loaded.ids().tolist() == ids and loaded.has(np.asarray(ids[-3:])).all()
+    for j in (7, 1250):  # in the graph, in the side: each vector is its own nearest neighbour
+        assert loaded.search(vecs[j], 5)[0][0] == ids[j]
+    assert np.allclose(loaded.vectors([ids[1250], ids[3]]), vecs[[1250, 3]])
+    allowed = ids[1190:1210]  # straddles graph and side
+    found = loaded.search(vecs[1205], 30, allowed=allowed)
+    assert {i for i, _ in found} == set(allowed) and found[0][0] == ids[1205]
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    work = loaded.clone()
+    work.add([9999], vecs[:1])  # a new article: beside the graph too, saved as the delta
+    assert work.index.ntotal == 1200 and work.ids().tolist() == [*ids, 9999]
+    assert len(loaded) == 1300 and loaded.ids().tolist() == ids  # the readers' copy is untouched
+    work.save()
+    again, reason = VectorIndex.load(tmp_path, **kw)
+    assert reason is None and len(again) == 1301 and again.search(vecs[1250], 1)[0][0] == ids[1250]
+    # rows beside the graph past DELTA_MAX: the next save puts them in and writes the index whole
+    again.add(list(range(5000, 5030)), _unit(rng, 30, 32))
+    assert again.index.ntotal == 1200 and len(again) == 1331
+    monkeypatch.setattr("embeddings.index.DELTA_MAX", 20)
+    again.save()
+    whole, reason = VectorIndex.load(tmp_path, **kw)
+    assert reason is None and whole.index.ntotal == 1331 and whole._side is None
+    assert whole.ids().tolist() == [*ids, 9999, *range(5000, 5030)]
+    monkeypatch.undo()
+    assert again.remove([ids[0]]) == 1  # a removal rebuilds the graph: everything goes into it
+    assert again.index.ntotal == 1330 and again._side is None and again.search(vecs[1250], 1)[0][0] == ids[1250]
 
 
 @pytest.mark.parametrize("backend", ["onnx"])
@@ -157,3 +215,22 @@ def test_clones_are_independent_working_copies(tmp_path):
     copy_.add({3: vecs[3:5]})
     copy_.remove([1])
     assert len(sx) == 2 and sx.get(1) is not None and len(copy_) == 2 and copy_.get(3).shape == (2, 16)
+
+
+def test_best_sentence_cosines_in_one_pass_equal_the_per_passage_products(tmp_path):
+    """The blend's lookup for every candidate at once gives, to the bit, what one `get` and one
+    product per passage gave; a passage without sentence vectors is NaN."""
+    from embeddings.sentence_index import SentenceIndex
+
+    rng = np.random.default_rng(3)
+    sx = SentenceIndex(tmp_path / "sentences", model="m", embed_format="f")
+    for start in (0, 40):  # two segments, the second saved (memory-mapped) after the first
+        sx.add({i: _unit(rng, int(rng.integers(1, 7)), 48) for i in range(start, start + 40)})
+        sx.save()
+    q = _unit(rng, 1, 48)[0]
+    ids = [5, 77, 12345, 41, 0]
+    got = sx.best_cosines(ids, q)
+    want = [float((np.asarray(sx.get(i), dtype=np.float32) @ q).max()) if sx.get(i) is not None else None
+            for i in ids]
+    assert np.isnan(got[2]) and want[2] is None
+    assert [float(g) for n, g in enumerate(got) if n != 2] == [w for n, w in enumerate(want) if n != 2]
