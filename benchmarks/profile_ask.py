@@ -49,11 +49,16 @@ def instrument(svc) -> None:
     from embeddings.search import Retriever
 
     for name in ("prepare", "bounds", "candidates", "_dense_candidates", "_sparse_candidates", "_score_candidates",
-                 "_blend_sentences", "fuse", "diversify", "answerable", "_mark_best_sentences"):
+                 "_blend_sentences", "fuse", "diversify", "_rerank_by_support", "answerable",
+                 "_mark_best_sentences"):
         setattr(Retriever, name, timed(name.lstrip("_"), getattr(Retriever, name)))
     snap = svc.snapshot()
     enc = svc.encoder
     enc.encode_query = timed("  question encode", enc.encode_query)
+    if hasattr(enc, "encode_query_tokens"):
+        enc.encode_query_tokens = timed("  question encode (+tokens)", enc.encode_query_tokens)
+    if hasattr(enc, "encode_tokens"):
+        enc.encode_tokens = timed("  support: passage token encode", enc.encode_tokens)
     snap.index.search = timed("  FAISS search", snap.index.search)
     snap.sparse.scores = timed("  BM25 scores", snap.sparse.scores)
     snap.sparse.coverage = timed("  BM25 coverage", snap.sparse.coverage)

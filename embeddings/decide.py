@@ -97,6 +97,28 @@ def asking_skip(focus: QuestionFocus) -> frozenset[str]:
     return focus.name_terms | _ASKING_TERMS | _FORM_TERMS | _VAGUE_TERMS
 
 
+# A support is a weighted mean of cosines of unit vectors: at most 1 but for float error, which
+# this margin (and the one on the sum) covers, so that a pruned re-ranking orders as the full one.
+_SUPPORT_SLACK = 1e-5
+
+
+def supports_needed(scores: Sequence[float], caps: Sequence[float], weight: float) -> list[int]:
+    """Positions (of hits ordered by `scores`) whose token-level support must be computed for
+    `rerank_by_support` to order them as it would with every support known; the rest may take 0.
+
+    Hit i ends at scores[i] + weight x support, somewhere in [scores[i], scores[i] + weight x caps[i]]
+    (support lies in [0, 1] times the name share `caps[i]`, known without encoding). Where a hit's
+    range touches no other's, its place is the same wherever in the range it ends (its score, so
+    it need not be encoded); where two touch, any cap-0 one is exact already and the others need
+    their support. Computed supports fall inside their ranges, so no new contact arises."""
+    if weight <= 0:
+        return []
+    lo = list(scores)
+    hi = [s + weight * c * (1 + _SUPPORT_SLACK) + _SUPPORT_SLACK * weight for s, c in zip(scores, caps)]
+    return [i for i, c in enumerate(caps) if c > 0 and any(
+        j != i and lo[j] <= hi[i] and lo[i] <= hi[j] for j in range(len(lo)))]
+
+
 def rerank_by_support(hits: Sequence, supports: Sequence[float], weight: float) -> list:
     """The first len(`supports`) hits re-ordered by score + `weight` x their token-level support
     (embeddings/support.py): of passages about the same thing, the one stating what was asked

@@ -24,7 +24,7 @@ from corpus.model import Passage
 from corpus.text import clean_question, normalize_text
 from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model, name_share
 from embeddings.decide import (QuestionFocus, answer_signals, asking_skip, question_focus, rerank_by_focus,
-                               rerank_by_support)
+                               rerank_by_support, supports_needed)
 from embeddings.days import DayFilter, DayTable
 from embeddings.encoder import Encoder
 from embeddings.extract import SentenceWeights, question_kind, score_sentences
@@ -153,8 +153,8 @@ class SearchConfig:
     focus_rerank_weight: float = 0.0
     # hybrid: the distinct top re-ordered by score + this x token-level support (embeddings/support.py): how
     # well each passage's tokens meet the words the question asks about, times its share of the question's
-    # names. Only hits within this much of the first are encoded (no other can overtake it), so most
-    # questions pay nothing. 0 = off. Chosen on dev: recall@1 0.883 -> 0.904 (0.15 gives 0.913 but
+    # names. Only hits within this much of the first whose support can change the order are encoded
+    # (embeddings/decide.py, supports_needed), so most questions pay nothing. 0 = off. Chosen on dev: recall@1 0.883 -> 0.904 (0.15 gives 0.913 but
     # refuses fewer unanswerable questions).
     support_rerank_weight: float = 0.1
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
@@ -425,8 +425,9 @@ class Retriever:
         return answered
 
     def _rerank_by_support(self, s: Search, hits: list[Hit]) -> list[Hit]:
-        """The distinct top re-ordered by token-level support, encoding only the hits close enough
-        to the first to overtake it (one small batch); most questions have none and pay nothing."""
+        """The distinct top re-ordered by token-level support, encoding (one small batch) only the
+        hits near the first whose support can change the order (`supports_needed`); most questions
+        have none and pay nothing. A hit not encoded keeps its score, the order is the same."""
         weight = self.config.support_rerank_weight
         if weight <= 0 or s.qtokens is None or s.focus is None or len(hits) < 2:
             return hits
@@ -434,14 +435,19 @@ class Retriever:
         near = [h for h in top if hits[0].score - h.score < weight]
         if len(near) < 2:
             return hits
+        # As far as the passage names who the question asks about: one about someone else gains nothing.
+        shares = [name_share(s.focus.names, _lowered(h.passage)) for h in near]
+        need = supports_needed([h.score for h in near], shares, weight)  # the others cannot change the order
+        if not need:
+            return hits
         asked = asked_words(s.understanding.dense_text, s.qtokens, s.focus.weights, asking_skip(s.focus), tokenize,
                             STOPWORDS)
         if not asked:
             return hits
-        tokens = self.encoder.encode_tokens([h.passage.text for h in near], side="passage")
-        # As far as the passage names who the question asks about: one about someone else gains nothing.
-        supports = [max(0.0, support(s.qtokens, asked, t)) * name_share(s.focus.names, _lowered(h.passage))
-                    for h, t in zip(near, tokens)]
+        tokens = self.encoder.encode_tokens([near[i].passage.text for i in need], side="passage")
+        supports = [0.0] * len(near)
+        for i, t in zip(need, tokens):
+            supports[i] = max(0.0, support(s.qtokens, asked, t)) * shares[i]
         return rerank_by_support(hits, supports, weight)
 
     @property

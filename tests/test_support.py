@@ -3,10 +3,12 @@ states the asked-about thing scores above one about the same company that does n
 asked-about words leave out names and the question's form; the re-ranking nudges, never vetoes."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from embeddings.decide import asking_skip, question_focus, rerank_by_support
+from embeddings.decide import asking_skip, question_focus, rerank_by_support, supports_needed
 from embeddings.query import STOPWORDS, understand
 from embeddings.spans import TokenVectors, token_vectors
 from embeddings.sparse import tokenize
@@ -110,3 +112,61 @@ def test_rerank_never_moves_a_question_onto_a_passage_about_someone_else(bundled
     retriever = bundled_service.retriever()
     answer = retriever.search("How many smartphones did Huawei ship?", k=5)
     assert answer.answered and "huawei" in answer.hits[0].passage.text.lower()
+
+
+def test_supports_needed_orders_as_if_every_support_were_known():
+    """Pruned (only the needed supports computed, the rest 0) against full, on many random heads
+    with ties, zero name shares and supports at the ends of their range: the same order always,
+    and some hits are skipped (else the pruning would prune nothing)."""
+    rng = np.random.default_rng(7)
+    skipped = 0
+    for trial in range(3000):
+        n = int(rng.integers(2, 6))
+        weight = float(rng.choice([0.05, 0.1, 0.15]))
+        scores = sorted(rng.choice(np.round(rng.uniform(0.4, 0.6, 8), 2), n).tolist(), reverse=True)
+        caps = rng.choice([0.0, 0.5, 1.0, 1 / 3], n).tolist()
+        sups = [c * float(rng.choice([0.0, 1.0, rng.uniform()])) for c in caps]
+        hits = [_hit("x" * (i + 1), sc) for i, sc in enumerate(scores)]
+        full = rerank_by_support(hits, sups, weight)
+        need = supports_needed(scores, caps, weight)
+        skipped += n - len(need)
+        pruned = rerank_by_support(hits, [s if i in need else 0.0 for i, s in enumerate(sups)], weight)
+        assert [h.passage.text for h in pruned] == [h.passage.text for h in full], (trial, scores, caps, sups)
+    assert skipped > 1000
+    assert supports_needed([0.6, 0.4], [1.0, 1.0], 0.1) == []  # too far apart to meet
+    assert supports_needed([0.6, 0.55], [1.0, 0.0], 0.1) == []  # the second names no one asked about
+    assert supports_needed([0.6, 0.55], [1.0, 1.0], 0.1) == [0, 1]
+
+
+def test_pruned_support_rerank_equals_the_full_one_on_the_bundled_questions(bundled_service, encoder):
+    """On the real model and corpus: the search's re-ranking (supports only where needed) orders
+    every eval question's head as computing every near hit's support does."""
+    from embeddings.answerability import name_share
+    from embeddings.evaluation import load_questions
+    from embeddings.search import _lowered
+
+    retriever = bundled_service.retriever()
+    weight = retriever.config.support_rerank_weight
+    compared = pruned = 0
+    for q in load_questions(Path(__file__).parent / "eval" / "questions.jsonl"):
+        s = retriever.prepare(q.question)
+        if not (retriever.bounds(s) and retriever.candidates(s)):
+            continue
+        retriever.fuse(s)
+        retriever.recency(s)
+        hits = retriever.diversify(s)
+        s.focus = question_focus(s.question, s.understanding, retriever.aliases, s.own, s.terms, retriever.sparse)
+        near = [h for h in hits[:retriever.config.distinct_top] if hits[0].score - h.score < weight]
+        asked = asked_words(s.understanding.dense_text, s.qtokens, s.focus.weights, asking_skip(s.focus), tokenize,
+                            STOPWORDS)
+        if len(near) < 2 or not asked:
+            continue
+        tokens = encoder.encode_tokens([h.passage.text for h in near], side="passage")
+        sups = [max(0.0, support(s.qtokens, asked, t)) * name_share(s.focus.names, _lowered(h.passage))
+                for h, t in zip(near, tokens)]
+        full = [h.passage.id for h in rerank_by_support(hits, sups, weight)]
+        caps = [name_share(s.focus.names, _lowered(h.passage)) for h in near]
+        pruned += len(supports_needed([h.score for h in near], caps, weight)) < len(near)
+        assert [h.passage.id for h in retriever._rerank_by_support(s, hits)] == full, q.question
+        compared += 1
+    assert compared >= 10 and pruned >= 1, (compared, pruned)
