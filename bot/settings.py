@@ -50,6 +50,7 @@ NESTED: dict[str, tuple[str, str]] = {
     "answer_kind_weight": ("search", "answer_kind_weight"),
     "restate_penalty": ("search", "restate_penalty"),
     "support_rerank_weight": ("search", "support_rerank_weight"),
+    "support_max_tokens": ("search", "support_max_tokens"),
     "answerability": ("search", "answerability"),
     "answerability_model": ("search", "answerability_model"),
     "query_prompt": ("encoder", "query_prompt"),

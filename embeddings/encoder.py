@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from embeddings.models import DEFAULT_MODEL, EncoderError, resolve_model
-from embeddings.spans import TokenVectors, span_vectors, token_vectors
+from embeddings.spans import TokenVectors, cut_after, span_vectors, token_vectors
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,10 @@ class Encoder(Protocol):
 
     def encode_query(self, text: str) -> np.ndarray: ...
 
-    def encode_tokens(self, texts: list[str], *, side: str = "query") -> list[TokenVectors]:
-        """Contextual token vectors of each text, for late interaction (embeddings/support.py)."""
+    def encode_tokens(self, texts: list[str], *, side: str = "query", max_tokens: int | None = None
+                      ) -> list[TokenVectors]:
+        """Contextual token vectors of each text (its first `max_tokens` tokens, when given), for
+        late interaction (embeddings/support.py)."""
 
     def encode_query_tokens(self, text: str) -> tuple[np.ndarray, TokenVectors]:
         """`encode_query` and the question's token vectors from one forward pass."""
@@ -162,13 +164,18 @@ class SentenceTransformerEncoder:
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_queries([text])
 
-    def encode_tokens(self, texts: list[str], *, side: str = "query") -> list[TokenVectors]:
+    def encode_tokens(self, texts: list[str], *, side: str = "query", max_tokens: int | None = None
+                      ) -> list[TokenVectors]:
         """Each text's contextual token vectors (normalised, special tokens left out) with the
-        characters each covers (embeddings/support.py)."""
+        characters each covers (embeddings/support.py); only its first `max_tokens` tokens if given."""
         if not texts:
             return []
         prompt = self.query_prompt if side == "query" else self.passage_prompt
-        full = [prompt + str(t) for t in texts]
+        texts = [str(t) for t in texts]
+        if max_tokens:
+            offs = self.model.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+            texts = [cut_after(t, o, max_tokens) for t, o in zip(texts, offs)]
+        full = [prompt + t for t in texts]
         feats = self.model.encode(full, batch_size=self.batch_size, output_value=None,
                                   convert_to_numpy=False, show_progress_bar=False)
         offsets = self.model.tokenizer(full, return_offsets_mapping=True, truncation=True,

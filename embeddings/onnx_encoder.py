@@ -16,7 +16,7 @@ import numpy as np
 
 from embeddings.models import DEFAULT_MODEL, EncoderError
 from embeddings.onnx_export import ModelFiles, default_cache_dir, ensure_onnx
-from embeddings.spans import TokenVectors, span_vectors, token_vectors
+from embeddings.spans import TokenVectors, cut_after, span_vectors, token_vectors
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,16 @@ class OnnxEncoder:
                 pass
         return out
 
-    def encode_tokens(self, texts: list[str], *, side: str = "query") -> list[TokenVectors]:
+    def encode_tokens(self, texts: list[str], *, side: str = "query", max_tokens: int | None = None
+                      ) -> list[TokenVectors]:
         """Each text's contextual token vectors (normalised, special tokens left out) with the
         characters each covers: the late-interaction view of a question or a passage
-        (embeddings/support.py). A small batch, on the question session."""
+        (embeddings/support.py); only its first `max_tokens` tokens if given. A small batch, on the
+        question session."""
+        texts = [str(t) for t in texts]
+        if max_tokens and texts:
+            encodings = self.loaded.tokenizer.encode_batch(texts, add_special_tokens=False)
+            texts = [cut_after(t, e.offsets, max_tokens) for t, e in zip(texts, encodings)]
         return self._with_tokens(texts, self.query_prompt if side == "query" else self.passage_prompt)[1]
 
     def encode_query_tokens(self, text: str) -> tuple[np.ndarray, TokenVectors]:

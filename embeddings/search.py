@@ -157,6 +157,10 @@ class SearchConfig:
     # (embeddings/decide.py, supports_needed), so most questions pay nothing. 0 = off. Chosen on dev: recall@1 0.883 -> 0.904 (0.15 gives 0.913 but
     # refuses fewer unanswerable questions).
     support_rerank_weight: float = 0.1
+    # support: encode only a passage's first this-many tokens (0: all): the encode's time grows with them. On
+    # dev, 64 changed one question's order below a wrong first hit (48: 9 questions, recall@1 -0.004; a window
+    # around the closest sentence did worse than the first tokens at 32 and 48).
+    support_max_tokens: int = 64
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
     answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
 
@@ -444,7 +448,8 @@ class Retriever:
                             STOPWORDS)
         if not asked:
             return hits
-        tokens = self.encoder.encode_tokens([near[i].passage.text for i in need], side="passage")
+        tokens = self.encoder.encode_tokens([near[i].passage.text for i in need], side="passage",
+                                            max_tokens=self.config.support_max_tokens or None)
         supports = [0.0] * len(near)
         for i, t in zip(need, tokens):
             supports[i] = max(0.0, support(s.qtokens, asked, t)) * shares[i]

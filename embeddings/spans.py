@@ -31,6 +31,14 @@ def span_vectors(tokens: np.ndarray, offsets: list[tuple[int, int]],
     return out
 
 
+def cut_after(text: str, offsets: list[tuple[int, int]], max_tokens: int | None) -> str:
+    """`text` up to the end of its `max_tokens`-th token (`offsets`: its tokens' characters, no
+    special tokens); whole when shorter or no limit. Encoding time grows with the tokens run."""
+    if not max_tokens or len(offsets) <= max_tokens:
+        return text
+    return text[: offsets[max_tokens - 1][1]]
+
+
 @dataclass(frozen=True)
 class TokenVectors:
     """One text's contextual token vectors (rows normalised) and each token's (start, end)

@@ -242,3 +242,13 @@ def test_token_vectors_match_sentence_transformers_and_the_query_vector(onnx_cac
     assert _cosines(tokens.vectors, reference.vectors).min() > 0.99
     passages = enc.encode_tokens(["Tencent spent $2 billion.", ""], side="passage")
     assert len(passages[0].vectors) >= 5 and len(passages[1].vectors) == 0
+
+
+def test_token_cap_matches_torch_on_the_text_s_start(onnx_cache, encoder):
+    """`encode_tokens(max_tokens=)` on ONNX cuts where torch does and keeps the offsets."""
+    enc = OnnxEncoder(cache_dir=onnx_cache)
+    text = _corpus_passages(1)[0]
+    mine, theirs = enc.encode_tokens([text], side="passage", max_tokens=12)[0], \
+        encoder.encode_tokens([text], side="passage", max_tokens=12)[0]
+    assert len(mine.vectors) == 12 and mine.offsets == theirs.offsets
+    assert _cosines(mine.vectors, theirs.vectors).min() > 0.95

@@ -10,7 +10,7 @@ import pytest
 
 from embeddings.decide import asking_skip, question_focus, rerank_by_support, supports_needed
 from embeddings.query import STOPWORDS, understand
-from embeddings.spans import TokenVectors, token_vectors
+from embeddings.spans import TokenVectors, cut_after, token_vectors
 from embeddings.sparse import tokenize
 from embeddings.support import asked_words, support
 
@@ -170,3 +170,15 @@ def test_pruned_support_rerank_equals_the_full_one_on_the_bundled_questions(bund
         assert [h.passage.id for h in retriever._rerank_by_support(s, hits)] == full, q.question
         compared += 1
     assert compared >= 10 and pruned >= 1, (compared, pruned)
+
+
+def test_a_token_cap_encodes_only_the_passage_s_first_tokens(encoder):
+    """`max_tokens` cuts at a token's end: the vectors are those of the text's start, offsets
+    still into the caller's text; a shorter text is left whole."""
+    text = "Zorblax named Mary Lin its chief financial officer in March, after a long search abroad."
+    whole = encoder.encode_tokens([text], side="passage")[0]
+    capped = encoder.encode_tokens([text], side="passage", max_tokens=5)[0]
+    assert len(capped.vectors) == 5 < len(whole.vectors)
+    assert capped.offsets == whole.offsets[:5]
+    assert len(encoder.encode_tokens([text], side="passage", max_tokens=500)[0].vectors) == len(whole.vectors)
+    assert cut_after("ab cd", [(0, 2), (3, 5)], 1) == "ab" and cut_after("ab cd", [(0, 2), (3, 5)], None) == "ab cd"
