@@ -214,8 +214,9 @@ def test_clones_are_independent_working_copies(tmp_path):
 
 
 def test_best_sentence_cosines_in_one_pass_equal_the_per_passage_products(tmp_path):
-    """The blend's lookup for every candidate at once gives, to the bit, what one `get` and one
-    product per passage gave; a passage without sentence vectors is NaN."""
+    """The blend's lookup for every candidate at once gives what one `get` and one product per
+    passage gave (to a float ulp: one product per segment rounds a row by its place); a passage
+    without sentence vectors is NaN."""
     from embeddings.sentence_index import SentenceIndex
 
     rng = np.random.default_rng(3)
@@ -229,4 +230,5 @@ def test_best_sentence_cosines_in_one_pass_equal_the_per_passage_products(tmp_pa
     want = [float((np.asarray(sx.get(i), dtype=np.float32) @ q).max()) if sx.get(i) is not None else None
             for i in ids]
     assert np.isnan(got[2]) and want[2] is None
-    assert [float(g) for n, g in enumerate(got) if n != 2] == [w for n, w in enumerate(want) if n != 2]
+    assert np.allclose([g for n, g in enumerate(got) if n != 2], [w for n, w in enumerate(want) if n != 2],
+                       rtol=0, atol=1e-6)
