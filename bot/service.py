@@ -46,6 +46,7 @@ from embeddings.sparse import SparseIndex
 from embeddings.sync import SENTENCE_MODES, Parts, catch_up, plan_full
 from embeddings.days import DayTable, LazyDayTable
 from embeddings.passage_cache import CachedPassages
+from embeddings.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class RoundupService:
         self._sentence_vectors: SentenceVectors | None = None
         self._visible: dict[tuple, object] = {}  # per generation and guild: visible passage ids, dates
         self._passages: CachedPassages | None = None  # candidates' passages for questions, per generation
+        self._token_cache = TokenCache()  # passages' token vectors for the support re-ranking ("More results")
 
     # -- parts, built lazily so `status` never loads a model -------------------------------
 
@@ -516,7 +518,8 @@ class RoundupService:
             first, last = self._scoped_dates(guild)
         try:
             return Retriever(self.passage_source(), snap.index, self.encoder, sparse=snap.sparse, sentences=snap.sentences,
-                             aliases=aliases, config=self.settings.search, anchor=last, first=first, days=snap.days)
+                             aliases=aliases, config=self.settings.search, anchor=last, first=first, days=snap.days,
+                             token_cache=self._token_cache)
         except ValueError as exc:
             raise ServiceError(f"bad retrieval setting: {exc}") from None
 

@@ -39,6 +39,7 @@ from embeddings.spans import TokenVectors
 from embeddings.sparse import SparseIndex, query_terms, tokenize
 from embeddings.support import asked_words, support
 from embeddings.textcache import sentences_of, terms_of
+from embeddings.token_cache import TokenCache, encode_alone
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ class Retriever:
                  sparse: SparseIndex | None = None, sentences: SentenceIndex | None = None,
                  aliases: AliasTable | None = None, config: SearchConfig | None = None,
                  floor: float | None = None, anchor: date | None = None, first: date | None = None,
-                 days: DayTable | None = None):
+                 days: DayTable | None = None, token_cache: TokenCache | None = None):
         if config is None:
             # The original dense-only form: Retriever(store, index, encoder, floor=0.3)
             config = SearchConfig(mode="hybrid" if sparse is not None else "dense")
@@ -248,6 +249,7 @@ class Retriever:
         self.anchor = anchor  # the newest roundup's date: "last week" counts back from it
         self.first = first
         self.days = days  # publication days as arrays: date bounds become masks, not id sets
+        self.token_cache = token_cache  # passages' token vectors for the support re-ranking, kept across questions
 
     @property
     def floor(self) -> float:
@@ -429,9 +431,10 @@ class Retriever:
         return answered
 
     def _rerank_by_support(self, s: Search, hits: list[Hit]) -> list[Hit]:
-        """The distinct top re-ordered by token-level support, encoding (one small batch) only the
-        hits near the first whose support can change the order (`supports_needed`); most questions
-        have none and pay nothing. A hit not encoded keeps its score, the order is the same."""
+        """The distinct top re-ordered by token-level support, encoding only the hits near the first
+        whose support can change the order (`supports_needed`), each alone and remembered across
+        questions (embeddings/token_cache.py); most questions have none and pay nothing. A hit not
+        encoded keeps its score; the order is the one every support would give."""
         weight = self.config.support_rerank_weight
         if weight <= 0 or s.qtokens is None or s.focus is None or len(hits) < 2:
             return hits
@@ -448,8 +451,9 @@ class Retriever:
                             STOPWORDS)
         if not asked:
             return hits
-        tokens = self.encoder.encode_tokens([near[i].passage.text for i in need], side="passage",
-                                            max_tokens=self.config.support_max_tokens or None)
+        texts, cap = [near[i].passage.text for i in need], self.config.support_max_tokens or None
+        tokens = (self.token_cache.passages(self.encoder, texts, cap) if self.token_cache is not None
+                  else encode_alone(self.encoder, texts, cap))
         supports = [0.0] * len(near)
         for i, t in zip(need, tokens):
             supports[i] = max(0.0, support(s.qtokens, asked, t)) * shares[i]

@@ -182,3 +182,40 @@ def test_a_token_cap_encodes_only_the_passage_s_first_tokens(encoder):
     assert capped.offsets == whole.offsets[:5]
     assert len(encoder.encode_tokens([text], side="passage", max_tokens=500)[0].vectors) == len(whole.vectors)
     assert cut_after("ab cd", [(0, 2), (3, 5)], 1) == "ab" and cut_after("ab cd", [(0, 2), (3, 5)], None) == "ab cd"
+
+
+def test_token_cache_encodes_a_passage_once_and_gives_what_the_encoder_gives(encoder):
+    """A second question meeting the same passages (or "More results") encodes nothing again;
+    the vectors are the encoder's own, a new cap or a changed text is a new entry, the oldest go."""
+    from embeddings.token_cache import TokenCache
+
+    cache = TokenCache(size=2)
+    texts = ["Zorblax spent $2 billion on research.", "Zorblax opened a store in Berlin."]
+    first = cache.passages(encoder, texts, 64)
+    assert (cache.hits, cache.misses) == (0, 2)
+    again = cache.passages(encoder, texts[::-1], 64)
+    assert (cache.hits, cache.misses) == (2, 2) and again[0] is first[1]
+    direct = encoder.encode_tokens(texts, side="passage", max_tokens=64)
+    assert all(np.allclose(a.vectors, b.vectors, atol=1e-5) and a.offsets == b.offsets for a, b in zip(first, direct))
+    cache.passages(encoder, [texts[0]], 3)  # another cap: another entry, the least recent (texts[1]) dropped
+    assert cache.misses == 3 and len(cache.passages(encoder, [texts[1]], 64)[0].vectors) > 3 and cache.misses == 4
+
+
+def test_more_results_reuses_the_support_encodes(bundled_service):
+    """The next page of a question runs the search again: the re-ranking's passages come from the
+    service's cache, and the order is the first run's."""
+    from embeddings.evaluation import load_questions
+
+    cache = bundled_service._token_cache
+    for q in load_questions(Path(__file__).parent / "eval" / "questions.jsonl"):
+        asked = cache.misses + cache.hits
+        first = bundled_service.ask(q.question)
+        if cache.misses + cache.hits > asked:  # this one re-ranked by support (encoded, or cached already)
+            break
+    else:
+        pytest.fail("no bundled question re-ranked by support")
+    misses, hits = cache.misses, cache.hits
+    again = bundled_service.ask(q.question, offset=1)
+    assert cache.misses == misses and cache.hits > hits
+    n = min(len(again.hits), len(first.hits) - 1)
+    assert n >= 1 and [h.passage.id for h in again.hits[:n]] == [h.passage.id for h in first.hits[1:n + 1]]
