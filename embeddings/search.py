@@ -155,12 +155,12 @@ class SearchConfig:
     # hybrid: the distinct top re-ordered by score + this x token-level support (embeddings/support.py): how
     # well each passage's tokens meet the words the question asks about, times its share of the question's
     # names. Only hits within this much of the first whose support can change the order are encoded
-    # (embeddings/decide.py, supports_needed), so most questions pay nothing. 0 = off. Chosen on dev: recall@1 0.883 -> 0.904 (0.15 gives 0.913 but
-    # refuses fewer unanswerable questions).
+    # (embeddings/decide.py, supports_needed), so most questions pay nothing. 0 = off. Chosen on dev:
+    # recall@1 0.883 -> 0.904 (0.15 gives 0.913 but refuses fewer unanswerable questions).
     support_rerank_weight: float = 0.1
     # support: encode only a passage's first this-many tokens (0: all): the encode's time grows with them. On
-    # dev, 64 changed one question's order below a wrong first hit (48: 9 questions, recall@1 -0.004; a window
-    # around the closest sentence did worse than the first tokens at 32 and 48).
+    # dev no figure moved at 64 (two questions' order behind a wrong first hit did); 48 cost a question at
+    # recall@1, and a window around the closest sentence did worse than the first tokens at 32 and 48.
     support_max_tokens: int = 64
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
     answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
@@ -176,6 +176,8 @@ class SearchConfig:
             raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
         if not 0.0 < self.mmr_lambda <= 1.0:
             raise ValueError(f"mmr_lambda must be in (0, 1], got {self.mmr_lambda}")
+        if self.support_max_tokens < 0:
+            raise ValueError(f"support_max_tokens must be 0 (all) or more, got {self.support_max_tokens}")
         if not 0.0 <= self.sentence_weight <= 1.0:
             raise ValueError(f"sentence_weight must be between 0 and 1, got {self.sentence_weight}")
         return self
