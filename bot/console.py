@@ -45,8 +45,9 @@ def _safe(text: object) -> str:
 
 def print_answer(console: Console, answer: Answer) -> None:
     if not answer.answered:
-        console.print(f"[yellow]Not found in the roundups.[/] Nothing scored above the relevance floor for "
-                      f"[i]{_safe(answer.question)}[/].")
+        why = (f"no passage answers it with enough confidence ({answer.confidence:.0%})"
+               if answer.confidence is not None else "nothing scored above the relevance floor")
+        console.print(f"[yellow]Not found in the roundups:[/] {why}. [dim]Asked: {_safe(answer.question)}[/]")
         for note in answer.notes:
             console.print(f"[dim]({_safe(note)})[/]")
         if answer.hits:

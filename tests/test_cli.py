@@ -168,3 +168,13 @@ def test_sigkill_during_ingest_leaves_a_usable_store_and_index(tmp_path):
     st = json.loads(_run(["status", "--json"], data).stdout)
     assert st["articles"] == 12 + 100
     assert st["index"]["vectors"] == st["passages"]
+
+
+def test_a_refusal_says_why_in_one_line_with_the_question(data_env, capsys):
+    """The refusal reads as English: why (the confidence it had), then the question, quoted once."""
+    question = "How much did Zorblax Robotics raise in its Series B?"
+    main(["ask", question])
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith("Not found in the roundups: ") and first.endswith(f"Asked: {question}")
+    assert "?." not in first and first.count(question) == 1
