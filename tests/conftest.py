@@ -43,6 +43,16 @@ def make_service(tmp_path, encoder):
         svc.close()
 
 
+@pytest.fixture
+def data_env(monkeypatch, tmp_path, encoder):
+    """A CLI run's environment: no ROUNDUP_* settings from outside, a fresh data dir."""
+    for key in list(os.environ):
+        if key.startswith("ROUNDUP_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("ROUNDUP_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
 @pytest.fixture(scope="session")
 def bundled_template(tmp_path_factory, encoder) -> Path:
     """A data dir holding the bundled corpus and its index, built once; tests copy it."""

@@ -9,6 +9,7 @@ import discord
 import pytest
 
 from bot.app import SORRY
+from bot_helpers import button_id, buttons, callbacks, last_with_embed
 
 TIKTOK = "Where does TikTok say it keeps American users' data?"
 
@@ -30,33 +31,6 @@ def world(simcord_env):
     alice = guild.add_member(simcord_env.create_user("alice"))
     bob = guild.add_member(simcord_env.create_user("bob"))
     return simcord_env, guild, channel, alice, bob
-
-
-def callbacks(env) -> list[int]:
-    """Interaction response types the bot sent, in order (5 = deferred 'thinking')."""
-    return [r.json["type"] for r in env.http_requests
-            if r.method == "POST" and r.path.endswith("/callback") and isinstance(r.json, dict)]
-
-
-def buttons(message) -> list[dict]:
-    """Buttons of a response (raw component dicts) or of a discord.Message, as dicts."""
-    out = []
-    for row in message.components:
-        children = row["components"] if isinstance(row, dict) else [c.to_dict() for c in row.children]
-        out.extend(children)
-    return out
-
-
-def button_id(message, *, label=None, emoji=None) -> str:
-    for b in buttons(message):
-        if (label and b.get("label") == label) or (emoji and (b.get("emoji") or {}).get("name") == emoji):
-            return b["custom_id"]
-    raise AssertionError(f"no button {label or emoji}")
-
-
-def last_answer(channel) -> discord.Message:
-    """The newest message with an embed (thread-created notices come after answers)."""
-    return next(m for m in reversed(channel.history()) if m.embeds)
 
 
 def sent_bodies(env):
@@ -126,14 +100,14 @@ async def test_mention_gets_a_reply_with_a_thread_for_follow_ups(world):
     env, _, channel, alice, _ = world
     me = env.bot.user
     await alice.send(channel, f"<@{me.id}> {TIKTOK}")
-    reply = last_answer(channel)
+    reply = last_with_embed(channel)
     assert reply.author.id == me.id
     assert "Singapore" in reply.embeds[0].description
     assert reply.reference is not None
     threads = channel.threads
     assert len(threads) == 1
     await alice.send(threads[0], "and what about its acquisition of Musical.ly?")
-    follow = last_answer(threads[0])
+    follow = last_with_embed(threads[0])
     assert follow.author.id == me.id
     assert "Musical.ly" in follow.embeds[0].description + "".join(f.value for f in follow.embeds[0].fields)
     assert "Follow-up to" in follow.embeds[0].footer.text
@@ -144,7 +118,7 @@ async def test_reply_to_an_answer_is_a_follow_up_without_mention(world):
     result = await alice.slash(channel, "ask", question="What is Huawei's smartphone shipment record?")
     answer_msg = result.response
     await alice.send(channel, "what about in 2018?", reply_to=answer_msg)
-    follow = last_answer(channel)
+    follow = last_with_embed(channel)
     assert follow.author.id == env.bot.user.id
     assert "Follow-up to: What is Huawei" in follow.embeds[0].footer.text
     assert "Huawei" in follow.embeds[0].description
@@ -241,7 +215,7 @@ async def test_config_needs_manage_server_and_turns_mentions_off(world):
     assert "Singapore" in r.response.embeds[0].description
     await mod.slash(channel, "config mentions", enabled=True)
     await bob.send(channel, f"<@{env.bot.user.id}> {TIKTOK}")
-    assert "Singapore" in last_answer(channel).embeds[0].description
+    assert "Singapore" in last_with_embed(channel).embeds[0].description
 
 
 async def test_sources_and_help(world):

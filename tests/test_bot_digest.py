@@ -3,12 +3,13 @@ simulated time, across a restart."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import discord
 import pytest
 from PIL import Image
 
+from bot_helpers import assert_fits, callbacks
 from corpus.mentions import mention_matcher
 from corpus.model import Article, Section
 
@@ -25,19 +26,6 @@ def world(simcord_env):
     alice = guild.add_member(simcord_env.create_user("alice"))
     admin = guild.add_member(simcord_env.create_user("admin"), roles=[mods])
     return simcord_env, guild, channel, news, alice, admin
-
-
-def assert_fits(embed: discord.Embed) -> None:
-    assert len(embed) <= 6000
-    assert len(embed.title or "") <= 256 and len(embed.description or "") <= 4096
-    assert len(embed.fields) <= 25
-    assert all(len(f.name) <= 256 and len(f.value) <= 1024 for f in embed.fields)
-
-
-def callbacks(env) -> list[int]:
-    """Interaction response types the bot sent, in order (5 = deferred, 4 = a message)."""
-    return [r.json["type"] for r in env.http_requests
-            if r.method == "POST" and r.path.endswith("/callback") and isinstance(r.json, dict)]
 
 
 def digest_posts(channel) -> list[discord.Message]:

@@ -30,15 +30,6 @@ def _run(args, data_dir, stdin=subprocess.DEVNULL, timeout=240, **extra):
                           stdin=stdin, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture
-def data_env(monkeypatch, tmp_path, encoder):
-    for key in list(os.environ):
-        if key.startswith("ROUNDUP_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("ROUNDUP_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def test_ask_json_in_a_fresh_process_cites_singapore(tmp_path):
     proc = _run(["ask", "--json", TIKTOK], tmp_path / "data")
     assert proc.returncode == 0, proc.stderr

@@ -24,15 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TIKTOK = "Where does TikTok say it keeps American users' data?"
 
 
-@pytest.fixture
-def data_env(monkeypatch, tmp_path, encoder):
-    for key in list(os.environ):
-        if key.startswith("ROUNDUP_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("ROUNDUP_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def run_json(capsys, *args) -> tuple[int, dict]:
     code = main([*args, "--json"])
     out = capsys.readouterr().out
