@@ -9,11 +9,10 @@ the generation moves. Bounded (least recently used out), safe to share between t
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from corpus.model import Passage
+from embeddings.lru import LruMap
 
 CACHE_PASSAGES = 5_000  # about 1 KB each
 
@@ -24,28 +23,14 @@ class CachedPassages:
     def __init__(self, store, generation: int, size: int = CACHE_PASSAGES):
         self.store = store
         self.generation = generation
-        self.size = size
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[int, Passage] = OrderedDict()
+        self._cache: LruMap[int, Passage] = LruMap(size)
 
     def passages(self, ids: Iterable[int] | None = None) -> list[Passage]:
         """As `Store.passages`: those found, in the order asked (all of them when `ids` is None)."""
         if ids is None:
             return self.store.passages(None)
         ids = [int(i) for i in ids]
-        with self._lock:
-            found = {i: p for i in ids if (p := self._cache.get(i)) is not None}
-            for i in found:
-                self._cache.move_to_end(i)
-        missing = [i for i in dict.fromkeys(ids) if i not in found]
-        if missing:
-            fetched = self.store.passages(missing)
-            found.update((p.id, p) for p in fetched)
-            with self._lock:
-                for p in fetched:
-                    self._cache[p.id] = p
-                while len(self._cache) > self.size:
-                    self._cache.popitem(last=False)
+        found = self._cache.get_many(ids, lambda missing: {p.id: p for p in self.store.passages(missing)})
         return [found[i] for i in ids if i in found]
 
     def passage_ids_between(self, since: str | None, until: str | None) -> list[int]:
