@@ -82,9 +82,7 @@ def rerank_by_focus(hits: Sequence, focus: QuestionFocus, weight: float, top: in
         text = f"{h.passage.section or ''} {h.passage.text}"
         return focus.focus_share(tokenize(text)) * name_share(focus.names, text.lower())
 
-    head = [replace(h, score=h.score + weight * share(h)) for h in hits[:top]]
-    head.sort(key=lambda h: -h.score)
-    return head + list(hits[top:])
+    return rerank_by_support(hits, [share(h) for h in hits[:top]], weight)
 
 
 # Terms a passage need not state for answering: how the question asks ("whats", "how"), not what.
