@@ -38,7 +38,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from .errors import RoundupError
-from .feeds import Fetched, UrlFailure, canonical_url, looks_like_feed, page_article
+from .feeds import Fetched, UrlFailure, looks_like_feed, page_article
+from .urls import canonical_url
 from .fetch import FetchError, FetchResult, Fetcher
 from .listing import Listed, ListingPage, parse_listing, same_host, under_root
 from .model import article_id_for_url

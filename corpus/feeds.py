@@ -29,7 +29,7 @@ from .limits import cap_article
 from .model import Article, article_id_for_url
 from .readers import CorpusError, parse_html
 from .text import normalize_text, word_count
-from .urls import canonical_url  # noqa: F401  (imported from here by listing, crawl and tests)
+from .urls import canonical_url
 
 if TYPE_CHECKING:
     from corpus.store import Store

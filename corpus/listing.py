@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from .feeds import canonical_url
+from .urls import canonical_url
 
 # Class/id tokens (whole tokens, not substrings: "entry-header" holds a card's title link)
 # of blocks that hold site furniture rather than the listing's articles.

@@ -8,10 +8,11 @@ import pytest
 
 from corpus.dedup import MIN_WORDS, DuplicateIndex, shingles
 from corpus.feeds import (
-    FeedEntry, FeedError, FeedState, canonical_url, entry_article, has_full_content, looks_like_feed, page_article,
+    FeedEntry, FeedError, FeedState, entry_article, has_full_content, looks_like_feed, page_article,
     parse_feed,
 )
 from corpus.model import Article, Section
+from corpus.urls import canonical_url
 from corpus.passages import split_article
 from corpus.readers import CorpusError
 from corpus.store import Store
