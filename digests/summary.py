@@ -386,6 +386,17 @@ def informative(text: str, stats: NameStats, passage_id: int) -> bool:
     return any(not (stats.docs >= 3 and stats.df[n] >= 0.75 * stats.docs) for n in names)
 
 
+def about_the_column(text: str, stats: NameStats, passage_id: int) -> bool:
+    """A sentence naming its own publication and nothing specific besides ("Hello and welcome
+    back to TechCrunch's China Roundup, a digest of events shaping the Chinese tech landscape"):
+    the column's own framing, not news. A number or another name makes it news."""
+    own = stats.own.get(passage_id, frozenset())
+    if not own or re.search(r"\d", text):
+        return False
+    names = capitalised_names(text, stats.vocab)
+    return any(_is_own(n, own) for n in names) and all(_is_own(n, own) or generic_label(n) for n in names)
+
+
 def topic_rows(passages: Sequence[Passage], vectors: np.ndarray, topic: Topic) -> list[int]:
     """Rows about the topic: naming it, or (for a topic the corpus never names) close in meaning."""
     if topic.matcher is not None:
@@ -574,20 +585,25 @@ def cluster_passages(passages: Sequence[Passage], vectors: np.ndarray, period: P
 def ranked_candidates(clusters: Sequence[Cluster], passages: Sequence[Passage], vectors: np.ndarray,
                       sentence_vectors: SentenceVectors, stats: NameStats, topic: Topic | None,
                       opts: DigestOptions) -> Iterator[tuple[Cluster, list[Sentence]]]:
-    """Each cluster with its candidate sentences, in rank order, except that a cluster with no
-    fact to quote (framing, greetings) waits until every cluster with one has had its turn.
+    """Each cluster with its candidate sentences, in rank order. A sentence about the column
+    itself is never a candidate; a cluster with no fact to quote (framing, greetings) is used
+    only when no cluster has one: "thanks for reading" is no news, even as a fifth item.
 
     Lazy: a cluster's sentences are encoded only when the digest gets that far.
     """
     deferred: list[tuple[Cluster, list[Sentence]]] = []
+    any_facts = False
     for cluster in clusters:
         cands = candidate_sentences(cluster, passages, vectors, sentence_vectors, topic, opts)
+        cands = [c for c in cands if not about_the_column(c.text, stats, passages[c.row].id)]
         facts = [c for c in cands if informative(c.text, stats, passages[c.row].id)]
         if facts:
+            any_facts = True
             yield cluster, facts
-        else:
+        elif cands:
             deferred.append((cluster, cands))
-    yield from deferred
+    if not any_facts:
+        yield from deferred
 
 
 def pick_sentences(cluster: Cluster, cands: list[Sentence], chosen: Sequence[Sentence], chosen_keys: set[str],

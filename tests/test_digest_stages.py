@@ -12,7 +12,7 @@ from bot.charts import chart_filename
 from corpus.mentions import mention_matcher
 from corpus.model import Passage, passage_id
 from digests.periods import Period
-from digests.summary import (Cluster, DigestOptions, SentenceVectors, Topic, candidate_sentences, cluster_passages,
+from digests.summary import (Cluster, about_the_column, DigestOptions, SentenceVectors, Topic, candidate_sentences, cluster_passages,
                              copy_rows, draft_items, name_stats, period_rows, pick_sentences, ranked_candidates,
                              topic_filter)
 
@@ -78,7 +78,7 @@ def test_candidate_sentences_best_first_and_a_name_topic_keeps_its_own(story, en
     assert [c.text for c in candidate_sentences(cluster, passages, vectors, sv, baidu, DigestOptions())] == [BAIDU]
 
 
-def test_ranked_candidates_put_framing_last_and_encode_lazily(story, encoder):
+def test_ranked_candidates_skip_framing_and_encode_lazily(story, encoder):
     passages, vectors = story
     framing, baidu, xiaomi = _cluster([3], vectors), _cluster([2], vectors), _cluster([0], vectors)
     sv = SentenceVectors(encoder.encode_queries)
@@ -87,7 +87,40 @@ def test_ranked_candidates_put_framing_last_and_encode_lazily(story, encoder):
     first = next(ranked)
     assert first[0] is baidu  # the framing cluster ranked first but has no fact to quote
     assert sv.encoded == 2  # the framing and Baidu sentences; Xiaomi's not yet
-    assert [c for c, _ in ranked] == [xiaomi, framing]
+    assert [c for c, _ in ranked] == [xiaomi]  # with facts to quote, the framing is left out
+
+
+def test_framing_alone_is_still_a_digest(story, encoder):
+    passages, vectors = story
+    framing = _cluster([3], vectors)
+    sv = SentenceVectors(encoder.encode_queries)
+    ranked = list(ranked_candidates([framing], passages, vectors, sv, name_stats(passages), None, DigestOptions()))
+    assert [(c, [s.text for s in cands]) for c, cands in ranked] == [(framing, [FRAMING])]
+
+
+GREETING = ("Hello and welcome back to Test Weekly, a digest of recent events shaping the Chinese tech "
+            "landscape and what they mean to people in the rest of the world.")
+
+
+@pytest.mark.parametrize("text, column", [
+    (GREETING, True),
+    ("Test Weekly readers asked about Baidu's robotaxis, so here is what we know.", False),  # another name
+    ("Test Weekly turns 5 this week.", False),  # a number
+    (XIAOMI, False),
+])
+def test_a_sentence_about_the_column_itself_is_framing(text, column):
+    passages = [_p("a", text), _p("b", BAIDU)]
+    assert about_the_column(text, name_stats(passages), passages[0].id) is column
+
+
+def test_the_column_greeting_is_never_quoted(encoder):
+    passages = [_p("a", GREETING), _p("a", BAIDU), _p("b", XIAOMI)]
+    vectors = encoder.encode([p.text for p in passages])
+    sv = SentenceVectors(encoder.encode_queries)
+    clusters = [_cluster([0], vectors), _cluster([1], vectors), _cluster([2], vectors)]
+    ranked = ranked_candidates(clusters, passages, vectors, sv, name_stats(passages), None, DigestOptions())
+    quoted = [s.text for _, cands in ranked for s in cands]
+    assert GREETING not in quoted and BAIDU in quoted and XIAOMI in quoted
 
 
 def test_pick_sentences_never_repeats_what_is_said(story, encoder):
