@@ -530,18 +530,20 @@ class Retriever:
 
     def _score_candidates(self, s: Search) -> None:
         """Both scores for every candidate, including those only one retriever found."""
-        order_ids = list(s.cands)
+        order_ids, cands = list(s.cands), list(s.cands.values())
         if s.qvec is not None:
-            missing = [i for i in order_ids if i not in s.dense_scores]
+            dense = s.dense_scores
+            missing = [i for i in order_ids if i not in dense]
             if missing:
-                s.dense_scores.update(zip(missing, (self.index.vectors(missing) @ s.qvec.reshape(-1)).tolist()))
-            for i in order_ids:
-                s.cands[i].cosine = float(s.dense_scores[i])
+                dense.update(zip(missing, (self.index.vectors(missing) @ s.qvec.reshape(-1)).tolist()))
+            for i, c in zip(order_ids, cands):
+                c.cosine = float(dense[i])
         if s.sparse_scores is not None:
-            for i, row in zip(order_ids, self.sparse.rows(order_ids)):
-                if row is not None:
-                    s.cands[i].bm25 = float(s.sparse_scores[row])
-                    s.cands[i].coverage = float(s.coverage[row])
+            rows, found = self.sparse.row_array(order_ids)
+            rows = rows[found]  # one gather per array, not one lookup per candidate
+            have = [c for c, f in zip(cands, found.tolist()) if f]
+            for c, bm25, cov in zip(have, s.sparse_scores[rows].tolist(), s.coverage[rows].tolist()):
+                c.bm25, c.coverage = bm25, cov
 
     def _top_sparse(self, scores: np.ndarray, n: int, restrict: set[int] | None) -> list[int]:
         ids = self.sparse.ids
@@ -550,7 +552,7 @@ class Retriever:
         elif restrict is not None:
             mask = np.isin(ids, np.fromiter(restrict, dtype=np.int64, count=len(restrict)))
             scores = np.where(mask, scores, 0.0)
-        positive = int((scores > 0).sum())
+        positive = int(np.count_nonzero(scores))  # BM25 scores are never negative
         if not positive:
             return []
         n = min(n, positive)
