@@ -46,7 +46,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hashable]], *, k: int = 6
 def rank_by(scores: Mapping[Hashable, float], *, tiebreak: Mapping[Hashable, float] | None = None) -> list:
     """Ids by score, highest first; ties by `tiebreak` (higher first), then by id for determinism."""
     tb = tiebreak or {}
-    return sorted(scores, key=lambda i: (-scores[i], -tb.get(i, 0.0), i))
+    return [i for *_, i in sorted([(-s, -tb.get(i, 0.0), i) for i, s in scores.items()])]  # keys made once
 
 
 @dataclass

@@ -212,7 +212,6 @@ class Search:
     terms: dict[str, float] = field(default_factory=dict)  # keyword query, weighted
     own: set[str] = field(default_factory=set)  # the question's own terms
     sparse_scores: np.ndarray | None = None  # BM25 of every passage, aligned with the keyword index
-    coverage: np.ndarray | None = None
     cands: dict[int, _Candidate] = field(default_factory=dict)
     relevance: dict[int, float] = field(default_factory=dict)  # absolute: the floor applies to it
     ranking: dict[int, float] = field(default_factory=dict)  # what orders the list
@@ -524,7 +523,6 @@ class Retriever:
         pool = max(self.config.pool, 3 * s.limit)
         s.terms, s.own = query_terms(s.understanding.phrases)
         s.sparse_scores = self.sparse.scores(s.terms)
-        s.coverage = self.sparse.coverage(s.sparse_scores, s.terms, s.own)
         return self._top_sparse(s.sparse_scores, pool, s.allowed) + (
             self._top_sparse(s.sparse_scores, pool, s.window) if s.window else [])
 
@@ -540,9 +538,10 @@ class Retriever:
                 c.cosine = float(dense[i])
         if s.sparse_scores is not None:
             rows, found = self.sparse.row_array(order_ids)
-            rows = rows[found]  # one gather per array, not one lookup per candidate
+            scores = s.sparse_scores[rows[found]]  # one gather, not one lookup per candidate
+            coverage = self.sparse.coverage(scores, s.terms, s.own)  # the candidates' only, not every passage's
             have = [c for c, f in zip(cands, found.tolist()) if f]
-            for c, bm25, cov in zip(have, s.sparse_scores[rows].tolist(), s.coverage[rows].tolist()):
+            for c, bm25, cov in zip(have, scores.tolist(), coverage.tolist()):
                 c.bm25, c.coverage = bm25, cov
 
     def _top_sparse(self, scores: np.ndarray, n: int, restrict: set[int] | None) -> list[int]:

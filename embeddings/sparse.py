@@ -58,7 +58,7 @@ def _undot(m: re.Match) -> str:
 def words(text: str) -> list[str]:
     """Lower-cased words before stemming: U.S. is 'usa', 5,000 is '5000', each CJK character a word."""
     low = normalize_text(text).lower()
-    if "." in low:  # the only kind of text _DOTTED_RE can change
+    if low.count(".") > 1:  # _DOTTED_RE needs two dots: most sentences have only their last
         low = _DOTTED_RE.sub(_undot, low)
     out = []
     for tok in _TOKEN_RE.findall(low):
