@@ -614,19 +614,19 @@ def _cached_model(path: str | None) -> AnswerabilityModel | None:
 
 class _Roundups(Mapping):
     """Candidate id -> its roundup (`roundup_key`), for `diversify`'s one-per-roundup rule, fetching
-    passages only as it asks: it looks at the first few of the head, rarely all of them."""
-
-    CHUNK = 8
+    passages only as it asks: it looks at the first few of the head, rarely all of them. Each fetch
+    reads the next `s.limit` of the head from the one asked about: the hits, when none waits."""
 
     def __init__(self, retriever: Retriever, s: Search, head: list[int]):
         self._retriever, self._s, self._head = retriever, s, head
         self._pos = {i: n for n, i in enumerate(head)}
+        self._chunk = max(1, s.limit)
 
     def __getitem__(self, i: int) -> str:
         n = self._pos[i]  # KeyError: not a candidate of the head
         cand = self._s.cands[i]
         if cand.passage is None:
-            self._retriever._load(self._s, self._head[n:n + self.CHUNK])
+            self._retriever._load(self._s, self._head[n:n + self._chunk])
         return roundup_key(cand.passage)
 
     def __iter__(self):
