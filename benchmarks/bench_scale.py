@@ -332,8 +332,8 @@ def print_table(ingest: dict, rows: list) -> None:
           f"and the ingest sample ({ingest['sample']} passages) with the real model; {os.cpu_count()} cores")
     real = rows[0][1]["real"] if rows else None
     if real:
-        print(f"`ask` p50 / p99 asks {QUESTIONS} synthetic questions, each naming a company (all run the support "
-              f"re-ranking); \"real questions\" are the {real['questions']} dev questions of the held-out eval "
+        print(f"`ask` p50 / p99 asks {QUESTIONS} synthetic questions, each naming a company (with the support "
+              f"re-ranking on, every one runs it); \"real questions\" are the {real['questions']} dev questions of the held-out eval "
               f"(tests/eval/heldout, never the test split) as members typed them, their articles "
               f"({real['added']} passages, real model) added to the synthetic store")
 

@@ -104,7 +104,11 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
             waiting = []
         if not remaining:
             break
-        best_pos = max(range(len(remaining)), key=lambda pos: (value(remaining[pos]), -pos))
+        values = [value(i) for i in remaining]
+        if all(v == v for v in values):  # no NaN: the first place holding the highest value, as below, faster
+            best_pos = values.index(max(values))
+        else:
+            best_pos = max(range(len(remaining)), key=lambda pos: (values[pos], -pos))
         best = remaining.pop(best_pos)
         if distinct:
             group = group_of.get(best, best)

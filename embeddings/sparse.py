@@ -60,14 +60,8 @@ def words(text: str) -> list[str]:
     low = normalize_text(text).lower()
     if low.count(".") > 1:  # _DOTTED_RE needs two dots: most sentences have only their last
         low = _DOTTED_RE.sub(_undot, low)
-    out = []
-    for tok in _TOKEN_RE.findall(low):
-        if tok[0].isdigit():
-            tok = tok.replace(",", "")
-        elif (len(tok) < 2 and tok.isascii()) or tok in STOPWORDS:
-            continue
-        out.append(tok)
-    return out
+    return [tok.replace(",", "") if tok[0].isdigit() else tok for tok in _TOKEN_RE.findall(low)
+            if tok[0].isdigit() or not ((len(tok) < 2 and tok.isascii()) or tok in STOPWORDS)]
 
 
 def tokenize(text: str) -> list[str]:
