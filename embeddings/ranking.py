@@ -104,12 +104,7 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
             waiting = []
         if not remaining:
             break
-        values = [value(i) for i in remaining]
-        if all(v == v for v in values):  # no NaN: the first place holding the highest value, as below, faster
-            best_pos = values.index(max(values))
-        else:
-            best_pos = max(range(len(remaining)), key=lambda pos: (values[pos], -pos))
-        best = remaining.pop(best_pos)
+        best = remaining.pop(_first_highest([value(i) for i in remaining]))
         if distinct:
             group = group_of.get(best, best)
             twin = same_story is not None and similarity is not None and any(
@@ -123,6 +118,14 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
             for i in remaining + waiting:
                 max_sim[i] = max(max_sim[i], similarity(i, best))
     return picks
+
+
+def _first_highest(values: list[float]) -> int:
+    """The first position holding the highest value: `max` over (value, -position), without a key
+    function per element when no value is NaN (it runs for every pick over the whole head)."""
+    if all(v == v for v in values):
+        return values.index(max(values))
+    return max(range(len(values)), key=lambda pos: (values[pos], -pos))
 
 
 def choose_floor(top_relevance: Sequence[float], answerable: Sequence[bool],
