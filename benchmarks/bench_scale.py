@@ -8,7 +8,10 @@ sentence-transformers (torch, every core) encoding the same texts in the same ru
 store's vectors come from a fast stand-in encoder (a random projection of the words: clustered
 like real embeddings, no model cost; the output says so). Questions always use the real model.
 Latency, steady memory and the one-article ingest run in a fresh child process, cold start in
-`python -m bot ask` subprocesses. Prints tables; asserts nothing.
+`python -m bot ask` subprocesses. The synthetic questions all name a company and meet passages
+about it, so each runs the support re-ranking (a worst case); the "real questions" row then adds
+the held-out eval corpus's dev articles to the store (real model) and asks its dev questions as
+members typed them (benchmarks/heldout_dev.py; never the test split). Prints tables; asserts nothing.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 
+import heldout_dev  # noqa: E402
 import synth_roundups  # noqa: E402
 from corpus.passages import split_article  # noqa: E402
 from embeddings.search import embed_text  # noqa: E402
@@ -225,10 +229,46 @@ def child(data_dir: Path, questions: int) -> None:
                       "dense": "HNSW" if is_hnsw(svc.snapshot().index.index) else "flat", "since": since}))
 
 
-def run_child(data_dir: Path, questions: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", str(data_dir), "--questions", str(questions)],
-                         cwd=ROOT, check=True, capture_output=True, text=True)
+def child_real(data_dir: Path) -> None:
+    """In a fresh process: the held-out dev questions, as typed, against the store holding their articles."""
+    from bot.service import RoundupService
+
+    svc = RoundupService(settings_for(data_dir))
+    svc.ensure_ready()
+    qs = heldout_dev.dev_questions()
+    for q in qs[:5]:
+        svc.ask(q)
+    cache = svc._token_cache
+    times, cpu, supported = [], [], 0
+    for q in qs:
+        before = cache.hits + cache.misses
+        t0, c0 = time.perf_counter(), time.thread_time()
+        svc.ask(q)
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
+        supported += cache.hits + cache.misses > before  # it looked up passages' token vectors
+    print(json.dumps({"questions": len(qs), "p50": pct(times, 50), "p99": pct(times, 99), "cpu_p50": pct(cpu, 50),
+                      "supported": supported / len(qs)}))
+
+
+def run_child(data_dir: Path, questions: int, *, real: bool = False, env: dict | None = None) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", str(data_dir), "--questions", str(questions),
+                          *(["--real"] if real else [])],
+                         cwd=ROOT, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})})
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_real(data_dir: Path) -> dict:
+    """The dev articles into the store (real model), then the dev questions, with the support re-ranking as
+    shipped and without it."""
+    from bot.service import RoundupService
+
+    svc = RoundupService(settings_for(data_dir))
+    added = heldout_dev.add_dev_articles(svc)
+    svc.close()
+    shipped = run_child(data_dir, 0, real=True)
+    bare = run_child(data_dir, 0, real=True, env={"ROUNDUP_SUPPORT_RERANK_WEIGHT": "0"})
+    return {**shipped, "added": added, "bare_p50": bare["p50"], "bare_p99": bare["p99"]}
 
 
 def main() -> None:
@@ -237,9 +277,10 @@ def main() -> None:
     ap.add_argument("--ingest-sample", type=int, default=1000, help="passages ingested with the real model")
     ap.add_argument("--questions", type=int, default=QUESTIONS)
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--real", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.questions)
+        child_real(args.child) if args.real else child(args.child, args.questions)
         return
     sizes = [int(s) for s in args.passages.split(",")]
     rows = []
@@ -255,6 +296,7 @@ def main() -> None:
             measured = run_child(data_dir, args.questions)
             cold = cold_start(data_dir)
             disk, parts = disk_per_1k(data_dir, built["passages"])
+            measured["real"] = measure_real(data_dir)  # after the rest: it adds the dev articles to the store
             rows.append((built, measured, cold, disk, parts))
             print(f"{built['passages']} passages built in {built['build_s']:.0f} s (stand-in vectors); "
                   f"{json.dumps(measured)}; disk {json.dumps(parts)}", flush=True)
@@ -268,6 +310,9 @@ def print_table(ingest: dict, rows: list) -> None:
         ("ingest, end to end (real model)", lambda *r: f"{ingest['ingest_rate']:.0f}/s = "
          f"{ingest['ingest_rate'] / ingest['raw_rate']:.1f}x raw torch ({ingest['raw_rate']:.0f}/s)"),
         ("`ask` p50 / p99", lambda b, m, c, d, p: f"{m['p50']:.1f} / {m['p99']:.1f} ms"),
+        ("`ask` p50 / p99, real questions", lambda b, m, c, d, p:
+         f"{m['real']['p50']:.1f} / {m['real']['p99']:.1f} ms (support re-ranking on {m['real']['supported']:.0%}; "
+         f"without it {m['real']['bare_p50']:.1f} / {m['real']['bare_p99']:.1f})"),
         ("`ask` CPU time p50 / p99 (the asking thread)", lambda b, m, c, d, p: f"{m['cpu_p50']:.1f} / {m['cpu_p99']:.1f} ms"),
         ("`ask` with a date bound p50 / p99", lambda b, m, c, d, p:
          f"{m['date_p50']:.1f} / {m['date_p99']:.1f} ms (since {m['since']})"),
@@ -285,6 +330,12 @@ def print_table(ingest: dict, rows: list) -> None:
         print("| " + " | ".join([label, *[fn(*r) for r in rows]]) + " |")
     print(f"\nencoder backend: {ingest['backend']}; big stores' vectors from a stand-in encoder, questions "
           f"and the ingest sample ({ingest['sample']} passages) with the real model; {os.cpu_count()} cores")
+    real = rows[0][1]["real"] if rows else None
+    if real:
+        print(f"`ask` p50 / p99 asks {QUESTIONS} synthetic questions, each naming a company (with the support "
+              f"re-ranking on, every one runs it); \"real questions\" are the {real['questions']} dev questions of the held-out eval "
+              f"(tests/eval/heldout, never the test split) as members typed them, their articles "
+              f"({real['added']} passages, real model) added to the synthetic store")
 
 
 if __name__ == "__main__":

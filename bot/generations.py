@@ -42,6 +42,9 @@ class Snapshot:
     days: DayTable | None = None  # publication days as arrays: date bounds become masks
     generation: int = -1  # the store generation it was brought in step with (-1: loaded, not synced)
     seq: int = -1  # the store's change-feed number it holds every change up to (-1: unknown)
+    # A store generation at which the store held every passage the indexes hold (-1: unknown): while the
+    # store is still at it, a question need fetch only the passages it looks at (embeddings/search.py).
+    held: int = -1
     pending: int = 0  # store passages not in it yet (a crashed or running ingest)
     stamp: tuple = field(default=(), compare=False)  # the manifests it matches on disk
 

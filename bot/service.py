@@ -154,17 +154,19 @@ class RoundupService:
         """An ingest, sync or rebuild is under way here or in another process (one that holds the flock)."""
         if self._writing:
             return True
-        path = self.settings.data_dir / ".lock"
-        if not path.exists():
+        try:  # a bare descriptor: asked on every question, where a Python file object cost a tenth of a ms
+            fd = os.open(self.settings.data_dir / ".lock", os.O_RDONLY)
+        except OSError:  # no lock file (nothing ever wrote here) or unreadable
             return False
         try:
-            with open(path, "r") as fh:
-                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
         except BlockingIOError:
             return True
         except OSError:
             return False
+        finally:
+            os.close(fd)
         return False
 
     def close(self) -> None:
@@ -252,6 +254,7 @@ class RoundupService:
 
     def _load_for_reading(self) -> Snapshot:
         snap, reasons = self._load_parts()
+        held = self.store.generation()  # read before the ids: a change after it moves the generation
         seq = self.store.change_seq()  # read before the ids: a change after it is caught up from the feed
         store_ids = self.store.passage_ids()
         if reasons or (store_ids and not len(snap.index)):
@@ -263,7 +266,7 @@ class RoundupService:
             snap = replace(snap, index=clone_part(snap.index))
             snap.index.remove(stale)
         snap = align_companions(snap, self._fetch_texts)
-        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have), seq=seq,
+        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have), seq=seq, held=held,
                        days=LazyDayTable(self.store.passage_days))
         gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
         return snap
@@ -314,6 +317,7 @@ class RoundupService:
                 part.save()
         private.secure_files(self.settings)
         snap = self._publish(replace(work, dates=self._corpus_dates(), generation=generation, seq=seq, pending=0,
+                                     held=generation,
                                      stamp=manifest_stamp(self._manifests()), days=self._days_after(work, changes)))
         self.store.prune_changes(FEED_KEEP)
         gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
@@ -516,10 +520,11 @@ class RoundupService:
         first, last = snap.dates
         if self.visible(guild) is not None:
             first, last = self._scoped_dates(guild)
+        source = self.passage_source()
         try:
-            return Retriever(self.passage_source(), snap.index, self.encoder, sparse=snap.sparse, sentences=snap.sentences,
+            return Retriever(source, snap.index, self.encoder, sparse=snap.sparse, sentences=snap.sentences,
                              aliases=aliases, config=self.settings.search, anchor=last, first=first, days=snap.days,
-                             token_cache=self._token_cache)
+                             token_cache=self._token_cache, in_step=snap.held == source.generation)
         except ValueError as exc:
             raise ServiceError(f"bad retrieval setting: {exc}") from None
 

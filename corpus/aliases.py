@@ -91,6 +91,7 @@ class AliasTable:
             if key not in self._targets:  # a name always beats a plain word
                 self._targets[key] = ("term", None, english)
         self._regex = self._compile(self._targets)
+        self._prefixed = _by_prefix(self._targets) if "" not in self._targets else None
         self._fuzzy_words = sorted(
             {k for k, (kind, entity, _) in self._targets.items()
              if entity is not None and _LATIN_WORD_RE.fullmatch(k) and len(k) >= 4}
@@ -123,10 +124,12 @@ class AliasTable:
 
     def find(self, text: str) -> list[Match]:
         """Non-overlapping matches in `text` (lower-cased, normalised), left to right."""
+        spans = (_find_prefixed(self._prefixed, text) if self._prefixed is not None
+                 else [(m.start(), m.group()) for m in self._regex.finditer(text)])
         out = []
-        for m in self._regex.finditer(text):
-            kind, entity, replacement = self._targets[m.group()]
-            out.append(Match(m.start(), m.end(), m.group(), kind, replacement, entity))
+        for start, key in spans:
+            kind, entity, replacement = self._targets[key]
+            out.append(Match(start, start + len(key), key, kind, replacement, entity))
         return out
 
     def closest_name(self, word: str, *, cutoff: float = 0.8, margin: float = 0.05) -> Entity | None:
@@ -149,6 +152,52 @@ class AliasTable:
             if entity is not best and top - difflib.SequenceMatcher(None, word, other).ratio() < margin:
                 return None
         return best
+
+
+# `find` without the regex engine: the table's pattern is one alternative per key (a thousand), and
+# trying each at every position of a question was half of reading it. The same matches, found by
+# looking up the keys that start with the text at each position, in the pattern's order (longest
+# first), with its word-boundary rules; `\w` is exactly `str.isalnum()` or "_".
+_PREFIX = 3
+
+
+def _by_prefix(targets: Mapping[str, object]) -> list[dict[str, list[tuple[str, bool, bool]]]]:
+    """Keys by their first 3 characters (shorter keys whole), longest first: (key, head, tail) where
+    head/tail say the key must not touch a word character before/after it (Latin keys; see `_compile`)."""
+    tables: list[dict[str, list[tuple[str, bool, bool]]]] = [{} for _ in range(_PREFIX)]
+    for key in sorted(targets, key=len, reverse=True):  # the pattern's order
+        latin = not _CJK_RE.search(key)
+        n = min(len(key), _PREFIX)
+        tables[n - 1].setdefault(key[:n], []).append((key, latin and _is_word(key[0]), latin and _is_word(key[-1])))
+    return tables
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _find_prefixed(tables: list[dict[str, list[tuple[str, bool, bool]]]], text: str) -> list[tuple[int, str]]:
+    """(start, key) of each match, as the alternation's `finditer`: at each position the first key in
+    pattern order that fits, then on from its end."""
+    out: list[tuple[int, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        hit = None
+        for size in range(_PREFIX, 0, -1):  # longer prefixes hold the longer keys: pattern order kept
+            for key, head, tail in tables[size - 1].get(text[i:i + size], ()):
+                end = i + len(key)
+                if (text.startswith(key, i) and not (head and i and _is_word(text[i - 1]))
+                        and not (tail and end < n and _is_word(text[end]))):
+                    hit = key
+                    break
+            if hit is not None:
+                break
+        if hit is None:
+            i += 1
+        else:
+            out.append((i, hit))
+            i += len(hit)
+    return out
 
 
 def parse_table(data: Mapping) -> AliasTable:

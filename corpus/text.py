@@ -30,7 +30,6 @@ _QUOTE_MAP = str.maketrans(
 )
 # Zero-width and invisible formatting characters that split words without showing.
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
-_SPACE_RE = re.compile(r"\s+")
 
 
 # --- control characters and broken code points ---------------------------------------------
@@ -107,10 +106,11 @@ def normalize_text(s: str) -> str:
     passes here, so this is also where escape sequences and lone surrogates are removed.
     """
     s = strip_controls(fix_surrogates(s))
-    s = unicodedata.normalize("NFKC", s)
-    s = s.translate(_QUOTE_MAP)
-    s = _INVISIBLE_RE.sub("", s)
-    return _SPACE_RE.sub(" ", s).strip()
+    if not s.isascii():  # NFKC, the quote map and the invisible characters change only non-ASCII text
+        s = unicodedata.normalize("NFKC", s)
+        s = s.translate(_QUOTE_MAP)
+        s = _INVISIBLE_RE.sub("", s)
+    return " ".join(s.split())  # whitespace runs as one space, ends stripped: `\s` is `str.isspace`
 
 
 # --- words -------------------------------------------------------------------------------

@@ -136,6 +136,19 @@ def name_share(names: Sequence[tuple[str, ...]], text: str) -> float:
     return sum(_named_in(forms, text, words) for forms in names) / len(names)
 
 
+def names_all_in(names: Sequence[tuple[str, ...]], text: str) -> bool:
+    """True when `text` (lower-cased) names every one of `names` so that any text holding it joined to
+    others by spaces (an article's passages, the candidate pool) names them too: `name_share` over
+    that text is then 1.0 without making it. A phrase match keeps its word boundaries in the join;
+    a multi-word spelling's words stay words, but for an "s" that only `text`'s own trailing "'s"
+    makes a word (the join turns "'s " into " "): a spelling with the part "s" is not vouched for."""
+    if not names:
+        return True
+    words = functools.cache(lambda: _words(text))
+    return all(_named_in(forms, text, words) and not any(part.rstrip(".-") == "s" for f in forms for part in f.split())
+               for forms in names)
+
+
 def margin(relevances: Sequence[float], at: int = 5) -> float:
     if not relevances:
         return 0.0

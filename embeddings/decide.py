@@ -6,12 +6,12 @@ staged: the first hit, the fused candidates, the question's words and names.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from corpus.aliases import AliasTable
 from embeddings.answerability import (QUESTION_WORDS, Signals, idf_share, margin, missing_max, name_share,
-                                      question_names, year_match)
+                                      names_all_in, question_names, year_match)
 from embeddings.extract import holds_kind, question_kind, variant
 from embeddings.query import Understanding
 from embeddings.sparse import SparseIndex, tokenize
@@ -130,18 +130,24 @@ def rerank_by_support(hits: Sequence, supports: Sequence[float], weight: float) 
     return head + list(hits[n:])
 
 
-def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, first, candidates: Sequence,
-                   cosine: float, relevances: Sequence[float], own: set[str], terms: dict[str, float],
-                   sparse: SparseIndex | None, qf: QuestionFocus | None = None,
+def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, first,
+                   candidates: Sequence | Callable[[], Sequence], cosine: float, relevances: Sequence[float],
+                   own: set[str], terms: dict[str, float], sparse: SparseIndex | None, qf: QuestionFocus | None = None,
                    sentence_cosine: float | None = None) -> Signals:
-    """Signals for the first hit `first` (a Hit) among `candidates` (objects with `.passage`)."""
+    """Signals for the first hit `first` (a Hit) among `candidates` (objects with `.passage`, or a
+    function giving them: they are read only when the first passage does not name everything asked)."""
     p = first.passage
     qf = qf or question_focus(question, u, aliases, own, terms, sparse)
     qidf, names = qf.weights, qf.names
     passage_terms = terms_of(f"{p.section or ''} {p.text}")
     text = f"{p.section or ''} {p.text}".lower()
-    article = " ".join([p.title, *(c.passage.text for c in candidates if c.passage.article_id == p.article_id)]).lower()
-    pool = " ".join(c.passage.text for c in candidates).lower()
+    if names_all_in(names, p.text.lower()):  # then its article and the pool, which hold its text, name them too
+        names_article = names_pool = 1.0
+    else:
+        candidates = candidates() if callable(candidates) else candidates
+        article = " ".join([p.title, *(c.passage.text for c in candidates if c.passage.article_id == p.article_id)])
+        names_article = name_share(names, article.lower())
+        names_pool = name_share(names, " ".join(c.passage.text for c in candidates).lower())
     sentences = sentences_of(p.text) or (p.text,)
     kind = question_kind(question)
     return Signals(
@@ -151,7 +157,7 @@ def answer_signals(question: str, u: Understanding, aliases: AliasTable | None, 
         missing_max=missing_max(qidf, passage_terms),
         year_match=year_match(question, f"{p.section or ''} {p.text}"),
         kind_match=1.0 if kind in (None, "yesno", "reason") else float(holds_kind(p.text, kind, question)),
-        names_passage=name_share(names, text), names_article=name_share(names, article),
-        names_pool=name_share(names, pool), margin=margin(list(relevances)), length=math.log1p(len(own)),
+        names_passage=name_share(names, text), names_article=names_article,
+        names_pool=names_pool, margin=margin(list(relevances)), length=math.log1p(len(own)),
         sentence_cosine=float(cosine if sentence_cosine is None else sentence_cosine),
     )

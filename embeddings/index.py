@@ -124,6 +124,12 @@ class VectorIndex(StoredPart):
             self._delta_ids = faiss.vector_to_array(self._delta.id_map).astype(np.int64)
         return self._delta_ids
 
+    def _delta_sorted(self) -> np.ndarray:
+        """The delta's ids sorted (kept until the next change: each question looks vectors up twice)."""
+        if self._delta_by_id is None:
+            self._delta_by_id = np.sort(self.delta_ids())
+        return self._delta_by_id
+
     def _main_live(self) -> np.ndarray | None:
         """Which main rows are not tombstoned (None: all are)."""
         if self._dead.size == 0:
@@ -147,7 +153,7 @@ class VectorIndex(StoredPart):
         return _member(np.asarray(ids, dtype=np.int64), self._sorted)
 
     def _changed(self) -> None:
-        self._ids = self._sorted = self._delta_ids = self._live = None
+        self._ids = self._sorted = self._delta_ids = self._delta_by_id = self._live = None
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         """Into the delta (an id already held is replaced); merged into the main index past a size."""
@@ -233,7 +239,7 @@ class VectorIndex(StoredPart):
         out = np.zeros((ids.size, self.dim), dtype=np.float32)
         if not ids.size:
             return out
-        in_delta = _member(ids, np.sort(self.delta_ids()))
+        in_delta = _member(ids, self._delta_sorted())
         if in_delta.any():
             out[in_delta] = self._delta.reconstruct_batch(ids[in_delta])
         if not in_delta.all():

@@ -46,7 +46,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hashable]], *, k: int = 6
 def rank_by(scores: Mapping[Hashable, float], *, tiebreak: Mapping[Hashable, float] | None = None) -> list:
     """Ids by score, highest first; ties by `tiebreak` (higher first), then by id for determinism."""
     tb = tiebreak or {}
-    return sorted(scores, key=lambda i: (-scores[i], -tb.get(i, 0.0), i))
+    return [i for *_, i in sorted([(-s, -tb.get(i, 0.0), i) for i, s in scores.items()])]  # keys made once
 
 
 @dataclass
@@ -104,8 +104,7 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
             waiting = []
         if not remaining:
             break
-        best_pos = max(range(len(remaining)), key=lambda pos: (value(remaining[pos]), -pos))
-        best = remaining.pop(best_pos)
+        best = remaining.pop(_first_highest([value(i) for i in remaining]))
         if distinct:
             group = group_of.get(best, best)
             twin = same_story is not None and similarity is not None and any(
@@ -119,6 +118,14 @@ def diversify(order: Sequence[Hashable], relevance: Mapping[Hashable, float], *,
             for i in remaining + waiting:
                 max_sim[i] = max(max_sim[i], similarity(i, best))
     return picks
+
+
+def _first_highest(values: list[float]) -> int:
+    """The first position holding the highest value: `max` over (value, -position), without a key
+    function per element when no value is NaN (it runs for every pick over the whole head)."""
+    if all(v == v for v in values):
+        return values.index(max(values))
+    return max(range(len(values)), key=lambda pos: (values[pos], -pos))
 
 
 def choose_floor(top_relevance: Sequence[float], answerable: Sequence[bool],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -188,7 +188,7 @@ class SearchConfig:
 
 @dataclass
 class _Candidate:
-    passage: Passage
+    passage: Passage | None  # None until a stage needs it (`Retriever._load`): most candidates are never shown
     cosine: float = 0.0
     bm25: float = 0.0
     coverage: float = 0.0
@@ -212,7 +212,6 @@ class Search:
     terms: dict[str, float] = field(default_factory=dict)  # keyword query, weighted
     own: set[str] = field(default_factory=set)  # the question's own terms
     sparse_scores: np.ndarray | None = None  # BM25 of every passage, aligned with the keyword index
-    coverage: np.ndarray | None = None
     cands: dict[int, _Candidate] = field(default_factory=dict)
     relevance: dict[int, float] = field(default_factory=dict)  # absolute: the floor applies to it
     ranking: dict[int, float] = field(default_factory=dict)  # what orders the list
@@ -222,6 +221,12 @@ class Search:
     signals: Signals | None = None
     focus: QuestionFocus | None = None  # hybrid: the question's names and focus words
     qtokens: TokenVectors | None = None  # the question's token vectors, when support re-ranking is on
+    lean: bool = False  # candidates' passages fetched when a stage needs them, not all at once
+
+
+class _StalePassage(Exception):
+    """A candidate the index returned is no longer in the store: the search is run again fetching
+    every candidate up front, as a store changed under an index is handled (such hits are dropped)."""
 
 
 class Retriever:
@@ -234,7 +239,7 @@ class Retriever:
                  sparse: SparseIndex | None = None, sentences: SentenceIndex | None = None,
                  aliases: AliasTable | None = None, config: SearchConfig | None = None,
                  floor: float | None = None, anchor: date | None = None, first: date | None = None,
-                 days: DayTable | None = None, token_cache: TokenCache | None = None):
+                 days: DayTable | None = None, token_cache: TokenCache | None = None, in_step: bool = False):
         if config is None:
             # The original dense-only form: Retriever(store, index, encoder, floor=0.3)
             config = SearchConfig(mode="hybrid" if sparse is not None else "dense")
@@ -252,6 +257,9 @@ class Retriever:
         self.first = first
         self.days = days  # publication days as arrays: date bounds become masks, not id sets
         self.token_cache = token_cache  # passages' token vectors for the support re-ranking, kept across questions
+        # The store holds every passage the indexes return (the service knows: its snapshot is in step with the
+        # store's generation), so a question fetches only the passages it looks at (`Search.lean`).
+        self.in_step = in_step
 
     @property
     def floor(self) -> float:
@@ -279,15 +287,21 @@ class Retriever:
         The stages below each take the `Search` the one before filled; a test can run any alone.
         """
         start = time.perf_counter()
-        s = self.prepare(question, k=k, offset=offset, mode=mode, as_typed=as_typed, checked=checked)
-        understood = _describe(s.understanding)
-        hits: list[Hit] = []
-        answered = False
-        if self.bounds(s, since, until, restrict) and self.candidates(s):
-            self.fuse(s)
-            self.recency(s)
-            hits, answered = self.decide(s, self.diversify(s, diverse=diverse), offset=offset,
-                                         keep_below_floor=keep_below_floor, best_sentence=best_sentence)
+        for lean in dict.fromkeys([self.in_step, False]):
+            s = self.prepare(question, k=k, offset=offset, mode=mode, as_typed=as_typed, checked=checked)
+            s.lean = lean
+            understood = _describe(s.understanding)
+            hits: list[Hit] = []
+            answered = False
+            try:
+                if self.bounds(s, since, until, restrict) and self.candidates(s):
+                    self.fuse(s)
+                    self.recency(s)
+                    hits, answered = self.decide(s, self.diversify(s, diverse=diverse), offset=offset,
+                                                 keep_below_floor=keep_below_floor, best_sentence=best_sentence)
+                break
+            except _StalePassage:
+                log.info("a candidate passage left the store: fetching every candidate")
         return Answer(s.question, answered, hits, (time.perf_counter() - start) * 1000, since, until, s.notes,
                       s.mode, understood, s.confidence, s.signals)
 
@@ -355,8 +369,11 @@ class Retriever:
         """Each retriever's best (overall and within the periods' window), kept to the periods,
         with both scores for every candidate. False when none is left."""
         ids = list(dict.fromkeys([*self._dense_candidates(s), *self._sparse_candidates(s)]))
-        s.cands = {p.id: _Candidate(p) for p in self.store.passages(ids)}
         periods = s.understanding.dates.periods
+        if s.lean and not periods:
+            s.cands = {i: _Candidate(None) for i in ids}
+        else:
+            s.cands = {p.id: _Candidate(p) for p in self.store.passages(ids)}
         if periods:
             slack = timedelta(days=self.config.period_slack_days)
             s.cands = {i: c for i, c in s.cands.items() if _in_periods(c.passage, periods, slack)}
@@ -381,6 +398,7 @@ class Retriever:
         cfg = self.config
         if s.understanding.dates.recent and cfg.recency_boost and self.first and self.anchor \
                 and self.anchor > self.first:
+            self._load(s, list(s.cands))
             s.ranking = recency_boosted(s.ranking, s.cands, self.first, self.anchor, cfg.recency_boost)
 
     def diversify(self, s: Search, *, diverse: bool = True) -> list[Hit]:
@@ -389,10 +407,10 @@ class Retriever:
         order = rank_by(s.ranking, tiebreak=s.relevance)
         head = order[: 3 * s.limit + 10]
         similarity = self._similarity(head) if diverse and (cfg.mmr_lambda < 1.0 or cfg.same_story) else None
-        picks = pick_diverse(head, s.ranking, limit=s.limit,
-                             group_of={i: roundup_key(s.cands[i].passage) for i in head},
+        picks = pick_diverse(head, s.ranking, limit=s.limit, group_of=_Roundups(self, s, head),
                              similarity=similarity, lam=cfg.mmr_lambda if diverse else 1.0,
                              distinct_top=cfg.distinct_top if diverse else 0, same_story=cfg.same_story or None)
+        self._load(s, [p.id for p in picks])
         return [Hit(s.cands[p.id].passage, p.score, relevance=s.relevance[p.id]) for p in picks]
 
     def decide(self, s: Search, hits: list[Hit], *, offset: int = 0, keep_below_floor: bool = False,
@@ -420,7 +438,7 @@ class Retriever:
             return None
         first = hits[0]
         cand = s.cands[first.passage.id]
-        s.signals = answer_signals(s.question, s.understanding, self.aliases, first, list(s.cands.values()),
+        s.signals = answer_signals(s.question, s.understanding, self.aliases, first, lambda: self._loaded(s),
                                    cand.cosine, sorted(s.relevance.values(), reverse=True),
                                    s.own, s.terms, self.sparse, s.focus, cand.sentence_cosine)
         model = self.answerability_model
@@ -469,6 +487,22 @@ class Retriever:
 
     # -- helpers -----------------------------------------------------------------------
 
+    def _load(self, s: Search, ids: list[int]) -> None:
+        """The passages of these candidates, fetched in one read where not yet (a lean search)."""
+        need = [i for i in ids if s.cands[i].passage is None]
+        if not need:
+            return
+        got = {p.id: p for p in self.store.passages(need)}
+        for i in need:
+            if i not in got:
+                raise _StalePassage(i)
+            s.cands[i].passage = got[i]
+
+    def _loaded(self, s: Search) -> list[_Candidate]:
+        """Every candidate, passages fetched (the answerability names check may read them all)."""
+        self._load(s, list(s.cands))
+        return list(s.cands.values())
+
     def _dense_candidates(self, s: Search) -> list[int]:
         if s.mode not in ("dense", "hybrid"):
             return []
@@ -489,24 +523,26 @@ class Retriever:
         pool = max(self.config.pool, 3 * s.limit)
         s.terms, s.own = query_terms(s.understanding.phrases)
         s.sparse_scores = self.sparse.scores(s.terms)
-        s.coverage = self.sparse.coverage(s.sparse_scores, s.terms, s.own)
         return self._top_sparse(s.sparse_scores, pool, s.allowed) + (
             self._top_sparse(s.sparse_scores, pool, s.window) if s.window else [])
 
     def _score_candidates(self, s: Search) -> None:
         """Both scores for every candidate, including those only one retriever found."""
-        order_ids = list(s.cands)
+        order_ids, cands = list(s.cands), list(s.cands.values())
         if s.qvec is not None:
-            missing = [i for i in order_ids if i not in s.dense_scores]
+            dense = s.dense_scores
+            missing = [i for i in order_ids if i not in dense]
             if missing:
-                s.dense_scores.update(zip(missing, (self.index.vectors(missing) @ s.qvec.reshape(-1)).tolist()))
-            for i in order_ids:
-                s.cands[i].cosine = float(s.dense_scores[i])
+                dense.update(zip(missing, (self.index.vectors(missing) @ s.qvec.reshape(-1)).tolist()))
+            for i, c in zip(order_ids, cands):
+                c.cosine = float(dense[i])
         if s.sparse_scores is not None:
-            for i, row in zip(order_ids, self.sparse.rows(order_ids)):
-                if row is not None:
-                    s.cands[i].bm25 = float(s.sparse_scores[row])
-                    s.cands[i].coverage = float(s.coverage[row])
+            rows, found = self.sparse.row_array(order_ids)
+            scores = s.sparse_scores[rows[found]]  # one gather, not one lookup per candidate
+            coverage = self.sparse.coverage(scores, s.terms, s.own)  # the candidates' only, not every passage's
+            have = [c for c, f in zip(cands, found.tolist()) if f]
+            for c, bm25, cov in zip(have, scores.tolist(), coverage.tolist()):
+                c.bm25, c.coverage = bm25, cov
 
     def _top_sparse(self, scores: np.ndarray, n: int, restrict: set[int] | None) -> list[int]:
         ids = self.sparse.ids
@@ -515,7 +551,7 @@ class Retriever:
         elif restrict is not None:
             mask = np.isin(ids, np.fromiter(restrict, dtype=np.int64, count=len(restrict)))
             scores = np.where(mask, scores, 0.0)
-        positive = int((scores > 0).sum())
+        positive = int(np.count_nonzero(scores))  # BM25 scores are never negative
         if not positive:
             return []
         n = min(n, positive)
@@ -574,6 +610,30 @@ def _cached_model(path: str | None) -> AnswerabilityModel | None:
     except AnswerabilityError as exc:
         log.warning("%s: deciding by the relevance floor", exc)
         return None
+
+
+class _Roundups(Mapping):
+    """Candidate id -> its roundup (`roundup_key`), for `diversify`'s one-per-roundup rule, fetching
+    passages only as it asks: it looks at the first few of the head, rarely all of them. Each fetch
+    reads the next `s.limit` of the head from the one asked about: the hits, when none waits."""
+
+    def __init__(self, retriever: Retriever, s: Search, head: list[int]):
+        self._retriever, self._s, self._head = retriever, s, head
+        self._pos = {i: n for n, i in enumerate(head)}
+        self._chunk = max(1, s.limit)
+
+    def __getitem__(self, i: int) -> str:
+        n = self._pos[i]  # KeyError: not a candidate of the head
+        cand = self._s.cands[i]
+        if cand.passage is None:
+            self._retriever._load(self._s, self._head[n:n + self._chunk])
+        return roundup_key(cand.passage)
+
+    def __iter__(self):
+        return iter(self._head)
+
+    def __len__(self) -> int:
+        return len(self._head)
 
 
 def _lowered(p: Passage) -> str:

@@ -53,7 +53,9 @@ def dequantise(block: np.ndarray) -> np.ndarray:
     if block.dtype != np.int8:
         return block
     scale = np.ascontiguousarray(block[:, -SCALE_BYTES:]).view("<f4").reshape(-1)
-    return block[:, :-SCALE_BYTES].astype(np.float32) * scale[:, None]
+    out = block[:, :-SCALE_BYTES].astype(np.float32)
+    out *= scale[:, None]  # in place: the same products, one array fewer
+    return out
 
 
 class SentenceIndex(StoredPart):
@@ -97,7 +99,7 @@ class SentenceIndex(StoredPart):
         """Each passage's closest sentence's cosine to `query` (NaN for one without sentence vectors).
         One gather and one product for all the passages, not one per passage (a cosine may move by
         a float ulp against the per-passage product: the evals are the same)."""
-        ids = np.fromiter((int(i) for i in ids), dtype=np.int64)
+        ids = np.asarray(ids if isinstance(ids, (list, np.ndarray)) else list(ids), dtype=np.int64)
         out = np.full(ids.size, np.nan, dtype=np.float32)
         if not self._ids.size or not ids.size:
             return out

@@ -25,6 +25,7 @@ import Stemmer
 
 from corpus.text import normalize_text
 from embeddings.index import SyncReport
+from embeddings.lru import LruMap
 from embeddings.query import STOPWORDS
 from embeddings.sparse_delta import Delta, delta_scores, lucene_idf, needs_merge, tombstone_df
 from embeddings.stored import StoredManifest, StoredPart, atomic_write_bytes
@@ -37,6 +38,10 @@ IDS_FILE = "ids.npy"
 LENGTHS_FILE = "lengths.npy"
 DELTA_FILE = "sparse.delta"  # JSON: ids, tokens and tombstones since the last full build
 TOKENIZER = "en-snowball+cjk-unigram/v2"  # bump when `tokenize` changes: old indexes are rebuilt
+# Re-scored main-index columns kept for questions, counted in float32 values (8 MB): members ask
+# about the same companies again and again, and re-scoring a common name's column (tens of
+# thousands of rows at 100k passages) was half of a BM25 query.
+COLUMN_CACHE_VALUES = 2_000_000
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN_RE = re.compile(rf"[{_CJK}]|\d+(?:[.,]\d+)*|[a-z0-9]+")
@@ -52,15 +57,11 @@ def _undot(m: re.Match) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-cased words before stemming: U.S. is 'usa', 5,000 is '5000', each CJK character a word."""
-    low = _DOTTED_RE.sub(_undot, normalize_text(text).lower())
-    out = []
-    for tok in _TOKEN_RE.findall(low):
-        if tok[0].isdigit():
-            tok = tok.replace(",", "")
-        elif (len(tok) < 2 and tok.isascii()) or tok in STOPWORDS:
-            continue
-        out.append(tok)
-    return out
+    low = normalize_text(text).lower()
+    if low.count(".") > 1:  # _DOTTED_RE needs two dots: most sentences have only their last
+        low = _DOTTED_RE.sub(_undot, low)
+    return [tok.replace(",", "") if tok[0].isdigit() else tok for tok in _TOKEN_RE.findall(low)
+            if tok[0].isdigit() or not ((len(tok) < 2 and tok.isascii()) or tok in STOPWORDS)]
 
 
 def tokenize(text: str) -> list[str]:
@@ -149,6 +150,8 @@ class SparseIndex(StoredPart):
         self._avgdl_main = float(self._lengths.sum()) / n_main if self._lengths.size else 1.0
         live_len = float(self._lengths.sum()) - float(self._lengths[removed].sum()) + float(self._delta.lengths.sum())
         self._avgdl = live_len / self.ids.size if self.ids.size else 1.0
+        # Columns as scored for this state only: a new map, never cleared, so a snapshot keeps its own.
+        self._columns: LruMap[int, tuple[np.ndarray, np.ndarray]] = LruMap(COLUMN_CACHE_VALUES, _column_size)
 
     def clone(self) -> "SparseIndex":
         """A writer's working copy: the model and the delta are replaced whole on change, never
@@ -207,12 +210,14 @@ class SparseIndex(StoredPart):
         full rebuild would give."""
         sc = self.model.scores
         lo, hi = int(sc["indptr"][tid]), int(sc["indptr"][tid + 1])
-        rows = np.asarray(sc["indices"][lo:hi], dtype=np.int64)
+        rows = sc["indices"][lo:hi]  # a view: a cached column holds only its values
         x = np.asarray(sc["data"][lo:hi], dtype=np.float64) / lucene_idf(int(self._main_ids.size), self._main_df(tid))
         dl = self._lengths[rows].astype(np.float64)
         k1, b = self.k1, self.b
         tf = np.rint(k1 * (1 - b + b * dl / self._avgdl_main) * x / np.maximum(1 - x, 1e-9))
-        return rows, (idf * tf / (k1 * (1 - b + b * dl / self._avgdl) + tf)).astype(np.float32)
+        vals = (idf * tf / (k1 * (1 - b + b * dl / self._avgdl) + tf)).astype(np.float32)
+        vals.setflags(write=False)  # shared through the column cache
+        return rows, vals
 
     def _term_id(self, term: str) -> int | None:
         return None if self.model is None else self.model.vocab_dict.get(term)
@@ -245,8 +250,8 @@ class SparseIndex(StoredPart):
             idf = self.idf(term)
             tid = self._term_id(term)
             if tid is not None:
-                rows, vals = self._main_column(tid, idf)
-                main[rows] += np.float32(weight) * vals
+                rows, vals = self._columns.get_many([tid], lambda _, t=tid, f=idf: {t: self._main_column(t, f)})[tid]
+                np.add.at(main, rows, np.float32(weight) * vals)  # rows are distinct: as `main[rows] +=`, faster
             rows, vals = delta_scores(self._delta, term, idf, self.k1, self.b, self._avgdl)
             extra[rows] += np.float32(weight) * vals
         if self._live is not None:
@@ -266,12 +271,16 @@ class SparseIndex(StoredPart):
         return np.clip(scores / ideal, 0.0, 1.0)
 
     def rows(self, ids: Iterable[int]) -> list[int | None]:
-        ids = np.fromiter((int(i) for i in ids), dtype=np.int64)
+        rows, found = self.row_array(ids)
+        return [r if f else None for r, f in zip(rows.tolist(), found.tolist())]
+
+    def row_array(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of `ids` in the score arrays, and which ids have one (where not, the row means nothing)."""
+        ids = np.asarray(ids if isinstance(ids, (list, np.ndarray)) else list(ids), dtype=np.int64)
         if self._sorted.size == 0:
-            return [None] * ids.size
+            return np.zeros(ids.size, dtype=np.int64), np.zeros(ids.size, dtype=bool)
         pos = np.minimum(np.searchsorted(self._sorted, ids), self._sorted.size - 1)
-        found = self._sorted[pos] == ids
-        return [int(self._order[p]) if f else None for p, f in zip(pos.tolist(), found.tolist())]
+        return self._order[pos], self._sorted[pos] == ids
 
     # -- persistence (embeddings/stored.py: manifest, checksums, load never raises) ---------
 
@@ -342,3 +351,7 @@ class SparseIndex(StoredPart):
             self._delta = self._delta.with_added(np.asarray(delta["ids"], dtype=np.int64), delta["tokens"])
         self._refresh()
         return None
+
+
+def _column_size(column: tuple[np.ndarray, np.ndarray]) -> int:
+    return int(column[1].size)

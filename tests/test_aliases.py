@@ -88,3 +88,27 @@ def test_missing_or_broken_file_is_one_clear_line(tmp_path):
 def test_a_name_beats_a_plain_word():
     t = AliasTable([Entity("Hong Kong", ("HK",))], {"hk": "something else"})
     assert [m.replacement for m in t.find("hk listing")] == ["Hong Kong"]
+
+
+def test_find_matches_exactly_as_the_table_s_pattern(table):
+    """`find` looks keys up by prefix instead of running the one big alternation; on questions and on
+    keys glued together with every kind of neighbour (word characters, CJK, punctuation) both give
+    the same matches at the same places."""
+    import json
+    import random
+    from pathlib import Path
+
+    texts = []
+    for f in sorted((Path(__file__).parent / "eval").rglob("questions*.jsonl")):
+        texts += [normalize_text(json.loads(line)["question"]).lower() for line in f.read_text("utf-8").splitlines()
+                  if line.strip()]
+    keys = sorted(table._targets)
+    rng = random.Random(7)
+    seps = [" ", "", "-", "'s ", ".", "_", "a", "1", "华", " the ", "é"]
+    for _ in range(4000):
+        parts = [rng.choice(keys) if rng.random() < 0.7 else rng.choice(keys)[:rng.randint(1, 5)]
+                 for _ in range(rng.randint(1, 5))]
+        texts.append("".join(p + rng.choice(seps) for p in parts))
+    for text in texts:
+        assert [(m.start, m.surface) for m in table.find(text)] == \
+            [(m.start(), m.group()) for m in table._regex.finditer(text)], text

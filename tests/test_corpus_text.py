@@ -260,3 +260,24 @@ def test_clean_article_furniture_heading_keeps_prose_with_previous_section():
     assert clean_article(article).sections == (
         Section("Deals", ("A deal.", "Real prose that followed an ad slot.")),
     )
+
+
+def test_normalize_matches_its_definition_on_any_text():
+    """The ASCII shortcut and the split/join spacing give what the full definition gives: controls
+    stripped, NFKC, straight quotes, invisibles removed, `\\s+` runs collapsed and stripped."""
+    import random
+    import re
+    import unicodedata
+
+    from corpus.text import _INVISIBLE_RE, _QUOTE_MAP, fix_surrogates, strip_controls
+
+    def reference(s: str) -> str:
+        s = unicodedata.normalize("NFKC", strip_controls(fix_surrogates(s))).translate(_QUOTE_MAP)
+        return re.sub(r"\s+", " ", _INVISIBLE_RE.sub("", s)).strip()
+
+    rng = random.Random(5)
+    alphabet = [chr(c) for c in [*range(0x250), 0x200b, 0x200d, 0xad, 0x2018, 0x2019, 0x201c, 0x3000, 0xa0, 0x85,
+                                 0x2028, 0x1b, 0xd800, 0xff21, 0xfb01, 0x2160, 0x202e, 0x1680, 0x180e, 0x4e00]]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert normalize_text(text) == reference(text), repr(text)

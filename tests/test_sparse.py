@@ -177,3 +177,21 @@ def test_the_delta_is_merged_past_its_size(tmp_path, monkeypatch):
     idx.sync(set(sorted(docs)[:20]), lambda ids: [docs[i] for i in ids])
     report = idx.sync(set(docs), lambda ids: [docs[i] for i in ids])
     assert report.rebuilt and len(idx._delta) == 0 and set(idx.ids.tolist()) == set(docs)
+
+
+def test_cached_columns_score_as_fresh_ones_and_stay_with_their_state(index):
+    """Scored columns are remembered per index state: a repeat scores the same, a change starts over,
+    and a snapshot taken before the change keeps scoring as it did."""
+    from embeddings.lru import LruMap
+    from embeddings.sparse import COLUMN_CACHE_VALUES, _column_size
+
+    terms, _ = query_terms([("huawei cloud deal", 1.0)])
+    first = index.scores(terms)
+    assert len(index._columns) and np.array_equal(index.scores(terms), first)
+    before = index.snapshot()
+    index.apply([55], ["Huawei cloud deal with a cloud partner."], [22])
+    after = index.scores(terms)
+    index._columns = LruMap(COLUMN_CACHE_VALUES, _column_size)  # nothing remembered
+    assert np.array_equal(index.scores(terms), after)
+    assert not np.array_equal(after[: first.size], first)  # the idf moved: the columns were scored anew
+    assert np.array_equal(before.scores(terms), first)
