@@ -90,8 +90,19 @@ class SentenceIndex(StoredPart):
         n = self._row(int(passage_id))
         if n is None:
             return None
+        return self._unpack(self.raw(n))
+
+    def raw(self, n: int) -> np.ndarray:
+        """Table row `n`'s stored rows as kept in its segment (codes, not vectors)."""
         seg, start, count = int(self._seg[n]), int(self._start[n]), int(self._count[n])
-        return dequantise(self._segments[seg][start:start + count])
+        return self._segments[seg][start:start + count]
+
+    def _pack(self, mats: list[np.ndarray]) -> list[np.ndarray]:
+        """Each passage's float rows as stored (`quantise`); a subclass may code them otherwise."""
+        return [quantise(m) for m in mats]
+
+    def _unpack(self, block: np.ndarray) -> np.ndarray:
+        return dequantise(block)
 
     def best_cosines(self, ids: Iterable[int], query: np.ndarray) -> np.ndarray:
         """Each passage's closest sentence's cosine to `query` (NaN for one without sentence vectors).
@@ -128,7 +139,7 @@ class SentenceIndex(StoredPart):
             return
         self.remove(vectors)
         ids = np.fromiter(sorted(vectors), dtype=np.int64, count=len(vectors))
-        mats = [quantise(vectors[int(i)]) for i in ids]
+        mats = self._pack([vectors[int(i)] for i in ids])
         counts = np.asarray([m.shape[0] for m in mats], dtype=np.int32)
         number = max(self._segments, default=0) + 1
         self._segments[number] = np.ascontiguousarray(np.concatenate(mats))
@@ -167,10 +178,20 @@ class SentenceIndex(StoredPart):
         return 0.0 if not total else 1.0 - int(self._count.sum()) / total
 
     def compact(self) -> None:
-        """Everything into one fresh segment (when removals left too many dead rows)."""
-        vectors = {int(i): np.array(self.get(int(i))) for i in self._ids}
-        self._install(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32))
-        self.add(vectors)
+        """Everything into one fresh segment (when removals left too many dead rows): the stored
+        rows copied as they are, not decoded and coded again (a lossy code would drift)."""
+        if not self._ids.size:
+            self._install(self._ids, self._seg, self._start, self._count)
+            return
+        blocks = [self.raw(n) for n in range(self._ids.size)]
+        if len({b.dtype for b in blocks}) > 1:  # float16 segments from before int8 beside int8 ones
+            blocks = self._pack([self._unpack(b).astype(np.float32) for b in blocks])
+        number = max(self._segments, default=0) + 1
+        self._segments[number] = np.ascontiguousarray(np.concatenate(blocks))
+        self._unsaved.add(number)
+        counts = self._count.copy()
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._install(self._ids.copy(), np.full(self._ids.size, number, np.int32), starts, counts)
 
     def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]],
              split: Callable[[str], list[str]], encode: Callable[[list[str]], np.ndarray],

@@ -1,0 +1,176 @@
+"""Passages' contextual token vectors, kept at ingest for the support re-ranking (embeddings/support.py).
+
+The re-ranking compares the question's token vectors with a passage's (MaxSim). Encoding a
+passage's tokens at question time cost ~4.4 ms each, 2-3 per question: most of an `ask`. The
+ingest encode already makes every token vector (sentence vectors are span means of them), so
+each passage's first `STORED_TOKENS` text tokens are kept from that same pass.
+
+Stored compressed with product quantisation (faiss.ProductQuantizer as a codec only): each
+normalised token vector becomes `m` one-byte codes (48 bytes for 384 floats at m=48), decoded
+and normalised again at question time; the question side stays exact (asymmetric). The codebook
+is trained on the first `TRAIN_MIN` stored tokens and saved beside the segments; until then
+(a small store) tokens are kept as int8 rows with a per-row scale, then coded once the codebook
+exists. `m = 0` keeps int8 rows for good (about 8x the disk of m=48).
+
+Segments, table, tombstones by removal, compaction, manifest and checksums: as the sentence
+vectors (embeddings/sentence_index.py, embeddings/stored.py); segments are memory-mapped, so a
+process holds only the rows its questions read.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.sentence_index import SentenceIndex, dequantise, quantise
+from embeddings.stored import StoredManifest, atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+TOKENS_FILE = "tokens"  # a directory: table.npz, seg-NNNNNN.npy and codebook.npy
+MANIFEST_FILE = "tokens.json"
+CODEBOOK_FILE = "codebook.npy"
+STORED_TOKENS = 64  # a passage's first this-many text tokens (the live encode's cap: dev figures held)
+TRAIN_MIN = 16_384  # tokens held before the codebook is trained (256 centroids x 64 points each)
+TRAIN_MAX = 131_072  # a larger first build trains on an even sample of this many
+PQ_BITS = 8
+
+
+class Codebook:
+    """Product quantiser centroids (m, 256, dim / m): faiss codes, numpy decodes (a gather)."""
+
+    def __init__(self, centroids: np.ndarray):
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.m, self.k, self.dsub = self.centroids.shape
+        self._pq = None
+
+    @classmethod
+    def train(cls, vectors: np.ndarray, m: int) -> "Codebook":
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = vectors.shape[1]
+        if dim % m:
+            raise ValueError(f"token_codes={m} must divide the model's dimension {dim}")
+        if vectors.shape[0] > TRAIN_MAX:
+            vectors = vectors[np.linspace(0, vectors.shape[0] - 1, TRAIN_MAX).astype(np.int64)]
+        pq = faiss.ProductQuantizer(dim, m, PQ_BITS)
+        pq.train(vectors)
+        centroids = faiss.vector_to_array(pq.centroids).reshape(m, 1 << PQ_BITS, dim // m)
+        log.info("trained a %d x %d token codebook on %d token vectors", m, 1 << PQ_BITS, vectors.shape[0])
+        book = cls(centroids)
+        book._pq = pq
+        return book
+
+    def _quantiser(self):
+        if self._pq is None:
+            import faiss
+
+            pq = faiss.ProductQuantizer(self.m * self.dsub, self.m, PQ_BITS)
+            faiss.copy_array_to_vector(self.centroids.reshape(-1), pq.centroids)
+            self._pq = pq
+        return self._pq
+
+    def encode(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, dim) floats -> (n, m) uint8 codes."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not vectors.shape[0]:
+            return np.zeros((0, self.m), dtype=np.uint8)
+        return self._quantiser().compute_codes(vectors)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """(n, m) codes -> (n, dim) float32, each sub-vector its centroid."""
+        codes = np.asarray(codes)
+        parts = self.centroids[np.arange(self.m), codes.astype(np.intp)]  # (n, m, dsub)
+        return parts.reshape(codes.shape[0], self.m * self.dsub)
+
+
+class TokenIndex(SentenceIndex):
+    """passage id -> (tokens, dim) matrix of its first text tokens' contextual vectors, normalised."""
+
+    LABEL = "the token vectors"
+    FORMAT = "tokens-pq/v1"
+    MANIFEST = MANIFEST_FILE
+
+    def __init__(self, path: Path, *, model: str, embed_format: str, codes: int = 48,
+                 max_tokens: int = STORED_TOKENS):
+        super().__init__(path, model=model, embed_format=embed_format)
+        self.codes = codes
+        self.max_tokens = max_tokens
+        self.codebook: Codebook | None = None
+        self._book_unsaved = False
+
+    def build_params(self) -> dict:
+        return {**super().build_params(), "codes": self.codes, "max_tokens": self.max_tokens}
+
+    # -- coding ------------------------------------------------------------------------
+
+    def _pack(self, mats: list[np.ndarray]) -> list[np.ndarray]:
+        """PQ codes once the codebook exists, int8 rows before (and for `codes = 0`)."""
+        mats = [np.asarray(m, dtype=np.float32)[: self.max_tokens] for m in mats]
+        if self.codebook is None:
+            return [quantise(m) for m in mats]
+        codes = self.codebook.encode(np.concatenate(mats))
+        return np.split(codes, np.cumsum([m.shape[0] for m in mats])[:-1])
+
+    def _unpack(self, block: np.ndarray) -> np.ndarray:
+        vecs = dequantise(block) if block.dtype == np.int8 else self.codebook.decode(block)
+        vecs = np.asarray(vecs, dtype=np.float32)
+        return vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+
+    def add(self, vectors: dict[int, np.ndarray]) -> None:
+        super().add(vectors)
+        if self.codebook is None and self.codes and self._held_tokens() >= TRAIN_MIN:
+            self._train()
+
+    def _held_tokens(self) -> int:
+        return int(self._count.sum())
+
+    def _train(self) -> None:
+        """Train the codebook on every token held (int8 rows, decoded) and code them all."""
+        held = np.concatenate([self.get(int(i)) for i in self._ids])
+        self.codebook = Codebook.train(held, self.codes)
+        self._book_unsaved = True
+        self.compact()
+
+    def compact(self) -> None:
+        if self.codebook is not None and any(m.dtype == np.int8 for m in self._segments.values()):
+            # int8 rows from before the codebook: coded now (one dtype per compacted segment)
+            vectors = {int(i): self.get(int(i)) for i in self._ids}
+            self._install(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32))
+            SentenceIndex.add(self, vectors)
+            return
+        super().compact()
+
+    def sync(self, *args, **kwargs):
+        raise NotImplementedError("token vectors come from the ingest pass (embeddings/sync.py)")
+
+    # -- persistence -------------------------------------------------------------------
+
+    def write_data(self) -> list[Path]:
+        paths = super().write_data()
+        if self.codebook is None:
+            return paths
+        book = self.path / CODEBOOK_FILE
+        if self._book_unsaved or not book.exists():
+            buf = io.BytesIO()
+            np.save(buf, self.codebook.centroids, allow_pickle=False)
+            atomic_write_bytes(book, buf.getvalue())
+            self._book_unsaved = False
+        return [*paths, book]
+
+    def read_data(self, manifest: StoredManifest) -> str | None:
+        book = self.path / CODEBOOK_FILE
+        if f"{TOKENS_FILE}/{CODEBOOK_FILE}" in manifest.files:
+            centroids = np.load(book, allow_pickle=False)
+            if centroids.ndim != 3 or centroids.shape[0] != self.codes:
+                return "the token codebook does not match its settings"
+            self.codebook = Codebook(centroids)
+        reason = super().read_data(manifest)
+        if reason:
+            return reason
+        if any(m.dtype == np.uint8 for m in self._segments.values()) and self.codebook is None:
+            return "the token vectors are coded but their codebook is missing"
+        return None
