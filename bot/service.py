@@ -277,7 +277,10 @@ class RoundupService:
             snap = replace(snap, index=clone_part(snap.index))
             snap.index.remove(stale)
         snap = align_companions(snap, self._fetch_texts)
-        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have), seq=seq,
+        # Passages without token vectors (a data dir from before they were kept) are pending too: the
+        # next sync compares every id and embeds them; questions meanwhile encode their support live.
+        lacking = len(have & store_ids) - len(snap.tokens) if snap.tokens is not None else 0
+        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have) + max(0, lacking), seq=seq,
                        days=LazyDayTable(self.store.passage_days))
         gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
         return snap
@@ -776,6 +779,10 @@ class RoundupService:
         info["sentences"] = sentences if "error" in sentences else {"passages": sentences["count"],
                                                                     "built_at": sentences["built_at"],
                                                                     "bytes": sentences["bytes"]}
+        tokens = TokenIndex.describe(d)
+        if "error" in tokens or tokens.get("built_at"):
+            info["tokens"] = tokens if "error" in tokens else {"passages": tokens["count"],
+                                                               "built_at": tokens["built_at"], "bytes": tokens["bytes"]}
         info["retrieval"] = self.settings.search.mode
         return info
 

@@ -34,7 +34,7 @@ MANIFEST_FILE = "tokens.json"
 CODEBOOK_FILE = "codebook.npy"
 STORED_TOKENS = 64  # a passage's first this-many text tokens (the live encode's cap: dev figures held)
 TRAIN_MIN = 16_384  # tokens held before the codebook is trained (256 centroids x 64 points each)
-TRAIN_MAX = 131_072  # a larger first build trains on an even sample of this many
+TRAIN_MAX = 32_768  # a larger first build trains on an even sample of this many (training time grows with it)
 PQ_BITS = 8
 
 
@@ -122,7 +122,7 @@ class TokenIndex(SentenceIndex):
 
     def add(self, vectors: dict[int, np.ndarray]) -> None:
         super().add(vectors)
-        if self.codebook is None and self.codes and self._held_tokens() >= TRAIN_MIN:
+        if self.codebook is None and self.codes and self._held_tokens() >= max(TRAIN_MIN, 1 << PQ_BITS):
             self._train()
 
     def _held_tokens(self) -> int:
