@@ -101,6 +101,7 @@ class TokenIndex(SentenceIndex):
         self.max_tokens = max_tokens
         self.codebook: Codebook | None = None
         self._book_unsaved = False
+        self._untrainable = False  # `codes` does not divide the model's width: int8 rows for good
 
     def build_params(self) -> dict:
         return {**super().build_params(), "codes": self.codes, "max_tokens": self.max_tokens}
@@ -121,9 +122,18 @@ class TokenIndex(SentenceIndex):
         return vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
 
     def add(self, vectors: dict[int, np.ndarray]) -> None:
+        """As the sentence vectors; a passage with no text token inside the model's window (a heading
+        past it) gets one zero row (support 0), so that it is not taken for missing on every sync."""
+        vectors = {int(k): (v if v is not None and len(v) else np.zeros((1, self._dim(vectors)), np.float32))
+                   for k, v in vectors.items()}
         super().add(vectors)
-        if self.codebook is None and self.codes and self._held_tokens() >= max(TRAIN_MIN, 1 << PQ_BITS):
+        if self.codebook is None and self.codes and not self._untrainable \
+                and self._held_tokens() >= max(TRAIN_MIN, 1 << PQ_BITS):
             self._train()
+
+    @staticmethod
+    def _dim(vectors: dict[int, np.ndarray]) -> int:
+        return next((v.shape[-1] for v in vectors.values() if v is not None and v.ndim == 2 and v.shape[-1]), 1)
 
     def _held_tokens(self) -> int:
         return int(self._count.sum())
@@ -131,6 +141,11 @@ class TokenIndex(SentenceIndex):
     def _train(self) -> None:
         """Train the codebook on every token held (int8 rows, decoded) and code them all."""
         held = np.concatenate([self.get(int(i)) for i in self._ids])
+        if held.shape[1] % self.codes:  # the setting's rule allows only divisors of 384; another model's width
+            log.warning("token_codes=%d does not divide the model's %d dimensions: token vectors stay int8 rows",
+                        self.codes, held.shape[1])
+            self._untrainable = True
+            return
         self.codebook = Codebook.train(held, self.codes)
         self._book_unsaved = True
         self.compact()

@@ -217,3 +217,22 @@ def test_passage_tokens_falls_back_to_live_for_what_is_not_stored(encoder, tmp_p
     assert len(passage_tokens(part, None, encoder, [p1], 3)[0].vectors) == 3
     wide = passage_tokens(part, None, encoder, [p1], 128)[0]  # more than kept: encoded live
     assert np.allclose(wide.vectors, encode_alone(encoder, [P1], 128)[0].vectors, atol=1e-5)
+
+
+def test_batches_added_between_saves_are_written_as_one_segment(tmp_path):
+    """A long sync adds a segment per batch; a save writes them as one file (each memory-mapped
+    segment holds a file descriptor), rows unchanged, and a later save appends one more."""
+    rng = np.random.default_rng(5)
+    part = _part(tmp_path, codes=0)
+    mats = {i: rng.standard_normal((3 + i % 4, 384)).astype(np.float32) for i in range(30)}
+    for start in range(0, 30, 10):
+        part.add({i: mats[i] for i in range(start, start + 10)})
+    before = {i: part.get(i) for i in range(30)}
+    part.save()
+    assert len(list((tmp_path / TOKENS_FILE).glob("seg-*.npy"))) == 1
+    part.add({99: mats[0]})
+    part.save()
+    loaded, reason = TokenIndex.load(tmp_path / TOKENS_FILE, model="m", embed_format="f", codes=0)
+    assert reason is None and len(list((tmp_path / TOKENS_FILE).glob("seg-*.npy"))) == 2
+    assert all(np.array_equal(loaded.get(i), before[i]) for i in range(30))
+    assert np.array_equal(loaded.get(99), before[0])
