@@ -434,10 +434,11 @@ class Retriever:
         return answered
 
     def _rerank_by_support(self, s: Search, hits: list[Hit]) -> list[Hit]:
-        """The distinct top re-ordered by token-level support, encoding only the hits near the first
-        whose support can change the order (`supports_needed`), each alone and remembered across
-        questions (embeddings/token_cache.py); most questions have none and pay nothing. A hit not
-        encoded keeps its score; the order is the one every support would give."""
+        """The distinct top re-ordered by token-level support, for only the hits near the first whose
+        support can change the order (`supports_needed`): their token vectors read from those kept
+        at ingest (embeddings/token_index.py), else each encoded alone and remembered across
+        questions (embeddings/token_cache.py). A hit left out keeps its score; the order is the one
+        every support would give."""
         weight = self.config.support_rerank_weight
         if weight <= 0 or s.qtokens is None or s.focus is None or len(hits) < 2:
             return hits

@@ -244,7 +244,7 @@ class SentenceIndex(StoredPart):
             buf = io.BytesIO()
             np.save(buf, self._segments[number], allow_pickle=False)
             atomic_write_bytes(self._segment_path(number), buf.getvalue())
-            self._segments[number] = _mapped(self._segment_path(number))
+            self._segments[number] = self._open_segment(self._segment_path(number))
         self._unsaved.clear()
         buf = io.BytesIO()
         np.savez(buf, ids=self._ids, seg=self._seg, start=self._start, count=self._count)
@@ -257,6 +257,10 @@ class SentenceIndex(StoredPart):
         if legacy.exists():
             legacy.unlink(missing_ok=True)
         return [self.path / TABLE_FILE, *(self._segment_path(n) for n in sorted(self._segments))]
+
+    def _open_segment(self, path: Path):
+        """A saved segment as the table's rows read it: memory-mapped (`_mapped`)."""
+        return _mapped(path)
 
     def _coalesce_unsaved(self) -> None:
         """The segments added since the last save written as one file, not one per ingest batch: each
@@ -282,7 +286,7 @@ class SentenceIndex(StoredPart):
             ids, seg, start, count = data["ids"], data["seg"], data["start"], data["count"]
         segments = {}
         for number in np.unique(seg).tolist():
-            segments[int(number)] = _mapped(self._segment_path(int(number)))
+            segments[int(number)] = self._open_segment(self._segment_path(int(number)))
         ends = start + count
         if ids.size and (int(ends.max(initial=0)) > max(m.shape[0] for m in segments.values())
                          or any(ends[seg == n].max() > m.shape[0] for n, m in segments.items())):
