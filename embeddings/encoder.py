@@ -197,9 +197,9 @@ class SentenceTransformerEncoder:
 
     def encode_with_tokens(self, texts: list[str], spans: list[list[tuple[int, int]]],
                            token_from: list[int] | None = None, max_tokens: int | None = None
-                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[np.ndarray]]:
-        """`encode_with_spans`, and from the same pass each text's token vectors (normalised) from
-        character `token_from[i]` on, its first `max_tokens` (embeddings/token_index.py)."""
+                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[TokenVectors]]:
+        """`encode_with_spans`, and from the same pass each text's token vectors (normalised, with
+        their characters) from character `token_from[i]` on, its first `max_tokens` (embeddings/token_index.py)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), [], []
         feats = self.model.encode(list(texts), batch_size=self.batch_size, output_value=None,
@@ -209,11 +209,11 @@ class SentenceTransformerEncoder:
         vecs = np.stack([f["sentence_embedding"].float().cpu().numpy() for f in feats]).astype(np.float32)
         tokens = [f["token_embeddings"].float().cpu().numpy() for f in feats]
         per_text = [span_vectors(t, offs, sp) for t, offs, sp in zip(tokens, offsets, spans)]
-        kept: list[np.ndarray] = []
+        kept: list[TokenVectors] = []
         if token_from is not None:
             for t, offs, start in zip(tokens, offsets, token_from):
-                v = token_vectors(t, offs, start=start).vectors
-                kept.append(v[:max_tokens] if max_tokens else v)
+                v = token_vectors(t, offs, start=start)
+                kept.append(TokenVectors(v.vectors[:max_tokens], v.offsets[:max_tokens]) if max_tokens else v)
         self.encoded += len(texts)
         return np.ascontiguousarray(vecs), per_text, kept
 

@@ -153,10 +153,11 @@ class OnnxEncoder:
 
     def encode_with_tokens(self, texts: list[str], spans: list[list[tuple[int, int]]],
                            token_from: list[int] | None = None, max_tokens: int | None = None
-                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[np.ndarray]]:
-        """`encode_with_spans`, and from the same run each text's token vectors (normalised) from
-        character `token_from[i]` on (a passage's text after its heading), its first `max_tokens`:
-        kept at ingest for the support re-ranking (embeddings/token_index.py)."""
+                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[TokenVectors]]:
+        """`encode_with_spans`, and from the same run each text's token vectors (normalised, with
+        their characters in the text) from character `token_from[i]` on (a passage's text after its
+        heading), its first `max_tokens`: kept at ingest for the support re-ranking
+        (embeddings/token_index.py)."""
         loaded = self.loaded
         if not texts:
             return np.zeros((0, loaded.dim), dtype=np.float32), [], []
@@ -168,15 +169,15 @@ class OnnxEncoder:
         encodings = loaded.tokenizer.encode_batch([t.strip() for t in texts])
         out = np.empty((len(texts), loaded.dim), dtype=np.float32)
         per: list[list[np.ndarray | None]] = [[] for _ in texts]
-        toks: list[np.ndarray] = [np.zeros((0, loaded.dim), np.float32) for _ in texts]
+        toks: list[TokenVectors] = [TokenVectors(np.zeros((0, loaded.dim), np.float32), []) for _ in texts]
         for rows, tokens in self._batches(encodings, session, out):
             for j, i in enumerate(rows.tolist()):
                 e = encodings[i]
                 offsets = [(a + shift[i], b + shift[i]) if b > a else (0, 0) for a, b in e.offsets]
                 per[i] = span_vectors(tokens[j, :len(e.ids)], offsets, spans[i])
                 if token_from is not None:
-                    kept = token_vectors(tokens[j, :len(e.ids)], offsets, start=token_from[i]).vectors
-                    toks[i] = kept[:max_tokens] if max_tokens else kept
+                    kept = token_vectors(tokens[j, :len(e.ids)], offsets, start=token_from[i])
+                    toks[i] = TokenVectors(kept.vectors[:max_tokens], kept.offsets[:max_tokens]) if max_tokens else kept
         self.encoded += len(texts)
         return out, per, toks
 

@@ -3,7 +3,8 @@
 The re-ranking compares the question's token vectors with a passage's (MaxSim). Encoding a
 passage's tokens at question time cost ~4.4 ms each, 2-3 per question: most of an `ask`. The
 ingest encode already makes every token vector (sentence vectors are span means of them), so
-each passage's first `STORED_TOKENS` text tokens are kept from that same pass.
+each passage's first `STORED_TOKENS` text tokens are kept from that same pass, less punctuation
+and stop words (`content_tokens` in embeddings/sync.py: no asked-about word is one).
 
 Stored compressed with product quantisation (faiss.ProductQuantizer as a codec only): each
 normalised token vector becomes `m` one-byte codes (48 bytes for 384 floats at m=48), decoded
@@ -13,8 +14,9 @@ is trained on the first `TRAIN_MIN` stored tokens and saved beside the segments;
 exists. `m = 0` keeps int8 rows for good (about 8x the disk of m=48).
 
 Segments, table, tombstones by removal, compaction, manifest and checksums: as the sentence
-vectors (embeddings/sentence_index.py, embeddings/stored.py); segments are memory-mapped, so a
-process holds only the rows its questions read.
+vectors (embeddings/sentence_index.py, embeddings/stored.py). Saved segments are read a
+passage's rows at a time (`SegmentFile`, one pread), not memory-mapped: nothing of them stays in
+the process.
 """
 from __future__ import annotations
 
@@ -119,7 +121,7 @@ class TokenIndex(SentenceIndex):
     """passage id -> (tokens, dim) matrix of its first text tokens' contextual vectors, normalised."""
 
     LABEL = "the token vectors"
-    FORMAT = "tokens-pq/v1"
+    FORMAT = "tokens-pq/v2"  # v2: punctuation and stop-word tokens left out
     MANIFEST = MANIFEST_FILE
 
     def __init__(self, path: Path, *, model: str, embed_format: str, codes: int = 48,
