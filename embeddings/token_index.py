@@ -124,7 +124,7 @@ class TokenIndex(SentenceIndex):
     FORMAT = "tokens-pq/v2"  # v2: punctuation and stop-word tokens left out
     MANIFEST = MANIFEST_FILE
 
-    def __init__(self, path: Path, *, model: str, embed_format: str, codes: int = 48,
+    def __init__(self, path: Path, *, model: str, embed_format: str, codes: int = 64,
                  max_tokens: int = STORED_TOKENS):
         super().__init__(path, model=model, embed_format=embed_format)
         self.codes = codes
