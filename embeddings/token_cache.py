@@ -29,7 +29,11 @@ def passage_tokens(stored, cache: "TokenCache | None", encoder, passages: list, 
     out: list[TokenVectors | None] = [None] * len(passages)
     if stored is not None and max_tokens and max_tokens <= stored.max_tokens:
         for n, p in enumerate(passages):
-            vecs = stored.get(p.id)
+            try:
+                vecs = stored.get(p.id)
+            except OSError as exc:  # a token file gone or cut under a running process: encode instead
+                log.warning("token vectors of passage %d unreadable (%s): encoding them", p.id, exc)
+                vecs = None
             if vecs is not None:
                 out[n] = TokenVectors(vecs[:max_tokens], [])
     todo = [n for n, t in enumerate(out) if t is None]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -126,15 +127,17 @@ class SegmentFile:
             raise ValueError(f"{path.name} is not a row-major matrix")
         self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
         self._row_bytes = shape[1] * self.dtype.itemsize
+        # Open for as long as a snapshot holds it, as a memory map would be: a later save may
+        # compact and delete the file while questions still read this snapshot.
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(self.shape[0])
         n = max(0, stop - start)
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            data = os.pread(fd, n * self._row_bytes, self.offset + start * self._row_bytes)
-        finally:
-            os.close(fd)
+        data = os.pread(self._fd, n * self._row_bytes, self.offset + start * self._row_bytes)
+        if len(data) != n * self._row_bytes:
+            raise OSError(f"{self.path.name} is shorter than its header says")
         return np.frombuffer(data, dtype=self.dtype).reshape(n, self.shape[1])
 
 

@@ -240,3 +240,28 @@ def test_batches_added_between_saves_are_written_as_one_segment(tmp_path):
     assert reason is None and len(list((tmp_path / TOKENS_FILE).glob("seg-*.npy"))) == 2
     assert all(np.array_equal(loaded.get(i), before[i]) for i in range(30))
     assert np.array_equal(loaded.get(99), before[0])
+
+
+def test_a_token_file_deleted_under_a_snapshot_is_still_read_or_encoded(tmp_path, encoder):
+    """A later save may compact and delete a segment while questions still read the old snapshot:
+    its rows stay readable (the file is held open); a row that cannot be read is encoded live."""
+    p1 = Passage(id=1, article_id="a", position=0, section=None, text=P1, title="t", url="u",
+                 published="2020-01-01", source="s")
+    _, _, toks = embed_with_tokens(encoder, [p1], max_tokens=64)
+    part = _part(tmp_path, codes=0)
+    part.add(toks)
+    part.save()
+    loaded, _ = TokenIndex.load(tmp_path / TOKENS_FILE, model="m", embed_format="f", codes=0)
+    before = loaded.get(1)
+    for seg in (tmp_path / TOKENS_FILE).glob("seg-*.npy"):
+        seg.unlink()
+    assert np.array_equal(loaded.get(1), before)
+
+    class Broken:
+        max_tokens = 64
+
+        def get(self, _):
+            raise OSError("gone")
+
+    got = passage_tokens(Broken(), None, encoder, [p1], 64)[0]
+    assert np.allclose(got.vectors, encode_alone(encoder, [P1], 64)[0].vectors, atol=1e-5)
