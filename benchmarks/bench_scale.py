@@ -93,6 +93,18 @@ class StandInEncoder:
         vecs = self.encode(texts)
         return vecs, [[self._vec(t[a:b]) for a, b in sp] for t, sp in zip(texts, spans)]
 
+    def encode_with_tokens(self, texts, spans, token_from=None, max_tokens=None):
+        """As `encode_with_spans`, with each word's vector as a "token" (the token part's size and
+        read path are the real ones; its vectors mean nothing to the real model's questions)."""
+        from embeddings.spans import TokenVectors
+
+        vecs, per = self.encode_with_spans(texts, spans)
+        toks = []
+        for t, a in zip(texts, token_from or [0] * len(texts)):
+            words = [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]", t) if m.start() >= a][:max_tokens]
+            toks.append(TokenVectors(np.stack([self._vec(t[x:y]) for x, y in words]).reshape(-1, self.dim), words))
+        return vecs, per, toks
+
 
 def synthetic(passages: int, start: int = 0) -> tuple[list, int]:
     """Articles from `start` on until they hold `passages` passages; (articles, passages)."""

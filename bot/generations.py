@@ -24,6 +24,7 @@ from embeddings.days import DayTable
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex
 from embeddings.index import VectorIndex
+from embeddings.token_index import TokenIndex
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,13 @@ class Snapshot:
     held: int = -1
     pending: int = 0  # store passages not in it yet (a crashed or running ingest)
     stamp: tuple = field(default=(), compare=False)  # the manifests it matches on disk
+    tokens: TokenIndex | None = None  # passages' token vectors (None: the encoder gives none at ingest)
 
     def clone(self) -> "Snapshot":
         """Working copies a writer may change while readers keep searching this one."""
         return replace(self, index=clone_part(self.index), sparse=clone_part(self.sparse),
-                       sentences=clone_part(self.sentences))
+                       sentences=clone_part(self.sentences),
+                       tokens=clone_part(self.tokens) if self.tokens is not None else None)
 
 
 def clone_part(part):
@@ -104,4 +107,9 @@ def align_companions(snap: Snapshot, fetch_texts) -> Snapshot:
     if extra:
         sentences = clone_part(sentences)
         sentences.remove(extra)
-    return replace(snap, sparse=sparse, sentences=sentences)
+    tokens = snap.tokens
+    extra = set(tokens.stored_ids()) - ids if tokens is not None else set()
+    if extra:  # missing ones are encoded per hit at question time
+        tokens = clone_part(tokens)
+        tokens.remove(extra)
+    return replace(snap, sparse=sparse, sentences=sentences, tokens=tokens)

@@ -43,7 +43,8 @@ from embeddings.index import SyncReport, VectorIndex
 from embeddings.search import Answer, Retriever, check_question, embed_text
 from embeddings.sentence_index import SENTENCES_FILE, SentenceIndex
 from embeddings.sparse import SparseIndex
-from embeddings.sync import SENTENCE_MODES, Parts, catch_up, plan_full
+from embeddings.sync import SENTENCE_MODES, Parts, catch_up, keeps_tokens, plan_full
+from embeddings.token_index import TOKENS_FILE, TokenIndex
 from embeddings.days import DayTable, LazyDayTable
 from embeddings.passage_cache import CachedPassages
 from embeddings.token_cache import TokenCache
@@ -194,7 +195,7 @@ class RoundupService:
 
     def _manifests(self) -> list[Path]:
         d = self.settings.index_dir
-        return [d / VectorIndex.MANIFEST, d / SparseIndex.MANIFEST, d / SentenceIndex.MANIFEST]
+        return [d / VectorIndex.MANIFEST, d / SparseIndex.MANIFEST, d / SentenceIndex.MANIFEST, d / TokenIndex.MANIFEST]
 
     def _empty_parts(self) -> Snapshot:
         s = self.settings
@@ -202,7 +203,18 @@ class RoundupService:
             VectorIndex(s.index_dir, model=s.encoder.identity, dim=self.encoder.dim, index_type=s.index_type,
                         embed_format=self.embed_format, hnsw_threshold=s.hnsw_threshold),
             SparseIndex(s.index_dir, k1=s.bm25_k1, b=s.bm25_b),
-            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=self._sentence_format()))
+            SentenceIndex(s.index_dir / SENTENCES_FILE, model=s.encoder.identity, embed_format=self._sentence_format()),
+            tokens=TokenIndex(**self._token_args()) if self._keeps_tokens() else None)
+
+    def _keeps_tokens(self) -> bool:
+        """Passages' token vectors are kept at ingest when the support re-ranking is on and the
+        ingest pass can give them (embeddings/sync.py, `keeps_tokens`)."""
+        return self.settings.search.support_rerank_weight > 0 and keeps_tokens(self.encoder, self.settings.sentence_vectors)
+
+    def _token_args(self) -> dict:
+        s = self.settings
+        return {"path": s.index_dir / TOKENS_FILE, "model": s.encoder.identity,
+                "embed_format": self._sentence_format(), "codes": s.token_codes}
 
     def _sentence_format(self) -> str:
         mode = self.settings.sentence_vectors
@@ -219,10 +231,12 @@ class RoundupService:
         sparse, r2 = load_part(SparseIndex, s.index_dir, k1=s.bm25_k1, b=s.bm25_b)
         sentences, r3 = load_part(SentenceIndex, s.index_dir / SENTENCES_FILE, model=s.encoder.identity,
                                   embed_format=self._sentence_format())
-        reasons = [(part.LABEL, r) for part, r in ((index, r1), (sparse, r2), (sentences, r3)) if r]
+        tokens, r4 = load_part(TokenIndex, **self._token_args()) \
+            if self._keeps_tokens() else (None, None)
+        reasons = [(part.LABEL, r) for part, r in ((index, r1), (sparse, r2), (sentences, r3), (tokens, r4)) if r]
         for label, reason in reasons:
             log.warning("rebuilding %s from the store: %s", label, reason)
-        return Snapshot(index, sparse, sentences, stamp=stamp), reasons
+        return Snapshot(index, sparse, sentences, stamp=stamp, tokens=tokens), reasons
 
     def current(self) -> Snapshot | None:
         with self._swap:
@@ -266,7 +280,11 @@ class RoundupService:
             snap = replace(snap, index=clone_part(snap.index))
             snap.index.remove(stale)
         snap = align_companions(snap, self._fetch_texts)
-        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have), seq=seq, held=held,
+        # Passages without token vectors (a data dir from before they were kept) are pending too: the
+        # next sync compares every id and embeds them; questions meanwhile encode their support live.
+        lacking = len(have & store_ids) - len(snap.tokens) if snap.tokens is not None else 0
+        snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have) + max(0, lacking), seq=seq,
+                       held=held,
                        days=LazyDayTable(self.store.passage_days))
         gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
         return snap
@@ -298,7 +316,7 @@ class RoundupService:
         rebuild, saves only at the end, so a killed rebuild leaves the previous files whole).
         Readers keep the previous snapshot until the new one is complete."""
         enc, generation = self.encoder, self.store.generation()
-        parts = Parts(work.index, work.sparse, work.sentences)
+        parts = Parts(work.index, work.sparse, work.sentences, work.tokens)
         if changes is None:
             seq = self.store.change_seq()
             added, removed = plan_full(parts, self.store.passage_ids())
@@ -313,8 +331,9 @@ class RoundupService:
                               on_progress=_offset_progress(on_progress, start, len(added)))
             embedded, dropped = embedded + report.added, dropped + report.removed
         if damaged:  # an empty store still deserves valid files in place of the damaged ones
-            for part in (work.index, work.sparse, work.sentences):
-                part.save()
+            for part in (work.index, work.sparse, work.sentences, work.tokens):
+                if part is not None:
+                    part.save()
         private.secure_files(self.settings)
         snap = self._publish(replace(work, dates=self._corpus_dates(), generation=generation, seq=seq, pending=0,
                                      held=generation,
@@ -524,7 +543,7 @@ class RoundupService:
         try:
             return Retriever(source, snap.index, self.encoder, sparse=snap.sparse, sentences=snap.sentences,
                              aliases=aliases, config=self.settings.search, anchor=last, first=first, days=snap.days,
-                             token_cache=self._token_cache, in_step=snap.held == source.generation)
+                             token_cache=self._token_cache, tokens=snap.tokens, in_step=snap.held == source.generation)
         except ValueError as exc:
             raise ServiceError(f"bad retrieval setting: {exc}") from None
 
@@ -766,6 +785,10 @@ class RoundupService:
         info["sentences"] = sentences if "error" in sentences else {"passages": sentences["count"],
                                                                     "built_at": sentences["built_at"],
                                                                     "bytes": sentences["bytes"]}
+        tokens = TokenIndex.describe(d)
+        if "error" in tokens or tokens.get("built_at"):
+            info["tokens"] = tokens if "error" in tokens else {"passages": tokens["count"],
+                                                               "built_at": tokens["built_at"], "bytes": tokens["bytes"]}
         info["retrieval"] = self.settings.search.mode
         return info
 

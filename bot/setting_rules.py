@@ -62,11 +62,14 @@ def number(lo: float | None = None, hi: float | None = None, *, above: bool = Fa
 
 INDEX_TYPE = Rule(lambda v: isinstance(v, str) and re.fullmatch(r"flat|auto|hnsw(?:[1-9]\d*)?", v) is not None,
                   "use flat, auto or hnswM (e.g. hnsw32)")
+TOKEN_CODES = Rule(lambda v: isinstance(v, int) and not isinstance(v, bool) and v in (0, 8, 12, 16, 24, 32, 48, 64, 96),
+                   "use 0 (int8, no codebook) or a divisor of the model's dimension: 8, 12, 16, 24, 32, 48, 64 or 96")
 SHARE, POSITIVE, NON_NEGATIVE, FINITE = number(0, 1), number(0, above=True), number(0), number()
 
 RULES: dict[str, Rule] = {
     "retrieval": choice(*MODES), "fusion": choice(*FUSIONS), "encoder_backend": choice(*BACKENDS),
     "index_type": INDEX_TYPE, "sentence_vectors": choice(*SENTENCE_MODES),
+    "token_codes": TOKEN_CODES,
     "log_level": choice(*LOG_LEVELS, any_case=True),
     "top_k": whole(1, MAX_TOP_K), "digest_items": whole(1, MAX_ITEMS), "digest_post_hour": whole(0, 23),
     "hnsw_threshold": whole(1), "index_save_every": whole(1), "candidate_pool": whole(1), "rrf_k": whole(1),

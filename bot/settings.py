@@ -88,6 +88,9 @@ class Settings:
     # Sentence vectors for the bold sentence: one-pass (from the passage's token embeddings) or
     # separate (each sentence encoded again); see README, "Performance".
     sentence_vectors: str = "one-pass"
+    # Passages' token vectors for the support re-ranking, kept at ingest (embeddings/token_index.py):
+    # this many one-byte product-quantiser codes per token (0: int8 rows, ~6x the disk). See README, "Performance".
+    token_codes: int = 64
     # Retrieval: see embeddings/search.py's SearchConfig and README, "Retrieval quality".
     search: SearchConfig = field(default_factory=SearchConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)

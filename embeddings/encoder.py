@@ -192,17 +192,30 @@ class SentenceTransformerEncoder:
         """Passage vectors and span (sentence) vectors from one forward pass: a span's vector is
         the mean of the passage's token embeddings inside it, normalised. A span past the
         model's truncation gets None (the caller encodes it on its own)."""
+        vecs, per, _ = self.encode_with_tokens(texts, spans)
+        return vecs, per
+
+    def encode_with_tokens(self, texts: list[str], spans: list[list[tuple[int, int]]],
+                           token_from: list[int] | None = None, max_tokens: int | None = None
+                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[TokenVectors]]:
+        """`encode_with_spans`, and from the same pass each text's token vectors (normalised, with
+        their characters) from character `token_from[i]` on, its first `max_tokens` (embeddings/token_index.py)."""
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32), []
+            return np.zeros((0, self.dim), dtype=np.float32), [], []
         feats = self.model.encode(list(texts), batch_size=self.batch_size, output_value=None,
                                   convert_to_numpy=False, show_progress_bar=False)
         offsets = self.model.tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
                                        max_length=self.max_tokens)["offset_mapping"]
         vecs = np.stack([f["sentence_embedding"].float().cpu().numpy() for f in feats]).astype(np.float32)
-        per_text = [span_vectors(f["token_embeddings"].float().cpu().numpy(), offs, sp)
-                    for f, offs, sp in zip(feats, offsets, spans)]
+        tokens = [f["token_embeddings"].float().cpu().numpy() for f in feats]
+        per_text = [span_vectors(t, offs, sp) for t, offs, sp in zip(tokens, offsets, spans)]
+        kept: list[TokenVectors] = []
+        if token_from is not None:
+            for t, offs, start in zip(tokens, offsets, token_from):
+                v = token_vectors(t, offs, start=start)
+                kept.append(TokenVectors(v.vectors[:max_tokens], v.offsets[:max_tokens]) if max_tokens else v)
         self.encoded += len(texts)
-        return np.ascontiguousarray(vecs), per_text
+        return np.ascontiguousarray(vecs), per_text, kept
 
 
 BACKENDS = ("torch", "onnx", "onnx-int8")

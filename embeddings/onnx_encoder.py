@@ -148,9 +148,19 @@ class OnnxEncoder:
                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
         """Passage vectors (counted) and, from the same run, one vector per character span: the
         mean of the passage's token embeddings inside it (embeddings/spans.py)."""
+        vecs, per, _ = self.encode_with_tokens(texts, spans)
+        return vecs, per
+
+    def encode_with_tokens(self, texts: list[str], spans: list[list[tuple[int, int]]],
+                           token_from: list[int] | None = None, max_tokens: int | None = None
+                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[TokenVectors]]:
+        """`encode_with_spans`, and from the same run each text's token vectors (normalised, with
+        their characters in the text) from character `token_from[i]` on (a passage's text after its
+        heading), its first `max_tokens`: kept at ingest for the support re-ranking
+        (embeddings/token_index.py)."""
         loaded = self.loaded
         if not texts:
-            return np.zeros((0, loaded.dim), dtype=np.float32), []
+            return np.zeros((0, loaded.dim), dtype=np.float32), [], []
         # A handful of passages (one new article) runs on the question session: no second session
         # (and its memory) for it.
         session = self._session(self.batch_threads if len(texts) >= BATCH_MIN else self.threads)
@@ -159,13 +169,17 @@ class OnnxEncoder:
         encodings = loaded.tokenizer.encode_batch([t.strip() for t in texts])
         out = np.empty((len(texts), loaded.dim), dtype=np.float32)
         per: list[list[np.ndarray | None]] = [[] for _ in texts]
+        toks: list[TokenVectors] = [TokenVectors(np.zeros((0, loaded.dim), np.float32), []) for _ in texts]
         for rows, tokens in self._batches(encodings, session, out):
             for j, i in enumerate(rows.tolist()):
                 e = encodings[i]
                 offsets = [(a + shift[i], b + shift[i]) if b > a else (0, 0) for a, b in e.offsets]
                 per[i] = span_vectors(tokens[j, :len(e.ids)], offsets, spans[i])
+                if token_from is not None:
+                    kept = token_vectors(tokens[j, :len(e.ids)], offsets, start=token_from[i])
+                    toks[i] = TokenVectors(kept.vectors[:max_tokens], kept.offsets[:max_tokens]) if max_tokens else kept
         self.encoded += len(texts)
-        return out, per
+        return out, per, toks
 
 
 def _prefixed(texts: list[str], prompt: str) -> list[str]:

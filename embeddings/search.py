@@ -39,7 +39,7 @@ from embeddings.spans import TokenVectors
 from embeddings.sparse import SparseIndex, query_terms, tokenize
 from embeddings.support import asked_words, support
 from embeddings.textcache import sentences_of, terms_of
-from embeddings.token_cache import TokenCache, encode_alone
+from embeddings.token_cache import TokenCache, passage_tokens
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,8 @@ class Retriever:
                  sparse: SparseIndex | None = None, sentences: SentenceIndex | None = None,
                  aliases: AliasTable | None = None, config: SearchConfig | None = None,
                  floor: float | None = None, anchor: date | None = None, first: date | None = None,
-                 days: DayTable | None = None, token_cache: TokenCache | None = None, in_step: bool = False):
+                 days: DayTable | None = None, token_cache: TokenCache | None = None, tokens=None,
+                 in_step: bool = False):
         if config is None:
             # The original dense-only form: Retriever(store, index, encoder, floor=0.3)
             config = SearchConfig(mode="hybrid" if sparse is not None else "dense")
@@ -257,6 +258,7 @@ class Retriever:
         self.first = first
         self.days = days  # publication days as arrays: date bounds become masks, not id sets
         self.token_cache = token_cache  # passages' token vectors for the support re-ranking, kept across questions
+        self.tokens = tokens  # ... and those kept at ingest (embeddings/token_index.py), read instead of encoding
         # The store holds every passage the indexes return (the service knows: its snapshot is in step with the
         # store's generation), so a question fetches only the passages it looks at (`Search.lean`).
         self.in_step = in_step
@@ -451,10 +453,11 @@ class Retriever:
         return answered
 
     def _rerank_by_support(self, s: Search, hits: list[Hit]) -> list[Hit]:
-        """The distinct top re-ordered by token-level support, encoding only the hits near the first
-        whose support can change the order (`supports_needed`), each alone and remembered across
-        questions (embeddings/token_cache.py); most questions have none and pay nothing. A hit not
-        encoded keeps its score; the order is the one every support would give."""
+        """The distinct top re-ordered by token-level support, for only the hits near the first whose
+        support can change the order (`supports_needed`): their token vectors read from those kept
+        at ingest (embeddings/token_index.py), else each encoded alone and remembered across
+        questions (embeddings/token_cache.py). A hit left out keeps its score; the order is the one
+        every support would give."""
         weight = self.config.support_rerank_weight
         if weight <= 0 or s.qtokens is None or s.focus is None or len(hits) < 2:
             return hits
@@ -471,9 +474,8 @@ class Retriever:
                             STOPWORDS)
         if not asked:
             return hits
-        texts, cap = [near[i].passage.text for i in need], self.config.support_max_tokens or None
-        tokens = (self.token_cache.passages(self.encoder, texts, cap) if self.token_cache is not None
-                  else encode_alone(self.encoder, texts, cap))
+        tokens = passage_tokens(self.tokens, self.token_cache, self.encoder, [near[i].passage for i in need],
+                                self.config.support_max_tokens or None)
         supports = [0.0] * len(near)
         for i, t in zip(need, tokens):
             supports[i] = max(0.0, support(s.qtokens, asked, t)) * shares[i]

@@ -92,8 +92,19 @@ class SentenceIndex(StoredPart):
         n = self._row(int(passage_id))
         if n is None:
             return None
+        return self._unpack(self.raw(n))
+
+    def raw(self, n: int) -> np.ndarray:
+        """Table row `n`'s stored rows as kept in its segment (codes, not vectors)."""
         seg, start, count = int(self._seg[n]), int(self._start[n]), int(self._count[n])
-        return dequantise(self._segments[seg][start:start + count])
+        return self._segments[seg][start:start + count]
+
+    def _pack(self, mats: list[np.ndarray]) -> list[np.ndarray]:
+        """Each passage's float rows as stored (`quantise`); a subclass may code them otherwise."""
+        return [quantise(m) for m in mats]
+
+    def _unpack(self, block: np.ndarray) -> np.ndarray:
+        return dequantise(block)
 
     def best_cosines(self, ids: Iterable[int], query: np.ndarray) -> np.ndarray:
         """Each passage's closest sentence's cosine to `query` (NaN for one without sentence vectors).
@@ -130,7 +141,7 @@ class SentenceIndex(StoredPart):
             return
         self.remove(vectors)
         ids = np.fromiter(sorted(vectors), dtype=np.int64, count=len(vectors))
-        mats = [quantise(vectors[int(i)]) for i in ids]
+        mats = self._pack([vectors[int(i)] for i in ids])
         counts = np.asarray([m.shape[0] for m in mats], dtype=np.int32)
         number = max(self._segments, default=0) + 1
         self._segments[number] = np.ascontiguousarray(np.concatenate(mats))
@@ -169,10 +180,20 @@ class SentenceIndex(StoredPart):
         return 0.0 if not total else 1.0 - int(self._count.sum()) / total
 
     def compact(self) -> None:
-        """Everything into one fresh segment (when removals left too many dead rows)."""
-        vectors = {int(i): np.array(self.get(int(i))) for i in self._ids}
-        self._install(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32))
-        self.add(vectors)
+        """Everything into one fresh segment (when removals left too many dead rows): the stored
+        rows copied as they are, not decoded and coded again (a lossy code would drift)."""
+        if not self._ids.size:
+            self._install(self._ids, self._seg, self._start, self._count)
+            return
+        blocks = [self.raw(n) for n in range(self._ids.size)]
+        if len({b.dtype for b in blocks}) > 1:  # float16 segments from before int8 beside int8 ones
+            blocks = self._pack([self._unpack(b).astype(np.float32) for b in blocks])
+        number = max(self._segments, default=0) + 1
+        self._segments[number] = np.ascontiguousarray(np.concatenate(blocks))
+        self._unsaved.add(number)
+        counts = self._count.copy()
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._install(self._ids.copy(), np.full(self._ids.size, number, np.int32), starts, counts)
 
     def sync(self, store_ids: set[int], fetch_texts: Callable[[list[int]], list[str]],
              split: Callable[[str], list[str]], encode: Callable[[list[str]], np.ndarray],
@@ -220,11 +241,12 @@ class SentenceIndex(StoredPart):
         if self.dead_share() > COMPACT_SHARE:
             self.compact()
         self.path.mkdir(parents=True, exist_ok=True)
+        self._coalesce_unsaved()
         for number in sorted(self._unsaved):
             buf = io.BytesIO()
             np.save(buf, self._segments[number], allow_pickle=False)
             atomic_write_bytes(self._segment_path(number), buf.getvalue())
-            self._segments[number] = _mapped(self._segment_path(number))
+            self._segments[number] = self._open_segment(self._segment_path(number))
         self._unsaved.clear()
         buf = io.BytesIO()
         np.savez(buf, ids=self._ids, seg=self._seg, start=self._start, count=self._count)
@@ -238,12 +260,35 @@ class SentenceIndex(StoredPart):
             legacy.unlink(missing_ok=True)
         return [self.path / TABLE_FILE, *(self._segment_path(n) for n in sorted(self._segments))]
 
+    def _open_segment(self, path: Path):
+        """A saved segment as the table's rows read it: memory-mapped (`_mapped`)."""
+        return _mapped(path)
+
+    def _coalesce_unsaved(self) -> None:
+        """The segments added since the last save written as one file, not one per ingest batch: each
+        memory-mapped segment holds a file descriptor, and a 100k first build made ~400 per part."""
+        nums = sorted(self._unsaved)
+        if len(nums) < 2 or len({(self._segments[n].dtype, self._segments[n].shape[1:]) for n in nums}) > 1:
+            return
+        firsts = np.cumsum([0] + [self._segments[n].shape[0] for n in nums[:-1]])
+        seg, start = self._seg.copy(), self._start.copy()  # replaced, never changed: readers may hold them
+        for n, first in zip(nums, firsts.tolist()):
+            rows = seg == n
+            start[rows] += first
+            seg[rows] = nums[0]
+        merged = np.concatenate([self._segments[n] for n in nums])
+        for n in nums[1:]:
+            del self._segments[n]
+            self._unsaved.discard(n)
+        self._segments[nums[0]] = merged
+        self._seg, self._start = seg, start
+
     def read_data(self, manifest: StoredManifest) -> str | None:
         with np.load(self.path / TABLE_FILE, allow_pickle=False) as data:
             ids, seg, start, count = data["ids"], data["seg"], data["start"], data["count"]
         segments = {}
         for number in np.unique(seg).tolist():
-            segments[int(number)] = _mapped(self._segment_path(int(number)))
+            segments[int(number)] = self._open_segment(self._segment_path(int(number)))
         ends = start + count
         if ids.size and (int(ends.max(initial=0)) > max(m.shape[0] for m in segments.values())
                          or any(ends[seg == n].max() > m.shape[0] for n, m in segments.items())):

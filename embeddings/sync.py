@@ -1,7 +1,8 @@
-"""Keeping the three derived parts (FAISS vectors, keyword index, sentence vectors) in step with the store.
+"""Keeping the derived parts (FAISS vectors, keyword index, sentence and token vectors) in step with the store.
 
-One forward pass per batch of passages gives both the passage vector and its sentences' vectors
-(each the mean of the passage's token embeddings over the sentence: `Encoder.encode_with_spans`),
+One forward pass per batch of passages gives the passage vector, its sentences' vectors (each
+the mean of the passage's token embeddings over the sentence: `Encoder.encode_with_spans`) and,
+when a token part is kept, its first token vectors (`encode_with_tokens`, embeddings/token_index.py),
 where encoding every sentence again on its own doubled the cost of an ingest. Each part is
 saved once, at the end: the store is the truth, so a crash mid-ingest only means the next start
 embeds what is missing. Which ids changed comes from the store's change feed (`catch_up` with
@@ -21,9 +22,12 @@ from corpus.text import sentence_spans
 from embeddings.encoder import Encoder
 from embeddings.index import SyncReport, VectorIndex
 from embeddings.jobs import batch_job
+from embeddings.query import STOPWORDS
 from embeddings.search import embed_text
+from embeddings.spans import TokenVectors
 from embeddings.sentence_index import SentenceIndex
 from embeddings.sparse import SparseIndex
+from embeddings.token_index import TokenIndex
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,13 @@ class Parts:
     index: VectorIndex
     sparse: SparseIndex
     sentences: SentenceIndex
+    tokens: TokenIndex | None = None  # None: the encoder cannot give them in its ingest pass
+
+
+def keeps_tokens(encoder: Encoder, mode: str = "one-pass") -> bool:
+    """Whether the ingest pass can give token vectors: the one-pass sentence mode, an encoder with
+    `encode_with_tokens` and no passage prompt (the live encode at question time stands in otherwise)."""
+    return mode == "one-pass" and hasattr(encoder, "encode_with_tokens") and not getattr(encoder, "passage_prompt", "")
 
 
 def passage_spans(p: Passage) -> list[tuple[int, int]]:
@@ -47,10 +58,23 @@ def embed_batch(encoder: Encoder, passages: list[Passage], *, mode: str = "one-p
                 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Passage vectors, and each passage's sentence vectors (float16), in one pass when `mode`
     is one-pass (sentences past the model's truncation are encoded on their own)."""
+    vecs, sentences, _ = embed_with_tokens(encoder, passages, mode=mode)
+    return vecs, sentences
+
+
+def embed_with_tokens(encoder: Encoder, passages: list[Passage], *, mode: str = "one-pass",
+                      max_tokens: int | None = None) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """`embed_batch`, and with `max_tokens` (when `keeps_tokens`) each passage's first text tokens'
+    vectors from the same pass (the heading's tokens left out, as the live encode leaves them)."""
     texts = [embed_text(p) for p in passages]
     spans = [passage_spans(p) for p in passages]
+    tokens: dict[int, np.ndarray] = {}
     # A passage prompt ("passage: ") would sit in no sentence's span: sentences are then encoded apart.
-    if mode == "one-pass" and hasattr(encoder, "encode_with_spans") and not getattr(encoder, "passage_prompt", ""):
+    if max_tokens and keeps_tokens(encoder, mode):
+        starts = [len(t) - len(p.text) for t, p in zip(texts, passages)]
+        vecs, per, toks = encoder.encode_with_tokens(texts, spans, starts, max_tokens)
+        tokens = {p.id: content_tokens(tv, text) for p, tv, text in zip(passages, toks, texts)}
+    elif mode == "one-pass" and hasattr(encoder, "encode_with_spans") and not getattr(encoder, "passage_prompt", ""):
         vecs, per = encoder.encode_with_spans(texts, spans)
     else:
         vecs, per = encoder.encode(texts), [[None] * len(s) for s in spans]
@@ -61,7 +85,16 @@ def embed_batch(encoder: Encoder, passages: list[Passage], *, mode: str = "one-p
         for (n, m), v in zip(todo, extra):
             per[n][m] = v
     sentences = {p.id: np.stack(row).astype(np.float16) for p, row in zip(passages, per)}
-    return np.asarray(vecs, dtype=np.float32), sentences
+    return np.asarray(vecs, dtype=np.float32), sentences, tokens
+
+
+def content_tokens(tokens: TokenVectors, text: str) -> np.ndarray:
+    """The rows of tokens worth keeping for the support: not punctuation (ColBERT masks it on the
+    document side too) and not a stop word, which no asked-about word (embeddings/support.py) is;
+    about 40% fewer rows, the same dev figures. An all-stop-word passage keeps its first row."""
+    keep = [n for n, (a, b) in enumerate(tokens.offsets)
+            if any(c.isalnum() for c in text[a:b]) and text[a:b].lower() not in STOPWORDS]
+    return tokens.vectors[keep] if keep else tokens.vectors[:1]
 
 
 def _missing(have: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -78,19 +111,25 @@ def catch_up(parts: Parts, added: Iterable[int], removed: Iterable[int], fetch: 
     need_dense = _missing(parts.index.ids(), added)
     need_sent = _missing(parts.sentences.ids(), added)
     need_sparse = _missing(parts.sparse.ids, added)
+    need_tok = _missing(parts.tokens.ids(), added) if parts.tokens is not None else added[:0]
     dropped = parts.index.remove(removed.tolist())
     parts.sentences.remove(removed.tolist())
-    todo = np.union1d(need_dense, need_sent).tolist()
+    if parts.tokens is not None:
+        parts.tokens.remove(removed.tolist())
+    todo = np.union1d(np.union1d(need_dense, need_sent), need_tok).tolist()
+    cap = parts.tokens.max_tokens if parts.tokens is not None else None
     if todo:
         encoder.dim  # load the model first: its load sets the single-question thread count
     done = 0
     with batch_job():
         for start in range(0, len(todo), batch):
             passages = fetch(todo[start:start + batch])
-            vecs, sents = embed_batch(encoder, passages, mode=mode)
+            vecs, sents, toks = embed_with_tokens(encoder, passages, mode=mode, max_tokens=cap)
             want = parts.index.has(np.asarray([p.id for p in passages], dtype=np.int64))
             parts.index.add([p.id for p, w in zip(passages, want) if not w], vecs[~want])
             parts.sentences.add(sents)
+            if parts.tokens is not None:
+                parts.tokens.add(toks)
             done += len(passages)
             if on_progress:
                 on_progress(done, len(todo))
@@ -103,6 +142,8 @@ def catch_up(parts: Parts, added: Iterable[int], removed: Iterable[int], fetch: 
         parts.index.save()
     if need_sent.size or removed.size:
         parts.sentences.save()
+    if parts.tokens is not None and (need_tok.size or removed.size):
+        parts.tokens.save()
     if sparse_changed:
         parts.sparse.save()
     return SyncReport(added=int(need_dense.size), removed=dropped, rebuilt=False)
@@ -113,7 +154,11 @@ def plan_full(parts: Parts, store_ids: set[int]) -> tuple[list[int], list[int]]:
     gap): (store ids some part lacks, ids some part holds that the store no longer has)."""
     wanted = np.fromiter(store_ids, dtype=np.int64, count=len(store_ids))
     held = [parts.index.ids(), parts.sparse.ids, parts.sentences.ids()]
-    in_all = np.intersect1d(np.intersect1d(held[0], held[1]), held[2])
+    if parts.tokens is not None:
+        held.append(parts.tokens.ids())
+    in_all = held[0]
+    for ids in held[1:]:
+        in_all = np.intersect1d(in_all, ids)
     return np.setdiff1d(wanted, in_all).tolist(), np.setdiff1d(np.unique(np.concatenate(held)), wanted).tolist()
 
 

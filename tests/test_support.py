@@ -144,6 +144,7 @@ def test_pruned_support_rerank_equals_the_full_one_on_the_bundled_questions(bund
     from embeddings.answerability import name_share
     from embeddings.evaluation import load_questions
     from embeddings.search import _lowered
+    from embeddings.token_cache import passage_tokens
 
     retriever = bundled_service.retriever()
     weight = retriever.config.support_rerank_weight
@@ -161,7 +162,8 @@ def test_pruned_support_rerank_equals_the_full_one_on_the_bundled_questions(bund
                             STOPWORDS)
         if len(near) < 2 or not asked:
             continue
-        tokens = encoder.encode_tokens([h.passage.text for h in near], side="passage")
+        tokens = passage_tokens(retriever.tokens, None, encoder, [h.passage for h in near],
+                                retriever.config.support_max_tokens)  # stored at ingest, as the search reads them
         sups = [max(0.0, support(s.qtokens, asked, t)) * name_share(s.focus.names, _lowered(h.passage))
                 for h, t in zip(near, tokens)]
         full = [h.passage.id for h in rerank_by_support(hits, sups, weight)]
@@ -201,11 +203,15 @@ def test_token_cache_encodes_a_passage_once_and_gives_what_the_encoder_gives(enc
     assert cache.misses == 3 and len(cache.passages(encoder, [texts[1]], 64)[0].vectors) > 3 and cache.misses == 4
 
 
-def test_more_results_reuses_the_support_encodes(bundled_service):
-    """The next page of a question runs the search again: the re-ranking's passages come from the
-    service's cache, and the order is the first run's."""
+def test_more_results_reuses_the_support_encodes(bundled_service, monkeypatch):
+    """Without stored token vectors (a data dir from before them), the next page of a question runs
+    the search again: the re-ranking's passages come from the service's cache, and the order is
+    the first run's."""
+    from dataclasses import replace
+
     from embeddings.evaluation import load_questions
 
+    monkeypatch.setattr(bundled_service, "_snap", replace(bundled_service.snapshot(), tokens=None))
     cache = bundled_service._token_cache
     for q in load_questions(Path(__file__).parent / "eval" / "questions.jsonl"):
         asked = cache.misses + cache.hits
