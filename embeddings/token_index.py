@@ -82,6 +82,7 @@ class Codebook:
             pq.train(vectors)
         centroids = faiss.vector_to_array(pq.centroids).reshape(m, 1 << PQ_BITS, dim // m)
         log.info("trained a %d x %d token codebook on %d token vectors", m, 1 << PQ_BITS, vectors.shape[0])
+        pq.sync_transposed_centroids()  # the same codes, ~20% sooner (faiss's transposed path)
         book = cls(centroids)
         book._pq = pq
         return book
@@ -92,6 +93,7 @@ class Codebook:
 
             pq = faiss.ProductQuantizer(self.m * self.dsub, self.m, PQ_BITS)
             faiss.copy_array_to_vector(self.centroids.reshape(-1), pq.centroids)
+            pq.sync_transposed_centroids()
             self._pq = pq
         return self._pq
 
