@@ -30,12 +30,7 @@ import time
 import zlib
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_env import ROOT  # noqa: E402  (offline env, import paths: benchmarks/bench_env.py)
 
 import numpy as np  # noqa: E402
 import bm25s  # noqa: E402,F401  (imported here: on import it sets its own logger to DEBUG)

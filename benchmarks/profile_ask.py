@@ -13,20 +13,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import functools
-import os
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import synth_roundups  # noqa: E402
+import bench_env  # noqa: F401  (offline env, import paths: benchmarks/bench_env.py)
+import synth_roundups
 
 TIMES: dict[str, list[tuple[float, float]]] = defaultdict(list)
 

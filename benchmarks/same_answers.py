@@ -25,12 +25,7 @@ from pathlib import Path
 
 if os.environ.get("PYTHONHASHSEED") != "0":  # see above: the same set order in both builds
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_env import ROOT  # noqa: E402  (offline env, import paths: benchmarks/bench_env.py)
 
 import heldout_dev  # noqa: E402
 import synth_roundups  # noqa: E402
