@@ -24,11 +24,11 @@ import io
 import logging
 import os
 import weakref
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from embeddings.jobs import batch_job
 from embeddings.sentence_index import SentenceIndex, dequantise, quantise
 from embeddings.stored import StoredManifest, atomic_write_bytes
 
@@ -43,18 +43,6 @@ TRAIN_SAMPLE = 8_192  # trained on an even sample of this many (32 a centroid): 
 # within 0.003 of training on 16,384 at twice the time (the first build pays it, once)
 TRAIN_ITERATIONS = 6  # k-means passes per sub-quantiser: decoded token cosine 0.9283 against 0.9290 at 10 passes and 25 (bundled + synthetic tokens), in 60% of the time
 PQ_BITS = 8
-
-
-@contextmanager
-def _all_cores():
-    """faiss on every core for batch work (ingest), back to one after: questions run it on one."""
-    import faiss
-
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(1)
 
 
 class Codebook:
@@ -80,7 +68,7 @@ class Codebook:
         pq = faiss.ProductQuantizer(dim, m, PQ_BITS)
         pq.cp.niter = TRAIN_ITERATIONS
         pq.cp.min_points_per_centroid = 1  # 32 a centroid is enough here: no warning line per sub-quantiser
-        with _all_cores():
+        with batch_job():  # every core; inside an ingest it is that ingest's own job
             pq.train(vectors)
         centroids = faiss.vector_to_array(pq.centroids).reshape(m, 1 << PQ_BITS, dim // m)
         log.info("trained a %d x %d token codebook on %d token vectors", m, 1 << PQ_BITS, vectors.shape[0])
@@ -106,7 +94,7 @@ class Codebook:
             return np.zeros((0, self.m), dtype=np.uint8)
         if vectors.shape[0] < 1024:  # one new article: no thread start-up
             return self._quantiser().compute_codes(vectors)
-        with _all_cores():  # ingest batches: ~30 us a token on one core
+        with batch_job():  # ingest batches (~30 us a token on one core): every core, as the ingest around it
             return self._quantiser().compute_codes(vectors)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

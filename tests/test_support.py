@@ -66,7 +66,7 @@ def test_token_vectors_keep_real_tokens_with_offsets_into_the_text(encoder):
     text = "Zorblax's CFO"
     tv = encoder.encode_tokens([text])[0]
     assert len(tv.offsets) == len(tv.vectors) >= 3
-    assert text[tv.offsets[-1][0]:tv.offsets[-1][1]].lower() in {"cfo", "##o", "o"} or tv.offsets[-1][1] == len(text)
+    assert "".join(text[a:b] for a, b in tv.offsets) == text.replace(" ", "")  # every character, in order, once
     assert np.allclose(np.linalg.norm(tv.vectors, axis=1), 1.0, atol=1e-4)
     # a prompt before the text is left out, offsets moved back into the caller's text
     raw = np.ones((4, 3), np.float32)

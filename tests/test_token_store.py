@@ -265,3 +265,20 @@ def test_a_token_file_deleted_under_a_snapshot_is_still_read_or_encoded(tmp_path
 
     got = passage_tokens(Broken(), None, encoder, [p1], 64)[0]
     assert np.allclose(got.vectors, encode_alone(encoder, [P1], 64)[0].vectors, atol=1e-5)
+
+
+def test_coding_tokens_inside_an_ingest_leaves_faiss_on_every_core():
+    """The codebook's training and coding run inside the ingest's batch job: afterwards FAISS still
+    has the job's threads for the index add that follows, not one."""
+    import faiss
+
+    from embeddings.jobs import batch_job
+
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((ti.TRAIN_MIN, 384)).astype(np.float32)
+    with batch_job() as threads:
+        book = ti.Codebook.train(vecs, 64)
+        assert faiss.omp_get_max_threads() == threads
+        book.encode(vecs[:2048])
+        assert faiss.omp_get_max_threads() == threads
+    assert faiss.omp_get_max_threads() == 1
