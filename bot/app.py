@@ -194,15 +194,12 @@ class AnswerButton:
         return cls(int(match["answer"]))
 
 
-async def send_late_error(interaction: discord.Interaction, content: str) -> None:
-    """An error after a public `defer(thinking=True)`: the first follow-up fills the "thinking..."
-    reply whatever its flags, and a follow-up after deleting that reply is refused (Unknown Message),
-    so the reply itself becomes the one-line error: the member always sees it."""
-    await send_ephemeral(interaction, content)
-
-
 async def send_ephemeral(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
-    """Reply privately whether or not the interaction was already answered; never raise."""
+    """Reply privately whether or not the interaction was already answered; never raise.
+
+    After a public `defer(thinking=True)` the first follow-up fills the "thinking..." reply whatever
+    its flags (and one sent after deleting that reply is refused, Unknown Message): so a late error
+    becomes that reply itself, and the member always sees it."""
     try:
         if interaction.response.is_done():
             await interaction.followup.send(content, ephemeral=True, **kwargs)

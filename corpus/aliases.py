@@ -90,12 +90,17 @@ class AliasTable:
             key = _key(surface)
             if key not in self._targets:  # a name always beats a plain word
                 self._targets[key] = ("term", None, english)
-        self._regex = self._compile(self._targets)
         self._prefixed = _by_prefix(self._targets) if "" not in self._targets else None
         self._fuzzy_words = sorted(
             {k for k, (kind, entity, _) in self._targets.items()
              if entity is not None and _LATIN_WORD_RE.fullmatch(k) and len(k) >= 4}
         )
+
+    @functools.cached_property
+    def _regex(self) -> re.Pattern[str]:
+        """The one-alternation matcher: only for an empty key, which the prefix lookup cannot take
+        (and as the reference the tests compare the prefix lookup with); compiled on first use."""
+        return self._compile(self._targets)
 
     @staticmethod
     def _compile(targets: Mapping[str, object]) -> re.Pattern[str]:

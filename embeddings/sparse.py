@@ -270,10 +270,6 @@ class SparseIndex(StoredPart):
             return np.zeros_like(scores)
         return np.clip(scores / ideal, 0.0, 1.0)
 
-    def rows(self, ids: Iterable[int]) -> list[int | None]:
-        rows, found = self.row_array(ids)
-        return [r if f else None for r, f in zip(rows.tolist(), found.tolist())]
-
     def row_array(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """Rows of `ids` in the score arrays, and which ids have one (where not, the row means nothing)."""
         ids = np.asarray(ids if isinstance(ids, (list, np.ndarray)) else list(ids), dtype=np.int64)

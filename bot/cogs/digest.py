@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot import render
-from bot.app import RoundupBot, send_ephemeral, send_late_error
+from bot.app import RoundupBot, send_ephemeral
 from bot.charts import chart_filename
 from bot.digest_schedule import WEEKDAYS, DigestSchedules, Schedule, due, next_post
 from bot.service import guild_scope
@@ -74,7 +74,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Cited su
             digest = await self.bot.run_blocking(self.bot.service.digest, period, topic=topic, items=items,
                                                  guild=guild_scope(interaction.guild_id))
         except (PeriodError, DigestError) as exc:
-            await send_late_error(interaction, str(exc))
+            await send_ephemeral(interaction, str(exc))  # fills the "thinking..." reply
             return
         await interaction.followup.send(embed=render.digest_embed(digest))
 

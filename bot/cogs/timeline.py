@@ -8,7 +8,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.app import RoundupBot, guarded, send_ephemeral, send_late_error
+from bot.app import RoundupBot, guarded, send_ephemeral
 from bot.cogs.ask import parse_day
 from bot.service import ServiceError, guild_scope
 from bot.timeline import Timeline
@@ -91,7 +91,7 @@ class TimelineCog(commands.Cog, name="Timeline"):
             tl = await self.bot.run_blocking(self.bot.service.timeline, name, since=since, until=until,
                                              guild=guild_scope(interaction.guild_id))
         except (ServiceError, ValueError) as exc:  # a bad name: one line, privately
-            await send_late_error(interaction, str(exc))
+            await send_ephemeral(interaction, str(exc))  # fills the "thinking..." reply
             return
         kwargs = {"embed": render.timeline_embed(tl)}
         view = pages_view(tl)
