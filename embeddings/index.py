@@ -104,6 +104,7 @@ class VectorIndex(StoredPart):
         self._owns_main = True  # False once a clone shares it
         self._main_dirty = True  # not yet written to index.faiss
         self._main_ids: np.ndarray | None = None  # main row -> passage id
+        self._main_by_id: np.ndarray | None = None  # the same ids sorted (the main index changes only here)
         self._delta = _new_faiss_index(self.dim, "flat")
         self._dead = np.zeros(0, dtype=np.int64) if dead is None else dead  # tombstoned main ids, sorted
         self._changed()
@@ -118,6 +119,11 @@ class VectorIndex(StoredPart):
         if self._main_ids is None:
             self._main_ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
         return self._main_ids
+
+    def _main_sorted(self) -> np.ndarray:
+        if self._main_by_id is None:
+            self._main_by_id = np.sort(self.main_ids())
+        return self._main_by_id
 
     def delta_ids(self) -> np.ndarray:
         if self._delta_ids is None:
@@ -173,9 +179,9 @@ class VectorIndex(StoredPart):
         ids = np.unique(np.fromiter((int(i) for i in ids), dtype=np.int64))
         if ids.size == 0 or not self.has(ids).any():
             return 0
-        in_delta = ids[_member(ids, np.sort(self.delta_ids()))]
+        in_delta = ids[_member(ids, self._delta_sorted())]
         removed = int(self._delta.remove_ids(in_delta)) if in_delta.size else 0
-        in_main = ids[_member(ids, np.sort(self.main_ids()))]
+        in_main = ids[_member(ids, self._main_sorted())]
         fresh = np.setdiff1d(in_main, self._dead)
         if fresh.size:
             self._dead = np.union1d(self._dead, fresh)
