@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from corpus.store import NO_DAY, day_number
+from embeddings.lru import LruMap
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,7 @@ class DayTable:
         order = np.argsort(ids, kind="stable")
         self.ids = np.ascontiguousarray(ids[order], dtype=np.int64)
         self.days = np.ascontiguousarray(days[order], dtype=np.int32)
-        self._masks: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # see `mask_of`
-        self._mask_lock = threading.Lock()
+        self._masks: LruMap[tuple, tuple[np.ndarray, np.ndarray]] = LruMap(MASK_CACHE)  # see `mask_of`
         self._aligned: dict[str, tuple[object, np.ndarray]] = {}  # set last (LazyDayTable looks for it)
 
     def __len__(self) -> int:
@@ -58,18 +58,16 @@ class DayTable:
         """`flt`'s mask over `ids` (read-only), kept for the last MASK_CACHE filters: questions repeat
         their bounds ("since 2020"), and each mask is a pass over every row of an index."""
         days = self.aligned(key, ids)
-        k = (key, flt.ranges, flt.within)
-        with self._mask_lock:
-            hit = self._masks.get(k)
-        if hit is not None and hit[0] is days:
-            return hit[1]
-        mask = flt.mask_days(days)
-        mask.setflags(write=False)
-        with self._mask_lock:
-            if len(self._masks) >= MASK_CACHE:
-                self._masks.pop(next(iter(self._masks)))
-            self._masks[k] = (days, mask)
-        return mask
+        # Keyed by the days array too (its id: the entry holds the array, so the id is not reused
+        # while it lives): a changed index aligns new days, and its old masks age out.
+        k = (key, flt.ranges, flt.within, id(days))
+
+        def make(keys: list) -> dict:
+            mask = flt.mask_days(days)
+            mask.setflags(write=False)
+            return {keys[0]: (days, mask)}
+
+        return self._masks.get_many([k], make)[k][1]
 
     def patched(self, removed: set[int] | np.ndarray, ids: np.ndarray, days: np.ndarray) -> "DayTable":
         """A new table without `removed`, with (ids, days) added or replaced."""
@@ -90,7 +88,7 @@ class LazyDayTable(DayTable):
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str):
-        if name not in ("ids", "days", "_masks", "_mask_lock", "_aligned"):
+        if name not in ("ids", "days", "_masks", "_aligned"):
             raise AttributeError(name)
         with self._lock:
             if "_aligned" not in self.__dict__:  # set last by DayTable.__init__
