@@ -30,7 +30,7 @@ import time
 import zlib
 from pathlib import Path
 
-from bench_env import ROOT  # noqa: E402  (offline env, import paths: benchmarks/bench_env.py)
+from bench_env import ROOT, pct  # noqa: E402  (offline env, import paths: benchmarks/bench_env.py)
 
 import numpy as np  # noqa: E402
 import bm25s  # noqa: E402,F401  (imported here: on import it sets its own logger to DEBUG)
@@ -41,11 +41,6 @@ from embeddings.search import embed_text  # noqa: E402
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # not a debug line per index build
 QUESTIONS = 100
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def rss_mb(field: str = "VmRSS") -> float:

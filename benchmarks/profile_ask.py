@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import bench_env  # noqa: F401  (offline env, import paths: benchmarks/bench_env.py)
+from bench_env import pct  # offline env, import paths: benchmarks/bench_env.py
 import synth_roundups
 
 TIMES: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -59,11 +59,6 @@ def instrument(svc) -> None:
     svc.retriever = timed("service: retriever()", svc.retriever)
     svc.lag_notes = timed("service: lag_notes()", svc.lag_notes)
     svc.visible = timed("service: visible()", svc.visible)
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def main() -> None:
