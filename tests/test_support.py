@@ -9,19 +9,15 @@ import numpy as np
 import pytest
 
 from embeddings.decide import asking_skip, question_focus, rerank_by_support, supports_needed
-from embeddings.query import STOPWORDS, understand
+from embeddings.query import STOPWORDS
 from embeddings.spans import TokenVectors, cut_after, token_vectors
 from embeddings.sparse import tokenize
 from embeddings.support import asked_words, support
-
-
-def _focus(question):
-    own = set(tokenize(question))
-    return question_focus(question, understand(question), None, own, {t: 1.0 for t in own}, None)
+from sample_articles import focus, hit
 
 
 def _asked(encoder, question):
-    qf = _focus(question)
+    qf = focus(question)
     _, tokens = encoder.encode_query_tokens(question)
     return tokens, asked_words(question, tokens, qf.weights, asking_skip(qf), tokenize, STOPWORDS)
 
@@ -74,24 +70,15 @@ def test_token_vectors_keep_real_tokens_with_offsets_into_the_text(encoder):
     assert shifted.offsets == [(0, 3)] and shifted.vectors.shape == (1, 3)
 
 
-def _hit(text, score):
-    from corpus.model import Passage
-    from embeddings.search import Hit
-
-    p = Passage(id=len(text), article_id="a", position=0, section=None, text=text, title="t", url="u",
-                published="2020-01-01")
-    return Hit(p, score, relevance=score)
-
-
 def test_rerank_by_support_nudges_within_the_head_and_scores_never_rise():
-    hits = [_hit("first", 0.60), _hit("second", 0.57), _hit("third", 0.40)]
+    hits = [hit("first", 0.60), hit("second", 0.57), hit("third", 0.40)]
     out = rerank_by_support(hits, [0.4, 0.8], 0.1)
     assert [h.passage.text for h in out] == ["second", "first", "third"]
     assert all(a.score >= b.score for a, b in zip(out, out[1:]))
     assert [h.passage.text for h in rerank_by_support(hits, [0.4, 0.8], 0.0)] == ["first", "second", "third"]
     assert [h.passage.text for h in rerank_by_support(hits, [0.9], 0.1)] == ["first", "second", "third"]
     # a small nudge, not a veto: a much better-scored first hit stays first
-    assert rerank_by_support([_hit("first", 0.9), hits[1]], [0.2, 1.0], 0.1)[0].passage.text == "first"
+    assert rerank_by_support([hit("first", 0.9), hits[1]], [0.2, 1.0], 0.1)[0].passage.text == "first"
 
 
 def test_search_reranks_only_hits_near_the_first(bundled_service, encoder):
@@ -126,7 +113,7 @@ def test_supports_needed_orders_as_if_every_support_were_known():
         scores = sorted(rng.choice(np.round(rng.uniform(0.4, 0.6, 8), 2), n).tolist(), reverse=True)
         caps = rng.choice([0.0, 0.5, 1.0, 1 / 3], n).tolist()
         sups = [c * float(rng.choice([0.0, 1.0, rng.uniform()])) for c in caps]
-        hits = [_hit("x" * (i + 1), sc) for i, sc in enumerate(scores)]
+        hits = [hit("x" * (i + 1), sc) for i, sc in enumerate(scores)]
         full = rerank_by_support(hits, sups, weight)
         need = supports_needed(scores, caps, weight)
         skipped += n - len(need)

@@ -5,23 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpus.model import Passage
 from corpus.text import split_sentences
 from embeddings.days import DayTable, LazyDayTable
 from embeddings.index import VectorIndex, is_hnsw
 from embeddings.sync import embed_batch
 from sample_articles import P1, P2, P3
 from sample_articles import article as _art
+from sample_articles import passage
 from sample_articles import write_jsonl as _jsonl
 
 
-def _passage(i: int, text: str, section: str | None = "News") -> Passage:
-    return Passage(id=i, article_id="a", position=i, section=section, text=text, title="t", url="u",
-                   published="2020-01-01", source="s")
-
-
 def test_one_pass_sentence_vectors_pick_the_sentence_separate_encoding_picks(encoder):
-    passages = [_passage(1, P1), _passage(2, P2, None), _passage(3, P3)]
+    passages = [passage(1, P1), passage(2, P2, None), passage(3, P3)]
     vecs, one = embed_batch(encoder, passages, mode="one-pass")
     _, sep = embed_batch(encoder, passages, mode="separate")
     assert np.allclose(vecs, encoder.encode_queries([f"News. {P1}", P2, f"News. {P3}"]), atol=1e-4)
@@ -165,7 +160,7 @@ def test_onnx_token_spans_agree_with_torch(encoder, backend, tmp_path_factory):
     from embeddings.encoder import create_encoder
 
     onnx = create_encoder(backend=backend, cache_dir=tmp_path_factory.mktemp("onnx-spans"))
-    passages = [_passage(1, P1), _passage(2, P3)]
+    passages = [passage(1, P1), passage(2, P3)]
     _, torch_sents = embed_batch(encoder, passages)
     _, onnx_sents = embed_batch(onnx, passages)
     for p in passages:

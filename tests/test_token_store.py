@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import embeddings.token_index as ti
-from corpus.model import Passage
 from embeddings.evaluation import load_questions
 from embeddings.query import STOPWORDS
 from embeddings.sparse import tokenize
@@ -21,7 +20,7 @@ from embeddings.spans import TokenVectors
 from embeddings.sync import content_tokens, embed_with_tokens
 from embeddings.token_cache import encode_alone, passage_tokens
 from embeddings.token_index import TOKENS_FILE, TokenIndex
-from sample_articles import P1, P2, P3
+from sample_articles import P1, P2, P3, passage
 from sample_articles import article as _art
 from sample_articles import write_jsonl as _jsonl
 
@@ -78,8 +77,7 @@ def test_coded_token_vectors_rank_passages_as_the_exact_ones(bundled_service, en
 def test_ingest_tokens_are_the_passage_s_first_text_tokens(encoder):
     """The ingest pass keeps the text's tokens (not the heading's), at most the cap, near what a
     live encode of the passage alone gives (the context differs: heading and the whole passage)."""
-    p = Passage(id=7, article_id="a", position=0, section="Markets", text=P1, title="t", url="u",
-                published="2020-01-01", source="s")
+    p = passage(7, P1, "Markets", position=0)
     _, _, toks = embed_with_tokens(encoder, [p], max_tokens=64)
     live_all = encode_alone(encoder, [P1], 64)[0]
     live = content_tokens(live_all, P1)
@@ -209,8 +207,7 @@ def test_a_damaged_token_file_is_caught_and_rebuilt(bundled_copy, make_service, 
 
 def test_passage_tokens_falls_back_to_live_for_what_is_not_stored(encoder, tmp_path):
     """Stored rows where held and the cap fits; a passage not held, or a cap above what was kept, encodes."""
-    p1 = Passage(id=1, article_id="a", position=0, section=None, text=P1, title="t", url="u",
-                 published="2020-01-01", source="s")
+    p1 = passage(1, P1, None, position=0)
     p2 = replace(p1, id=2, text=P2)
     _, _, toks = embed_with_tokens(encoder, [p1], max_tokens=64)
     part = _part(tmp_path, codes=0)
@@ -245,8 +242,7 @@ def test_batches_added_between_saves_are_written_as_one_segment(tmp_path):
 def test_a_token_file_deleted_under_a_snapshot_is_still_read_or_encoded(tmp_path, encoder):
     """A later save may compact and delete a segment while questions still read the old snapshot:
     its rows stay readable (the file is held open); a row that cannot be read is encoded live."""
-    p1 = Passage(id=1, article_id="a", position=0, section=None, text=P1, title="t", url="u",
-                 published="2020-01-01", source="s")
+    p1 = passage(1, P1, None, position=0)
     _, _, toks = embed_with_tokens(encoder, [p1], max_tokens=64)
     part = _part(tmp_path, codes=0)
     part.add(toks)
