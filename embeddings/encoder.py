@@ -211,9 +211,8 @@ class SentenceTransformerEncoder:
         per_text = [span_vectors(t, offs, sp) for t, offs, sp in zip(tokens, offsets, spans)]
         kept: list[TokenVectors] = []
         if token_from is not None:
-            for t, offs, start in zip(tokens, offsets, token_from):
-                v = token_vectors(t, offs, start=start)
-                kept.append(TokenVectors(v.vectors[:max_tokens], v.offsets[:max_tokens]) if max_tokens else v)
+            kept = [token_vectors(t, offs, start=start, limit=max_tokens)
+                    for t, offs, start in zip(tokens, offsets, token_from)]
         self.encoded += len(texts)
         return np.ascontiguousarray(vecs), per_text, kept
 

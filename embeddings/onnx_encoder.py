@@ -176,8 +176,7 @@ class OnnxEncoder:
                 offsets = [(a + shift[i], b + shift[i]) if b > a else (0, 0) for a, b in e.offsets]
                 per[i] = span_vectors(tokens[j, :len(e.ids)], offsets, spans[i])
                 if token_from is not None:
-                    kept = token_vectors(tokens[j, :len(e.ids)], offsets, start=token_from[i])
-                    toks[i] = TokenVectors(kept.vectors[:max_tokens], kept.offsets[:max_tokens]) if max_tokens else kept
+                    toks[i] = token_vectors(tokens[j, :len(e.ids)], offsets, start=token_from[i], limit=max_tokens)
         self.encoded += len(texts)
         return out, per, toks
 

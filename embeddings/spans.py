@@ -48,14 +48,18 @@ class TokenVectors:
     offsets: list[tuple[int, int]]
 
 
-def token_vectors(tokens: np.ndarray, offsets, *, start: int = 0, shift: int = 0) -> TokenVectors:
-    """Keep the real tokens (end > start) from character `start` on (after a prompt), their
-    offsets moved by `shift` into the caller's text, normalised row by row."""
+def token_vectors(tokens: np.ndarray, offsets, *, start: int = 0, shift: int = 0,
+                  limit: int | None = None) -> TokenVectors:
+    """Keep the real tokens (end > start) from character `start` on (after a prompt), the first
+    `limit` of them if given, their offsets moved by `shift` into the caller's text, normalised
+    row by row."""
     keep, spans = [], []
     for n, (a, b) in enumerate(offsets):
         if b > a and a >= start:
             keep.append(n)
             spans.append((int(a + shift), int(b + shift)))
+    if limit:
+        keep, spans = keep[:limit], spans[:limit]
     vecs = np.asarray(tokens, dtype=np.float32)[keep] if keep else np.zeros((0, tokens.shape[-1]), np.float32)
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)
     return TokenVectors((vecs / np.clip(norms, 1e-12, None)).astype(np.float32), spans)

@@ -40,8 +40,9 @@ def asked_words(text: str, question: TokenVectors, weights: Mapping[str, float],
     for rows in _words(question.offsets, text):
         start, end = question.offsets[rows[0]][0], question.offsets[rows[-1]][1]
         word = text[start:end]
-        terms = [t for t in terms_of(word) if t not in skip and not t.isdigit()]
-        if not terms_of(word):
+        all_terms = terms_of(word)
+        terms = [t for t in all_terms if t not in skip and not t.isdigit()]
+        if not all_terms:
             low = word.lower()
             if word.isalnum() or low in stopwords or len(_LETTER_RE.findall(low)) < 2:
                 continue

@@ -42,10 +42,16 @@ class Parts:
     tokens: TokenIndex | None = None  # None: the encoder cannot give them in its ingest pass
 
 
+def _one_pass(encoder: Encoder, mode: str) -> bool:
+    """Sentences from the passage's own pass: the mode asks for it and no passage prompt ("passage: ")
+    sits before the text, in no sentence's span."""
+    return mode == "one-pass" and not getattr(encoder, "passage_prompt", "")
+
+
 def keeps_tokens(encoder: Encoder, mode: str = "one-pass") -> bool:
-    """Whether the ingest pass can give token vectors: the one-pass sentence mode, an encoder with
-    `encode_with_tokens` and no passage prompt (the live encode at question time stands in otherwise)."""
-    return mode == "one-pass" and hasattr(encoder, "encode_with_tokens") and not getattr(encoder, "passage_prompt", "")
+    """Whether the ingest pass can give token vectors: one pass and an encoder with
+    `encode_with_tokens` (the live encode at question time stands in otherwise)."""
+    return _one_pass(encoder, mode) and hasattr(encoder, "encode_with_tokens")
 
 
 def passage_spans(p: Passage) -> list[tuple[int, int]]:
@@ -69,12 +75,11 @@ def embed_with_tokens(encoder: Encoder, passages: list[Passage], *, mode: str = 
     texts = [embed_text(p) for p in passages]
     spans = [passage_spans(p) for p in passages]
     tokens: dict[int, np.ndarray] = {}
-    # A passage prompt ("passage: ") would sit in no sentence's span: sentences are then encoded apart.
     if max_tokens and keeps_tokens(encoder, mode):
         starts = [len(t) - len(p.text) for t, p in zip(texts, passages)]
         vecs, per, toks = encoder.encode_with_tokens(texts, spans, starts, max_tokens)
         tokens = {p.id: content_tokens(tv, text) for p, tv, text in zip(passages, toks, texts)}
-    elif mode == "one-pass" and hasattr(encoder, "encode_with_spans") and not getattr(encoder, "passage_prompt", ""):
+    elif _one_pass(encoder, mode) and hasattr(encoder, "encode_with_spans"):
         vecs, per = encoder.encode_with_spans(texts, spans)
     else:
         vecs, per = encoder.encode(texts), [[None] * len(s) for s in spans]
