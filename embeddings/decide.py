@@ -70,21 +70,6 @@ def question_focus(question: str, u: Understanding, aliases: AliasTable | None, 
     return QuestionFocus(names, name_terms, weights, focus)
 
 
-def rerank_by_focus(hits: Sequence, focus: QuestionFocus, weight: float, top: int = 5) -> list:
-    """The first `top` hits re-ordered by score + `weight` x the share of the question's focus words
-    each holds, times the share of its names it mentions: of two passages about the company, the
-    one saying what was asked comes first, and one about someone else gains nothing. Scores gain
-    that bonus, so they still never rise down the list."""
-    if weight <= 0 or not focus.focus or len(hits) < 2:
-        return list(hits)
-
-    def share(h) -> float:
-        text = f"{h.passage.section or ''} {h.passage.text}"
-        return focus.focus_share(tokenize(text)) * name_share(focus.names, text.lower())
-
-    return rerank_by_support(hits, [share(h) for h in hits[:top]], weight)
-
-
 # Terms a passage need not state for answering: how the question asks ("whats", "how"), not what.
 _ASKING_TERMS = frozenset(tokenize(" ".join(QUESTION_WORDS)))
 

@@ -23,7 +23,7 @@ from corpus.errors import InputError
 from corpus.model import Passage
 from corpus.text import clean_question, normalize_text
 from embeddings.answerability import AnswerabilityError, AnswerabilityModel, Signals, load_model, name_share
-from embeddings.decide import (QuestionFocus, answer_signals, asking_skip, question_focus, rerank_by_focus,
+from embeddings.decide import (QuestionFocus, answer_signals, asking_skip, question_focus,
                                rerank_by_support, supports_needed)
 from embeddings.days import DayFilter, DayTable
 from embeddings.encoder import Encoder
@@ -149,9 +149,6 @@ class SearchConfig:
     sentence_dense_weight: float | None = None  # best sentence: the cosine's share (None: dense_weight)
     sentence_name_weight: float = 0.5  # best sentence: weight of the question's name words (1: like any word)
     sentence_variants: bool = True  # best sentence: words match on their first five letters ("founder"/"founded")
-    # hybrid: the distinct top re-ordered by score + this x focus-word share. Off: on dev it won 3 questions of
-    # 230 at recall@1 but, putting focus-word passages first for unanswerable questions too, cost refusals.
-    focus_rerank_weight: float = 0.0
     # hybrid: the distinct top re-ordered by score + this x token-level support (embeddings/support.py): how
     # well each passage's tokens meet the words the question asks about, times its share of the question's
     # names. Only hits within this much of the first whose support can change the order are encoded
@@ -421,8 +418,6 @@ class Retriever:
         floor), drop the noise after the first hit, mark best sentences."""
         if s.mode == "hybrid" and not s.as_typed and hits:
             s.focus = question_focus(s.question, s.understanding, self.aliases, s.own, s.terms, self.sparse)
-            # Within the distinct top only, so that it stays one passage per roundup and story.
-            hits = rerank_by_focus(hits, s.focus, self.config.focus_rerank_weight, top=self.config.distinct_top or 5)
             hits = self._rerank_by_support(s, hits)
         verdict = self.answerable(s, hits)
         hits, answered = apply_floor(hits, self.config.floor_for(s.mode), self.config.secondary_floor,

@@ -14,11 +14,10 @@ from corpus.words import english_words, is_english
 from embeddings.answerability import (FEATURES, MONOTONE, Signals, assign_folds, choose_threshold, fit_model,
                                       load_model, name_share, question_names)
 from embeddings.evaluation import EvalError, EvalQuestion, Label, Outcome, parse_questions, summarise_outcomes
-from embeddings.decide import rerank_by_focus
 from embeddings.extract import SentenceWeights, holds_kind, question_kind, score_sentences
 from embeddings.query import understand
 from embeddings.sparse import tokenize
-from sample_articles import focus, hit
+from sample_articles import focus
 
 HELDOUT = Path(__file__).parent / "eval" / "heldout"
 BASE = Signals(cosine=0.6, coverage=0.6, focus_coverage=0.5, sentence_coverage=0.5, missing_max=0.2, names_passage=1.0,
@@ -115,20 +114,6 @@ def test_focus_share_counts_close_forms_and_rises_with_the_words_held():
     # "founded" meets "founders", "acquisition" meets "acquired"
     assert shares[0] == 0.0 and 0.0 < shares[1] < shares[2] <= 1.0
     assert focus("so, Zorblax?").focus_share(tokenize("nothing")) == 1.0  # no focus words
-
-
-def test_rerank_puts_the_passage_saying_what_was_asked_first_and_scores_never_rise():
-    qf = focus("what was Zorblax's valuation")
-    hits = [hit("Zorblax opened an office in Berlin.", 0.60),
-            hit("Investors put Zorblax's valuation at $2 billion.", 0.57), hit("Zorblax hired a new chief.", 0.40)]
-    out = rerank_by_focus(hits, qf, 0.1)
-    assert "valuation" in out[0].passage.text
-    assert all(a.score >= b.score for a, b in zip(out, out[1:]))
-    assert [h.passage.text for h in rerank_by_focus(hits, qf, 0.0)] == [h.passage.text for h in hits]
-    far = [hit("Zorblax opened an office in Berlin.", 0.90), hits[1]]
-    assert rerank_by_focus(far, qf, 0.1)[0].passage.text == far[0].passage.text  # a small nudge, not a veto
-    other = [hits[0], hit("Investors put Quuxly's valuation at $2 billion.", 0.57)]
-    assert rerank_by_focus(other, qf, 0.1)[0].passage.text == hits[0].passage.text  # about someone else: no bonus
 
 
 # --- the answer, not just the passage ------------------------------------------------------------
