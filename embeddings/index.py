@@ -28,7 +28,15 @@ faiss.omp_set_num_threads(1)
 
 INDEX_FILE = "index.faiss"
 DELTA_FILE = "index-delta.npz"  # the delta index's ids and vectors, and the main index's tombstones
-DELTA_MAX = 5_000  # vectors in the delta before it is merged into the main index
+DELTA_MAX = 5_000  # vectors in the delta before it is merged into a flat main index
+# Over an HNSW main index the delta costs more than its size says: every question scans all of it,
+# where the graph visits a few thousand rows, and the scan pushes the question model out of the
+# CPU cache. At 100k passages (benchmarks/bench_scale.py's child, 2 cores) `ask` p50 was 4.0-4.2 ms
+# with an empty delta, 4.45 with 500 rows, 4.7 with 1,500 and 5.2 with 3,753, while a merge of
+# 1,000 rows into a copy of that graph takes 0.3 s. So a graph's delta stays small, and a bulk
+# job (BULK_SETTLE rows or more) leaves none behind (`settle`).
+DELTA_MAX_GRAPH = 1_000
+BULK_SETTLE = 500
 TOMBSTONE_SHARE = 0.05  # tombstones past this share of the main index (and DELTA_MAX) are merged out
 OVERFETCH_MAX = 64  # up to this many tombstones are skipped by fetching k + their number, no bitmap
 MANIFEST_FILE = "index.json"
@@ -198,8 +206,14 @@ class VectorIndex(StoredPart):
 
     def _maybe_merge(self) -> None:
         dead_limit = max(DELTA_MAX, int(TOMBSTONE_SHARE * self.index.ntotal))
-        if (self._delta.ntotal > DELTA_MAX or self._dead.size > dead_limit
+        if (self._delta.ntotal > (DELTA_MAX_GRAPH if is_hnsw(self.index) else DELTA_MAX) or self._dead.size > dead_limit
                 or (self._wants_hnsw() and not is_hnsw(self.index))):
+            self.merge()
+
+    def settle(self) -> None:
+        """After a bulk job: fold a graph's delta in (see DELTA_MAX_GRAPH). A flat main index
+        gains nothing from it, both parts being scanned whole."""
+        if self._delta.ntotal and is_hnsw(self.index):
             self.merge()
 
     def merge(self) -> None:

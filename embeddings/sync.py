@@ -20,7 +20,7 @@ import numpy as np
 from corpus.model import Passage
 from corpus.text import sentence_spans
 from embeddings.encoder import Encoder
-from embeddings.index import SyncReport, VectorIndex
+from embeddings.index import BULK_SETTLE, SyncReport, VectorIndex
 from embeddings.jobs import batch_job
 from embeddings.query import STOPWORDS
 from embeddings.search import embed_text
@@ -138,6 +138,8 @@ def catch_up(parts: Parts, added: Iterable[int], removed: Iterable[int], fetch: 
             done += len(passages)
             if on_progress:
                 on_progress(done, len(todo))
+    if need_dense.size >= BULK_SETTLE:
+        parts.index.settle()
     fetch_texts = lambda ids: [embed_text(p) for p in fetch(ids)]  # noqa: E731
     sparse_changed = bool(need_sparse.size or removed.size)
     if sparse_changed:

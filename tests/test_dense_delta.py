@@ -208,3 +208,26 @@ def test_a_crash_between_the_delta_file_and_its_manifest_rebuilds_from_the_store
     answer = again.ask("Baidu robotaxi permit in Wuhan", k=1)
     assert answer.hits and answer.hits[0].passage.article_id == "b1"
     assert set(again.current().index.ids().tolist()) == again.store.passage_ids()
+
+
+def test_a_graph_keeps_a_small_delta_and_a_bulk_sync_leaves_none(make_service, tmp_path, monkeypatch):
+    """Every question scans the whole delta beside an HNSW graph (embeddings/index.py, DELTA_MAX_GRAPH):
+    a small ingest stays in the delta, a bulk one is folded into the graph, and answers stay the same."""
+    import embeddings.index as index_mod
+    import embeddings.sync as sync_mod
+
+    monkeypatch.setattr(sync_mod, "BULK_SETTLE", 3)
+    svc = make_service(auto_ingest_bundled=False, index_type="hnsw32")
+    svc.ingest([_jsonl(tmp_path / "a.jsonl", [_art("a1", "2021-01-03", [P1])])])
+    snap = svc.current()
+    assert is_hnsw(snap.index.index) and snap.index._delta.ntotal == 1 and snap.index.index.ntotal == 0
+    svc.ingest([_jsonl(tmp_path / "b.jsonl", [_art("b1", "2022-06-01", [P2, P3, P1.replace("Madrid", "Lisbon")])])])
+    snap = svc.current()
+    assert snap.index._delta.ntotal == 0 and snap.index.index.ntotal == 4 and len(snap.index) == 4
+    b_ids = {p.id for p in svc.store.passages() if p.article_id == "b1"}
+    assert svc.ask("Baidu robotaxi permit in Wuhan", k=1).hits[0].passage.id in b_ids
+    monkeypatch.setattr(index_mod, "DELTA_MAX_GRAPH", 1)  # past the graph's delta size: merged on add
+    svc.ingest([_jsonl(tmp_path / "c.jsonl", [_art("c1", "2023-01-01", ["Tencent " + P2, "Alibaba " + P3])])])
+    snap = svc.current()
+    assert snap.index._delta.ntotal == 0 and snap.index.index.ntotal == 6
+    assert set(snap.index.ids().tolist()) == svc.store.passage_ids()
