@@ -51,6 +51,7 @@ NESTED: dict[str, tuple[str, str]] = {
     "restate_penalty": ("search", "restate_penalty"),
     "support_rerank_weight": ("search", "support_rerank_weight"),
     "support_max_tokens": ("search", "support_max_tokens"),
+    "parallel_retrieval": ("search", "parallel"),
     "answerability": ("search", "answerability"),
     "answerability_model": ("search", "answerability_model"),
     "query_prompt": ("encoder", "query_prompt"),

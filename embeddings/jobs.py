@@ -3,8 +3,10 @@
 Intra-op threads spin: on a busy 2-core machine two threads per question made `ask` p99 ten
 times worse, while a batch encode ran 1.7x faster with both cores. So questions run with one
 thread (the encoder's setting, FAISS's default set in embeddings/index.py) and a batch job
-raises the count for its duration. Only one batch job runs at a time in a process: two would
-share the same cores and each take twice as long, holding the write lock meanwhile.
+raises the count for its duration. A question's keyword side runs on a second thread beside its
+encode (`keyword_pool`): another core's time, not another intra-op thread. Only one batch job
+runs at a time in a process: two would share the same cores and each take twice as long,
+holding the write lock meanwhile.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import faiss
@@ -21,6 +24,8 @@ log = logging.getLogger(__name__)
 
 _batch = threading.Lock()
 _depth = threading.local()
+_keywords: ThreadPoolExecutor | None = None
+_keywords_lock = threading.Lock()
 
 
 def batch_threads() -> int:
@@ -56,3 +61,17 @@ def batch_job() -> Iterator[int]:
 
 def in_batch_job() -> bool:
     return bool(getattr(_depth, "n", 0))
+
+
+def keyword_pool() -> ThreadPoolExecutor | None:
+    """Threads that run a question's keyword side while its own thread encodes it
+    (embeddings/search.py, `Retriever.candidates`); None on a single core. The model run releases
+    the GIL, so the two overlap; the other way round (the encode on a pool thread) was slower, its
+    thread waiting for the GIL after the run. One thread per core: concurrent questions do not
+    queue behind each other, and an idle pool thread waits without spinning."""
+    global _keywords
+    if _keywords is None and batch_threads() > 1:
+        with _keywords_lock:
+            if _keywords is None:
+                _keywords = ThreadPoolExecutor(batch_threads(), thread_name_prefix="question-keywords")
+    return _keywords

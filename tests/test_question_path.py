@@ -141,3 +141,33 @@ def test_writer_running_sees_another_process_s_lock(make_service):
     finally:
         os.close(fd)
     assert not svc.writer_running()
+
+
+def test_the_keyword_side_beside_the_encode_answers_as_one_thread(bundled_service, monkeypatch):
+    """`parallel` (embeddings/jobs.py, keyword_pool): the keyword search runs on a pool thread while
+    the asking thread encodes the question; every answer equals the one-thread path's."""
+    import dataclasses
+    import threading
+
+    from embeddings.search import Retriever
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the keyword side runs in line")
+    threads: list[str] = []
+    real = Retriever._sparse_candidates
+
+    def recording(self, s):
+        threads.append(threading.current_thread().name)
+        return real(self, s)
+
+    monkeypatch.setattr(Retriever, "_sparse_candidates", recording)
+    both, one = bundled_service.retriever(), bundled_service.retriever()
+    one.config = dataclasses.replace(one.config, parallel=False)
+    assert both.config.parallel
+    for q, kw in asks()[:60]:
+        threads.clear()
+        a = both.search(q, best_sentence=True, **kw)
+        assert threads and all(t.startswith("question-keywords") for t in threads), q
+        threads.clear()
+        assert detail(a) == detail(one.search(q, best_sentence=True, **kw)), q
+        assert threads == [threading.current_thread().name]
