@@ -75,3 +75,12 @@ def keyword_pool() -> ThreadPoolExecutor | None:
             if _keywords is None:
                 _keywords = ThreadPoolExecutor(batch_threads(), thread_name_prefix="question-keywords")
     return _keywords
+
+
+def _forget_keyword_pool() -> None:
+    global _keywords
+    _keywords = None  # a forked child has none of the pool's threads: it makes its own
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_keyword_pool)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,27 @@ def test_the_keyword_side_beside_the_encode_answers_as_one_thread(bundled_servic
         threads.clear()
         assert detail(a) == detail(one.search(q, best_sentence=True, **kw)), q
         assert threads == [threading.current_thread().name]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_makes_its_own_keyword_pool(bundled_service):
+    """A child forked after the pool exists has none of its threads: it must not queue work there."""
+    from embeddings.jobs import keyword_pool
+
+    bundled_service.ask("Who fined Alibaba?")
+    pool = keyword_pool()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer a question, report, leave at once
+        try:
+            signal.alarm(60)  # a question queued on a pool without threads would wait forever
+            os.close(r)
+            ok = keyword_pool() is not pool and bool(bundled_service.ask("Who fined Alibaba?").hits)
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        got = fh.read()
+    os.waitpid(pid, 0)
+    assert got == b"1"
