@@ -144,18 +144,21 @@ class SentenceTransformerEncoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, "query")
 
+    def _prompt(self, side: str) -> tuple[dict, str]:
+        """How sentence-transformers is told the side's prompt, and the text it puts before each input."""
+        prompt = self.query_prompt if side == "query" else self.passage_prompt
+        if prompt:
+            return {"prompt": prompt}, prompt
+        shipped = (getattr(self.model, "prompts", None) or {}).get(side)
+        if shipped:
+            return {"prompt_name": side}, shipped  # a prompt the model itself ships under that name
+        return {}, ""
+
     def _encode(self, texts: list[str], side: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self.model
-        prompt = self.query_prompt if side == "query" else self.passage_prompt
-        if prompt:
-            how = {"prompt": prompt}
-        elif (getattr(model, "prompts", None) or {}).get(side):
-            how = {"prompt_name": side}  # a prompt the model itself ships under that name
-        else:
-            how = {}
-        vecs = model.encode(
+        how, _ = self._prompt(side)
+        vecs = self.model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False, **how,
         )
@@ -184,8 +187,21 @@ class SentenceTransformerEncoder:
                 for f, offs in zip(feats, offsets)]
 
     def encode_query_tokens(self, text: str) -> tuple[np.ndarray, TokenVectors]:
-        """`encode_query`'s vector (its prompt handling as is) and the question's token vectors."""
-        return self.encode_query(text), self.encode_tokens([text])[0]
+        """`encode_query`'s vector and the question's token vectors from one forward pass (two
+        passes doubled the question's encode on this backend): the same input, prompt included,
+        and the vector normalised as `encode(normalize_embeddings=True)` does."""
+        import torch
+
+        how, prompt = self._prompt("query")
+        (feat,) = self.model.encode([text], batch_size=1, output_value=None, convert_to_numpy=False,
+                                    show_progress_bar=False, **how)
+        vec = torch.nn.functional.normalize(feat["sentence_embedding"].unsqueeze(0), p=2, dim=1)
+        vec = np.ascontiguousarray(vec.float().cpu().numpy(), dtype=np.float32)
+        (offsets,) = self.model.tokenizer([prompt + text], return_offsets_mapping=True, truncation=True,
+                                          max_length=self.max_tokens)["offset_mapping"]
+        tokens = token_vectors(feat["token_embeddings"].float().cpu().numpy(), offsets, start=len(prompt),
+                               shift=-len(prompt))
+        return vec, tokens
 
     def encode_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]
                           ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:

@@ -231,6 +231,29 @@ def test_prompts_change_the_vectors_as_the_model_prescribes(encoder):
     assert (p @ encoder.encode_queries(["passage: Huawei's revenue rose."]).T).item() == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.parametrize("prompt", ["", "query: "])
+def test_the_question_vector_and_its_tokens_come_from_one_pass_as_two_would_give(encoder, prompt):
+    """torch backend: `encode_query_tokens` runs the model once (it used to run it twice per
+    question), bit for bit what `encode_query` and `encode_tokens` give apart, prompt included."""
+    from embeddings.encoder import SentenceTransformerEncoder
+
+    enc = SentenceTransformerEncoder(query_prompt=prompt)
+    enc._model = encoder.model
+    runs = []
+    handle = enc.model[0].register_forward_hook(lambda *_: runs.append(1))
+    try:
+        for q in ["how much did huawei spend on r&d in 2018", "  Who fined Alibaba?", "小米 revenue 2018"]:
+            runs.clear()
+            vec, tokens = enc.encode_query_tokens(q)
+            assert len(runs) == 1
+            alone = enc.encode_tokens([q])[0]
+            assert np.array_equal(vec, enc.encode_query(q)) and tokens.offsets == alone.offsets
+            assert np.array_equal(tokens.vectors, alone.vectors)
+            assert q[slice(*tokens.offsets[0])].lower() in {"how", "who", "小"}
+    finally:
+        handle.remove()
+
+
 def test_changing_a_prompt_rebuilds_the_index(make_service, bundled_copy, caplog):
     from embeddings.encoder import SentenceTransformerEncoder
 
