@@ -4,16 +4,12 @@ Run: `make bench` (or `.venv/bin/python benchmarks/bench_core.py`). Prints table
 """
 from __future__ import annotations
 
-import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import bench_env  # noqa: E402,F401  (offline env, import paths: benchmarks/bench_env.py)
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402

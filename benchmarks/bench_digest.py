@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import bench_env  # noqa: E402,F401  (offline env, import paths: benchmarks/bench_env.py)
 
 from bot.service import RoundupService  # noqa: E402
 from bot.settings import Settings  # noqa: E402

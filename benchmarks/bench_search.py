@@ -10,15 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench_env import ROOT  # noqa: E402  (offline env, import paths: benchmarks/bench_env.py)
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402

@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from bench_env import ROOT  # noqa: E402  (offline env, import paths: benchmarks/bench_env.py)
+
+sys.path.insert(0, str(ROOT / "tests"))
 
 from local_site import RECORDS, LocalSite, article_html  # noqa: E402
 

@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench_env import ROOT  # noqa: E402  (offline env, import paths: benchmarks/bench_env.py)
 
 from bot.service import RoundupService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -87,7 +82,7 @@ def main() -> None:
                         svc.close()
                     rows.append((name, backend, mode, passages, build, mrr, answered, bold, total))
                     print(rows[-1], flush=True)
-    print(f"| corpus | backend | sentences | passages | ingest s | MRR@10 | answered | answer in bold |")
+    print("| corpus | backend | sentences | passages | ingest s | MRR@10 | answered | answer in bold |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, backend, mode, passages, build, mrr, answered, bold, total in rows:
         print(f"| {name} | {backend} | {mode} | {passages} | {build:.1f} | {mrr:.3f} | {answered:.3f} | "
