@@ -125,15 +125,9 @@ def build_entries(passages: Sequence[Passage], split: Callable[[Sequence[Passage
 
 def known_names(texts_by_article: Sequence[str], aliases: AliasTable) -> Counter:
     """How many roundups mention each entity of the alias table (by any of its names)."""
-    from corpus.mentions import mention_matcher
+    from corpus.mentions import count_mentions
 
-    counts: Counter = Counter()
-    for entity in aliases.entities.values():
-        matcher = mention_matcher(entity.name)
-        n = sum(1 for text in texts_by_article if matcher(text))
-        if n:
-            counts[entity.name] = n
-    return counts
+    return count_mentions(texts_by_article, [entity.name for entity in aliases.entities.values()])
 
 
 def suggest(name: str, known: Counter, n: int = 3) -> list[str]:

@@ -8,6 +8,7 @@ shared table in corpus/aliases.toml (the one query understanding uses too).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,15 +43,19 @@ def _variant_regex(words: list[str]) -> str:
     return rf"(?<![\w.-]){body}(?:'s|s|es)?(?!\w)"
 
 
+def _variants(name: str) -> list[list[str]]:
+    """The spellings `name` is matched by, as word lists. The name as typed also matches split at
+    its inner capitals: ByteDance finds "Byte Dance"."""
+    typed = [w for part in name.split() for w in _CAMEL_SPLIT_RE.split(part)]
+    return [typed] + [alias.split() for alias in sorted(aliases_of(name))]
+
+
 @lru_cache(maxsize=256)
 def _pattern(name: str) -> re.Pattern[str] | None:
     key = _canonical(name)
     if not re.search(r"\w", key):
         return None
-    # The name as typed also matches split at its inner capitals: ByteDance finds "Byte Dance".
-    typed = [w for part in name.split() for w in _CAMEL_SPLIT_RE.split(part)]
-    variants = [typed] + [alias.split() for alias in sorted(aliases_of(name))]
-    return re.compile("|".join(f"(?:{_variant_regex(v)})" for v in variants), re.IGNORECASE)
+    return re.compile("|".join(f"(?:{_variant_regex(v)})" for v in _variants(name)), re.IGNORECASE)
 
 
 def mention_matcher(name: str) -> Callable[[str], bool]:
@@ -62,6 +67,67 @@ def mention_matcher(name: str) -> Callable[[str], bool]:
     if pattern is None:
         return lambda text: False
     return lambda text: bool(text) and pattern.search(text) is not None
+
+
+_WORD_RUN_RE = re.compile(r"\w+")
+
+
+def _first_words(words: list[str]) -> set[str] | None:
+    """The word (a run of word characters, lower-cased) a mention of this spelling starts with,
+    however its words are joined ("byte dance", "byte-dance", "bytedance"), a plural or possessive included;
+    None when a mention need not start at a word (a spelling that starts with punctuation)."""
+    out = set()
+    for i in range(1, len(words) + 1):
+        joined = "".join(words[:i]).lower()
+        run = _WORD_RUN_RE.match(joined)
+        if not run:
+            return None
+        out |= {run.group(), run.group() + "s", run.group() + "es"}
+    return out
+
+
+def count_mentions(texts: Iterable[str], names: Iterable[str]) -> Counter:
+    """How many of `texts` mention each of `names`, exactly as `mention_matcher` decides. A mention
+    starts at a word (after no letter, digit, "." or "-"), so each name's pattern is tried only
+    where a text has a word one of its spellings can start with, anchored there; a CJK spelling
+    (no word edges) only on texts holding it. Trying every alias-table name's pattern on every
+    roundup took about 15 ms a roundup: minutes at 10,000 roundups, holding /help and /timeline."""
+    patterns = {n: _pattern(n) for n in dict.fromkeys(names)}  # compiled once: more names than _pattern's cache
+    patterns = {n: p for n, p in patterns.items() if p is not None}
+    starts: dict[str, set[str]] = {}  # a lower-cased word -> names a mention may start with
+    literal: dict[str, set[str]] = {}  # a CJK spelling -> its names, searched for on texts holding it
+    anywhere: set[str] = set()  # names with a spelling that need not start at a word: searched for
+    for name in patterns:
+        for words in _variants(name):
+            spelt = " ".join(words)
+            firsts = None if _CJK_RE.search(spelt) else _first_words(words)
+            if _CJK_RE.search(spelt):
+                literal.setdefault(spelt.lower(), set()).add(name)
+            elif firsts is None:
+                anywhere.add(name)
+            else:
+                for word in firsts:
+                    starts.setdefault(word, set()).add(name)
+    counts: Counter = Counter()
+    for text in texts:
+        if not text:
+            continue
+        found: set[str] = set()
+        search = set(anywhere)
+        if literal:
+            lowered = text.lower()
+            for spelt, owners in literal.items():
+                if spelt in lowered:
+                    search |= owners
+        for name in search:
+            if patterns[name].search(text):
+                found.add(name)
+        for word in _WORD_RUN_RE.finditer(text):
+            for name in starts.get(word.group().lower(), ()):
+                if name not in found and patterns[name].match(text, word.start()):
+                    found.add(name)
+        counts.update(found)
+    return counts
 
 
 # -- names a text talks about (digest labels) ---------------------------------------------

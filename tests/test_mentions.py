@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.mentions import NameVocabulary, capitalised_names, mention_matcher
+import json
+from collections import Counter
+from pathlib import Path
+
+from corpus.aliases import default_table
+from corpus.mentions import NameVocabulary, capitalised_names, count_mentions, mention_matcher
 
 
 @pytest.mark.parametrize("name, text", [
@@ -44,3 +49,36 @@ def test_capitalised_names_trims_sentence_starters_and_adjectives():
         assert name in names
     for not_a_name in ("Inside", "Inside Tencent", "Speaking", "Basketball", "Beijing-based"):
         assert not_a_name not in names
+
+
+TRICKY = [
+    "Byte Dance, Byte-Dance and bytedance's rivals", "HUAWEI'S year; Huaweis in headlines", "e-Huawei and .Huawei",
+    "华为发布了新手机; 小米 too", "JD.com, jd.com's and JD.coms", "Ant Financial, I want it, Ants", "Alibaba said; Ali-baba",
+    "metadata and the metaverse, Meta's glasses", "smartphones", "", "tencentmusic Tencent Music Entertainment",
+    "Ｈｕａｗｅｉ in full width", "pinduoduo/PDD/Temu; Pin Duo Duo", "Didi Chuxing-backed; DiDi's app", "xiaomi14 Xiaomi 14",
+]
+
+
+def _roundups() -> list[str]:
+    root = Path(__file__).resolve().parents[1] / "corpus" / "data"
+    texts = []
+    for path in sorted(root.glob("*.jsonl")):
+        for line in path.read_text("utf-8").splitlines():
+            if line.strip():
+                article = json.loads(line)
+                texts.append(" ".join([article["title"], *(" ".join([s.get("heading", ""), *s["paragraphs"]])
+                                                           for s in article["sections"])]))
+    return texts
+
+
+def test_counting_every_name_at_once_equals_matching_them_one_by_one():
+    """count_mentions (how /help and /timeline learn the corpus's names) against the reference:
+    each alias-table name's matcher run on every text."""
+    names = [e.name for e in default_table().entities.values()] + ["ByteDance", "JD.com", "Ali", "Meta", "!!!"]
+    texts = _roundups() + TRICKY
+    assert len(texts) > len(TRICKY) and sum(map(len, texts)) > 15_000
+    expected = Counter({n: c for n in dict.fromkeys(names)
+                        if (c := sum(1 for t in texts if mention_matcher(n)(t)))})
+    assert count_mentions(texts, names) == expected
+    # "HUAWEI'S" and the Chinese name; not after "-" or ".", nor in full-width letters
+    assert count_mentions(TRICKY, ["Huawei"])["Huawei"] == 2
