@@ -8,8 +8,9 @@ sentence-transformers (torch, every core) encoding the same texts in the same ru
 store's vectors come from a fast stand-in encoder (a random projection of the words: clustered
 like real embeddings, no model cost; the output says so). Questions always use the real model.
 Latency, steady memory and the one-article ingest run in a fresh child process, cold start in
-`python -m bot ask` subprocesses. The synthetic questions all name a company and meet passages
-about it, so each runs the support re-ranking (a worst case); the "real questions" row then adds
+`python -m bot ask` subprocesses, the Discord bot's start in a benchmarks/bench_start.py
+subprocess (SimCord). The synthetic questions all name a company and meet passages about it,
+so each runs the support re-ranking (a worst case); the "real questions" row then adds
 the held-out eval corpus's dev articles to the store (real model) and asks its dev questions as
 members typed them (benchmarks/heldout_dev.py; never the test split). Prints tables; asserts nothing.
 """
@@ -271,6 +272,13 @@ def run_child(data_dir: Path, questions: int, *, real: bool = False, env: dict |
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def bot_start(data_dir: Path) -> dict:
+    """The Discord bot started in a fresh process against SimCord (benchmarks/bench_start.py)."""
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("bench_start.py")), str(data_dir), "--json"],
+                         cwd=ROOT, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def measure_real(data_dir: Path) -> dict:
     """The dev articles into the store (real model), then the dev questions, with the support re-ranking as
     shipped and without it."""
@@ -310,6 +318,7 @@ def main() -> None:
             inline = run_child(data_dir, args.questions, env={"ROUNDUP_PARALLEL_RETRIEVAL": "false"})
             measured["inline_p50"], measured["inline_p99"] = inline["p50"], inline["p99"]
             cold = cold_start(data_dir)
+            measured["start"] = bot_start(data_dir)
             disk, parts = disk_per_1k(data_dir, built["passages"])
             measured["real"] = measure_real(data_dir)  # after the rest: it adds the dev articles to the store
             rows.append((built, measured, cold, disk, parts))
@@ -338,6 +347,8 @@ def print_table(ingest: dict, rows: list) -> None:
         ("steady RSS (after 200 questions)", lambda b, m, c, d, p: f"{m['steady_mb']:.0f} MB"),
         ("load indexes in process", lambda b, m, c, d, p: f"{m['load_s']:.2f} s"),
         ("cold `ask` (new process to answer): wall, CPU", lambda b, m, c, d, p: f"{c[0]:.2f} s, {c[1]:.2f} s CPU"),
+        ("bot ready / `/help` answered / first `/ask` answered (from process start; SimCord)", lambda b, m, c, d, p:
+         f"{m['start']['ready_s']:.2f} / {m['start']['help_s']:.2f} / {m['start']['ask_s']:.2f} s"),
         ("disk per 1k passages", lambda b, m, c, d, p: f"{d:.2f} MB"),
         ("dense index", lambda b, m, c, d, p: m["dense"]),
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from typing import TYPE_CHECKING
 from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,9 @@ import numpy as np
 from embeddings.evaluation import (DUPLICATE_COSINE, EvalError, EvalQuestion, ModeSummary, Outcome, first_relevant_rank,
                                    load_questions, loo_correct, resolve_labels, summarise_outcomes)
 from embeddings.ranking import choose_floor
+
+if TYPE_CHECKING:
+    from embeddings.answerability import AnswerabilityModel
 
 log = logging.getLogger(__name__)
 

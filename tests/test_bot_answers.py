@@ -210,3 +210,33 @@ async def test_chinese_passages_stay_within_limits(world, tmp_path):
         check_answer_embed(embed)
         assert all("中国科技周报" in line for line in sources(embed))
         assert re.search("[\u4e00-\u9fff]", embed.description + sources(embed)[0])
+
+
+async def test_help_after_an_ingest_shows_the_held_examples_and_makes_new_ones_in_the_background(world, tmp_path,
+                                                                                                   monkeypatch):
+    """Making the examples takes seconds on a big corpus and every ingest moves the generation:
+    /help answers with the examples it holds and refreshes them behind the answer."""
+    import bot.cogs.info as info
+    from sample_articles import P3
+    from sample_articles import article as _art
+    from sample_articles import write_jsonl as _jsonl
+
+    env, guild, channel, members = world
+    first = await members[0].slash(channel, "help")
+    cog = env.bot.get_cog("Info")
+    (scope, (generation, held)), = cog._examples.items()
+    assert len(held) == 3 and generation == env.bot.service.store.generation()
+    env.bot.service.ingest([_jsonl(tmp_path / "new.jsonl", [_art("new-1", "2021-10-01", [P3])])])
+    assert env.bot.service.store.generation() != generation
+    real = info.example_questions
+    with monkeypatch.context() as m:
+        m.setattr(info, "example_questions", lambda *a, **k: pytest.fail("made while a member waits"))
+        assert cog._held_examples(scope) == (held, True)
+    made = []
+    monkeypatch.setattr(info, "example_questions", lambda *a, **k: made.append(1) or real(*a, **k))
+    second = await members[1].slash(channel, "help")
+    await env.settle()
+    assert second.response.embeds[0].fields[-1].value == first.response.embeds[0].fields[-1].value
+    assert made == [1] and cog._examples[scope][0] == env.bot.service.store.generation()
+    third = await members[2].slash(channel, "help")
+    assert made == [1] and third.response.embeds[0].fields[-1].name == "Try"

@@ -1,6 +1,7 @@
 """/help: how to ask the bot, with example questions it can answer here (/sources lives in sources.py)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import date
 
@@ -62,25 +63,57 @@ class Info(commands.Cog):
     def __init__(self, bot: RoundupBot):
         self.bot = bot
         self._examples: dict[int, tuple[int, list[str]]] = {}  # scope -> (corpus generation, questions)
+        self._refreshing: dict[int, asyncio.Task] = {}
 
-    def _cached_examples(self, scope: int) -> list[str]:
-        """Asking the candidates costs a few retrievals: done once per corpus generation and server."""
-        service = self.bot.service
-        generation = service.store.generation()
+    def _held_examples(self, scope: int) -> tuple[list[str], bool]:
+        """(the examples for `scope`, whether they are from an older corpus generation). Made here
+        only the first time: asking the candidates and counting the names the corpus mentions take
+        about 2 s at 100k passages, and every ingest moves the generation."""
+        generation = self.bot.service.store.generation()
         held = self._examples.get(scope)
-        if held is None or held[0] != generation:
-            if len(self._examples) > 1000:
-                self._examples.clear()
-            held = self._examples[scope] = (generation, example_questions(service, guild=scope))
-        return held[1]
+        if held is None:
+            return self._refresh(scope, generation), False
+        return held[1], held[0] != generation
+
+    def _refresh(self, scope: int, generation: int | None = None) -> list[str]:
+        service = self.bot.service
+        generation = service.store.generation() if generation is None else generation
+        if len(self._examples) > 1000:
+            self._examples.clear()
+        examples = example_questions(service, guild=scope)
+        self._examples[scope] = (generation, examples)
+        return examples
+
+    def _refresh_later(self, scope: int) -> None:
+        """Examples from an older corpus generation are shown at once and made anew in the
+        background: a new roundup seldom makes an old example unanswerable, and the next /help
+        shows the new ones."""
+        if scope in self._refreshing and not self._refreshing[scope].done():
+            return
+
+        async def refresh() -> None:
+            try:
+                await self.bot.run_blocking(self._refresh, scope)
+            except Exception:
+                log.exception("refreshing the /help examples failed")
+
+        self._refreshing[scope] = asyncio.create_task(refresh(), name=f"help-examples-{scope}")
+
+    async def cog_unload(self) -> None:
+        for task in self._refreshing.values():
+            task.cancel()
 
     @app_commands.command(name="help", description="How to ask Roundup Bot questions")
     async def help(self, interaction: discord.Interaction[RoundupBot]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # the examples may take a moment
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the first examples may take a moment
         # The examples are checked by asking them: only once the model and indexes have loaded
         # (until then /help answers at once, without them).
-        examples = (await self.bot.run_blocking(self._cached_examples, guild_scope(interaction.guild_id))
-                    if self.bot.indexes_ready else [])
+        examples: list[str] = []
+        if self.bot.indexes_ready:
+            scope = guild_scope(interaction.guild_id)
+            examples, stale = await self.bot.run_blocking(self._held_examples, scope)
+            if stale:
+                self._refresh_later(scope)
         me = self.bot.user.mention if self.bot.user else "@Roundup Bot"
         embed = discord.Embed(title="Roundup Bot", colour=render.COLOUR, description=(
             "I answer questions about Chinese tech (ByteDance, Tencent, Alibaba, Huawei, regulation, funding...) "
