@@ -5,6 +5,8 @@ All methods block (model, FAISS, SQLite): Discord code calls them through asynci
 """
 from __future__ import annotations
 
+import functools
+
 import dataclasses
 from dataclasses import replace
 import fcntl
@@ -817,17 +819,18 @@ class RoundupService:
                  guild: int | None = None):
         """What the roundups `guild` sees said about `name`, one entry per roundup in date order
         (bot/timeline.py)."""
-        from bot.timeline import Timeline, build_entries, canonical_name, suggest
+        from bot.timeline import Timeline, build_entries, canonical_name, kept_sentence_vectors, suggest
 
         typed = check_topic(name)
         if not typed:
             raise ServiceError("give a name, e.g. Huawei")
         aliases = default_table(str(self.settings.alias_file) if self.settings.alias_file else None)
         canonical = canonical_name(typed, aliases)
-        self.snapshot()  # a first question on an empty data directory brings in the sample
+        snap = self.snapshot()  # a first question on an empty data directory brings in the sample
         passages = self.store.passages(self._visible_between(since, until, guild))
-        entries = build_entries(passages, self.sentence_vectors.many, self.encoder.encode_query(canonical)[0],
-                                mention_matcher(canonical))
+        entries = build_entries(passages, functools.partial(kept_sentence_vectors, snap.sentences,
+                                                            self.sentence_vectors.many),
+                                self.encoder.encode_query(canonical)[0], mention_matcher(canonical))
         out = Timeline(canonical, typed, entries, since, until)
         if not entries:
             out.suggestions = [n for n in suggest(canonical, self.known_names(guild))

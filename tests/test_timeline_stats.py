@@ -85,3 +85,28 @@ def test_compute_counts_days_shares_votes_and_reasons():
                                     "2026-01-02,1,1,1.000"]
     empty = compute([], [])
     assert empty.answered_share is None and empty.median_confidence is None and empty.gaps == []
+
+
+def test_a_timeline_reads_the_sentence_vectors_kept_at_ingest(bundled_service):
+    """At 100k passages encoding every roundup's sentences took 42 s for one name: the timeline reads
+    the vectors kept at ingest, and encodes only a passage without them (here, one never stored)."""
+    import dataclasses
+
+    from bot.timeline import kept_sentence_vectors
+
+    vectors = bundled_service.sentence_vectors
+    before = vectors.encoded
+    timeline = bundled_service.timeline("Tencent")
+    assert len(timeline.entries) >= 3 and vectors.encoded == before  # no sentence sent to the model
+    snap = bundled_service.snapshot()
+    stored = [p for p in bundled_service.store.passages() if "Tencent" in p.text][:3]
+    new = dataclasses.replace(stored[0], id=10**9)  # not in the sentence index
+    got = kept_sentence_vectors(snap.sentences, vectors.many, [*stored, new])
+    assert vectors.encoded > before  # only the new passage was encoded
+    for p, (sentences, vecs) in zip([*stored, new], got):
+        assert len(sentences) == len(vecs) >= 1
+        assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=0.02)
+    for p, (_, vecs) in zip(stored, got):
+        assert np.array_equal(vecs, snap.sentences.get(p.id))
+    live = vectors.many([stored[0]])[0][1]  # the same sentences encoded alone: close in meaning
+    assert (np.sum(live * got[0][1], axis=1) > 0.8).all()
