@@ -31,10 +31,10 @@ DELTA_FILE = "index-delta.npz"  # the delta index's ids and vectors, and the mai
 DELTA_MAX = 5_000  # vectors in the delta before it is merged into a flat main index
 # Over an HNSW main index the delta costs more than its size says: every question scans all of it,
 # where the graph visits a few thousand rows, and the scan pushes the question model out of the
-# CPU cache. At 100k passages (benchmarks/bench_scale.py's child, 2 cores) `ask` p50 was 4.0-4.2 ms
-# with an empty delta, 4.45 with 500 rows, 4.7 with 1,500 and 5.2 with 3,753, while a merge of
-# 1,000 rows into a copy of that graph takes 0.3 s. So a graph's delta stays small, and a bulk
-# job (BULK_SETTLE rows or more) leaves none behind (`settle`).
+# CPU cache. At 100k passages (benchmarks/bench_scale.py's child, 400 questions, 2 cores) `ask`
+# p50 was 4.0-4.4 ms with an empty delta, 4.45 with 500 rows, 4.7 with 1,500 and 5.2 with 3,753,
+# while a merge of 1,000 rows into a copy of that graph takes 0.3 s. So a graph's delta stays
+# small, and a bulk job (BULK_SETTLE rows or more) leaves none behind (`settle`).
 DELTA_MAX_GRAPH = 1_000
 BULK_SETTLE = 500
 TOMBSTONE_SHARE = 0.05  # tombstones past this share of the main index (and DELTA_MAX) are merged out
@@ -206,7 +206,8 @@ class VectorIndex(StoredPart):
 
     def _maybe_merge(self) -> None:
         dead_limit = max(DELTA_MAX, int(TOMBSTONE_SHARE * self.index.ntotal))
-        if (self._delta.ntotal > (DELTA_MAX_GRAPH if is_hnsw(self.index) else DELTA_MAX) or self._dead.size > dead_limit
+        delta_limit = DELTA_MAX_GRAPH if is_hnsw(self.index) else DELTA_MAX
+        if (self._delta.ntotal > delta_limit or self._dead.size > dead_limit
                 or (self._wants_hnsw() and not is_hnsw(self.index))):
             self.merge()
 

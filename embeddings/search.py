@@ -161,7 +161,7 @@ class SearchConfig:
     # recall@1, and a window around the closest sentence did worse than the first tokens at 32 and 48.
     support_max_tokens: int = 64
     # hybrid: the keyword side (BM25 scores and top) runs on another core while the question is encoded:
-    # the same answers, `ask` p50 at 100k 5.1 -> 4.4 ms on 2 cores (benchmarks/bench_scale.py)
+    # the same answers, `ask` p50 at 100k 4.9-5.6 -> 4.5-4.6 ms on 2 cores (benchmarks/bench_scale.py)
     parallel: bool = True
     answerability: bool = True  # hybrid: answer or refuse by the answerability model, not the floor
     answerability_model: str | None = None  # a model JSON; None: the one shipped (embeddings/answerability.json)
