@@ -5,11 +5,10 @@ All methods block (model, FAISS, SQLite): Discord code calls them through asynci
 """
 from __future__ import annotations
 
-import functools
-
 import dataclasses
 from dataclasses import replace
 import fcntl
+import functools
 import gc
 import logging
 import os
@@ -286,8 +285,7 @@ class RoundupService:
         # next sync compares every id and embeds them; questions meanwhile encode their support live.
         lacking = len(have & store_ids) - len(snap.tokens) if snap.tokens is not None else 0
         snap = replace(snap, dates=self._corpus_dates(), pending=len(store_ids - have) + max(0, lacking), seq=seq,
-                       held=held,
-                       days=LazyDayTable(self.store.passage_days))
+                       held=held, days=LazyDayTable(self.store.passage_days))
         gc.freeze()  # what is loaded lives as long as the process: keep the collector off it
         return snap
 

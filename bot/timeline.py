@@ -9,6 +9,7 @@ import difflib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from corpus.aliases import AliasTable
 from corpus.model import Passage
 from corpus.text import normalize_text
 from embeddings.textcache import sentences_of
+
+if TYPE_CHECKING:
+    from embeddings.sentence_index import SentenceIndex
 
 PAGE = 10  # entries per page in Discord
 
@@ -87,7 +91,7 @@ def best_sentence(sentences: Sequence[str], vectors: np.ndarray, query: np.ndarr
     return sentences[max(naming, key=lambda i: (float(scores[i]) + opening(i), -i))]
 
 
-def kept_sentence_vectors(kept, encode: Callable[[Sequence[Passage]], list[tuple[list[str], np.ndarray]]],
+def kept_sentence_vectors(kept: SentenceIndex | None, encode: Callable[[Sequence[Passage]], list[tuple[list[str], np.ndarray]]],
                           passages: Sequence[Passage]) -> list[tuple[list[str], np.ndarray]]:
     """Each passage's sentences and their vectors: those kept at ingest (`kept`, the snapshot's
     SentenceIndex) where they match its sentences, the rest from `encode` in one batch. Encoding

@@ -74,8 +74,8 @@ _WORD_RUN_RE = re.compile(r"\w+")
 
 def _first_words(words: list[str]) -> set[str] | None:
     """The word (a run of word characters, lower-cased) a mention of this spelling starts with,
-    however its words are joined ("byte dance", "byte-dance", "bytedance"), a plural or possessive included;
-    None when a mention need not start at a word (a spelling that starts with punctuation)."""
+    however its words are joined ("byte dance", "byte-dance", "bytedance"), a plural or possessive
+    included; None when a mention need not start at a word (a spelling that starts with punctuation)."""
     out = set()
     for i in range(1, len(words) + 1):
         joined = "".join(words[:i]).lower()
@@ -100,14 +100,14 @@ def count_mentions(texts: Iterable[str], names: Iterable[str]) -> Counter:
     for name in patterns:
         for words in _variants(name):
             spelt = " ".join(words)
-            firsts = None if _CJK_RE.search(spelt) else _first_words(words)
             if _CJK_RE.search(spelt):
                 literal.setdefault(spelt.lower(), set()).add(name)
-            elif firsts is None:
+                continue
+            firsts = _first_words(words)
+            if firsts is None:
                 anywhere.add(name)
-            else:
-                for word in firsts:
-                    starts.setdefault(word, set()).add(name)
+            for word in firsts or ():
+                starts.setdefault(word, set()).add(name)
     counts: Counter = Counter()
     for text in texts:
         if not text:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from embeddings.sparse import SparseIndex, query_terms, tokenize
 from embeddings.support import asked_words, support
 from embeddings.textcache import sentences_of, terms_of
 from embeddings.token_cache import TokenCache, passage_tokens
+
+if TYPE_CHECKING:
+    from embeddings.token_index import TokenIndex
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +243,7 @@ class Retriever:
                  sparse: SparseIndex | None = None, sentences: SentenceIndex | None = None,
                  aliases: AliasTable | None = None, config: SearchConfig | None = None,
                  floor: float | None = None, anchor: date | None = None, first: date | None = None,
-                 days: DayTable | None = None, token_cache: TokenCache | None = None, tokens=None,
+                 days: DayTable | None = None, token_cache: TokenCache | None = None, tokens: TokenIndex | None = None,
                  in_step: bool = False):
         if config is None:
             # The original dense-only form: Retriever(store, index, encoder, floor=0.3)

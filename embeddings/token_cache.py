@@ -1,6 +1,7 @@
 """Passages' token vectors for the support re-ranking (embeddings/support.py): those kept at
-ingest (embeddings/token_index.py) when there are, else encoded live, the most recently used kept: "More results" runs the search again for the next page, and a question asked twice
-meets the same passages, so neither encodes them again. Keyed by the text encoded (an edited
+ingest (embeddings/token_index.py) when there are, else encoded live, the most recently used
+kept: "More results" runs the search again for the next page, and a question asked twice meets
+the same passages, so neither encodes them again. Keyed by the text encoded (an edited
 passage is a new key) and the token cap; 128 entries of at most 64 x 384 floats is about 12 MB.
 """
 from __future__ import annotations

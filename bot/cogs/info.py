@@ -90,6 +90,7 @@ class Info(commands.Cog):
         shows the new ones."""
         if scope in self._refreshing and not self._refreshing[scope].done():
             return
+        self._refreshing = {k: t for k, t in self._refreshing.items() if not t.done()}  # one per running refresh
 
         async def refresh() -> None:
             try:
